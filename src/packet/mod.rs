@@ -1,0 +1,136 @@
+//! Packet parsing: a captured or received frame → one [`Segment`], without allocating.
+//!
+//! Layers are checked once and then read: each parser first checks that the bytes it needs are
+//! present (a [`ParseError::Len`] otherwise) and that the header is sane
+//! ([`ParseError::Content`]), then reads fields with plain slice indexing that cannot fail.
+//! Headers are read from the borrowed frame (a UMEM buffer live, a reusable buffer in replay);
+//! only the fields the engine needs are copied into the fixed-size [`Segment`].
+
+pub mod build;
+mod error;
+mod link;
+mod net;
+mod seq;
+mod tcp;
+
+pub use error::{ContentError, Layer, ParseError, SkipReason, PARSE_REASONS, SKIP_REASONS};
+pub use link::LinkType;
+pub use seq::SeqNum;
+pub use tcp::{TcpFlags, TcpOptions};
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// "No VLAN tag" in [`Segment::vlan`].
+pub const NO_VLAN: u16 = 0xFFFF;
+
+/// One TCP segment as the engine sees it: fixed size, `Copy`, no heap.
+///
+/// Addresses are stored as 16 bytes; IPv4 uses the IPv4-mapped form `::ffff:a.b.c.d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Receive time, ns since the Unix epoch (replay) or a monotonic clock (live).
+    pub ts_ns: u64,
+    /// 1-based frame number in its capture file (as Wireshark counts), 0 when live.
+    pub frame: u64,
+    /// Source address (IPv4-mapped for IPv4).
+    pub src: [u8; 16],
+    /// Destination address (IPv4-mapped for IPv4).
+    pub dst: [u8; 16],
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Innermost VLAN id, or [`NO_VLAN`].
+    pub vlan: u16,
+    /// Outer (service) VLAN id of a QinQ frame, or [`NO_VLAN`].
+    pub svlan: u16,
+    /// Sequence number.
+    pub seq: SeqNum,
+    /// Acknowledgment number (meaningful when [`TcpFlags::ACK`] is set).
+    pub ack: SeqNum,
+    /// TCP payload length from the IP length fields (not the captured length).
+    pub payload_len: u32,
+    /// TCP timestamp value (TSval) when `opts.has_ts`.
+    pub tsval: u32,
+    /// TCP flags.
+    pub flags: TcpFlags,
+    /// True for IPv6.
+    pub v6: bool,
+    /// Parsed TCP options.
+    pub opts: TcpOptions,
+}
+
+impl Segment {
+    /// Sequence space this segment occupies: payload, plus one for SYN and one for FIN
+    /// (RFC 9293 §3.4: "the SYN is considered to occur before the first actual data octet …
+    /// the FIN is considered to occur after the last actual data octet").
+    #[inline]
+    pub fn seg_len(&self) -> u32 {
+        self.payload_len + self.flags.has(TcpFlags::SYN) as u32 + self.flags.has(TcpFlags::FIN) as u32
+    }
+
+    /// Source `ip:port`.
+    pub fn src_addr(&self) -> SocketAddr {
+        SocketAddr::new(ip_of(&self.src, self.v6), self.sport)
+    }
+
+    /// Destination `ip:port`.
+    pub fn dst_addr(&self) -> SocketAddr {
+        SocketAddr::new(ip_of(&self.dst, self.v6), self.dport)
+    }
+}
+
+/// The `IpAddr` for a 16-byte stored address.
+pub fn ip_of(a: &[u8; 16], v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::from(*a))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(a[12], a[13], a[14], a[15]))
+    }
+}
+
+/// Result of parsing a frame that is not broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A TCP segment.
+    Tcp(Segment),
+    /// A valid frame without a TCP header for us.
+    Skip(SkipReason),
+}
+
+/// Parse one frame of link type `link`.
+///
+/// `ts_ns` and `frame` are copied into the segment. Never panics and never allocates, whatever
+/// the bytes.
+pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Result<Parsed, ParseError> {
+    let l3 = match link::parse(link, data)? {
+        Ok(l3) => l3,
+        Err(skip) => return Ok(Parsed::Skip(skip)),
+    };
+    let mut seg = Segment {
+        ts_ns,
+        frame,
+        src: [0; 16],
+        dst: [0; 16],
+        sport: 0,
+        dport: 0,
+        vlan: l3.vlan,
+        svlan: l3.svlan,
+        seq: SeqNum(0),
+        ack: SeqNum(0),
+        payload_len: 0,
+        tsval: 0,
+        flags: TcpFlags(0),
+        v6: false,
+        opts: TcpOptions::default(),
+    };
+    let l4 = match net::parse(l3.proto, data, l3.offset, &mut seg)? {
+        Ok(l4) => l4,
+        Err(skip) => return Ok(Parsed::Skip(skip)),
+    };
+    tcp::parse(data, l4.offset, l4.len, &mut seg)?;
+    Ok(Parsed::Tcp(seg))
+}
+
+#[cfg(test)]
+mod tests;

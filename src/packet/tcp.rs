@@ -1,0 +1,108 @@
+//! TCP header and options (RFC 9293 §3.1, RFC 7323 timestamps and window scale, RFC 2018 SACK).
+
+use super::error::{ContentError, Layer, ParseError};
+use super::link::{be16, need};
+use super::{SeqNum, Segment};
+
+/// TCP control bits.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    /// FIN: no more data from sender.
+    pub const FIN: u8 = 0x01;
+    /// SYN: synchronize sequence numbers.
+    pub const SYN: u8 = 0x02;
+    /// RST: reset the connection.
+    pub const RST: u8 = 0x04;
+    /// PSH: push function.
+    pub const PSH: u8 = 0x08;
+    /// ACK: acknowledgment field significant.
+    pub const ACK: u8 = 0x10;
+    /// URG: urgent pointer field significant.
+    pub const URG: u8 = 0x20;
+
+    /// True when every bit of `mask` is set.
+    #[inline]
+    pub const fn has(self, mask: u8) -> bool {
+        self.0 & mask == mask
+    }
+}
+
+impl core::fmt::Debug for TcpFlags {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let names = [(Self::SYN, 'S'), (Self::FIN, 'F'), (Self::RST, 'R'), (Self::PSH, 'P'), (Self::ACK, '.')];
+        for (bit, c) in names {
+            if self.0 & bit != 0 {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The TCP options ackscope reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TcpOptions {
+    /// Maximum segment size (kind 2), 0 when absent.
+    pub mss: u16,
+    /// Window scale shift (kind 3), 0xFF when absent.
+    pub wscale: u8,
+    /// SACK permitted (kind 4).
+    pub sack_permitted: bool,
+    /// Timestamps option present (kind 8); the TSval is in [`Segment::tsval`].
+    pub has_ts: bool,
+    /// Timestamp echo reply (TSecr).
+    pub tsecr: u32,
+}
+
+pub(super) fn parse(data: &[u8], off: usize, ip_len: usize, seg: &mut Segment) -> Result<(), ParseError> {
+    need(Layer::Tcp, data, off, 20)?;
+    // RFC 9293 §3.1: "Data Offset: 4 bits. The number of 32-bit words in the TCP header."
+    let doff = ((data[off + 12] >> 4) as usize) * 4;
+    let content = |error| ParseError::Content { layer: Layer::Tcp, offset: off, error };
+    if doff < 20 {
+        return Err(content(ContentError::BadDataOffset));
+    }
+    if doff > ip_len {
+        return Err(content(ContentError::TcpHeaderBeyondIpPayload));
+    }
+    need(Layer::Tcp, data, off, doff)?;
+    seg.sport = be16(data, off);
+    seg.dport = be16(data, off + 2);
+    seg.seq = SeqNum(u32::from_be_bytes([data[off + 4], data[off + 5], data[off + 6], data[off + 7]]));
+    seg.ack = SeqNum(u32::from_be_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]]));
+    seg.flags = TcpFlags(data[off + 13]);
+    seg.payload_len = (ip_len - doff) as u32;
+    seg.opts = TcpOptions { wscale: 0xFF, ..TcpOptions::default() };
+    parse_options(&data[off + 20..off + doff], seg).map_err(|()| content(ContentError::TcpOptionOverrun))
+}
+
+fn parse_options(mut o: &[u8], seg: &mut Segment) -> Result<(), ()> {
+    while let Some(&kind) = o.first() {
+        match kind {
+            0 => break,             // End of option list.
+            1 => o = &o[1..],       // No-operation.
+            _ => {
+                let len = *o.get(1).ok_or(())? as usize;
+                if len < 2 || len > o.len() {
+                    return Err(());
+                }
+                let body = &o[2..len];
+                match (kind, body.len()) {
+                    (2, 2) => seg.opts.mss = u16::from_be_bytes([body[0], body[1]]),
+                    (3, 1) => seg.opts.wscale = body[0],
+                    (4, 0) => seg.opts.sack_permitted = true,
+                    (8, 8) => {
+                        seg.opts.has_ts = true;
+                        seg.tsval = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+                        seg.opts.tsecr = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+                    }
+                    _ => {}
+                }
+                o = &o[len..];
+            }
+        }
+    }
+    Ok(())
+}
