@@ -7,4 +7,6 @@
 //! - [`replay`]: pcap/pcapng input through the same engine;
 //! - [`output`]: JSON lines, text, summaries.
 
+pub mod detect;
+pub mod flow;
 pub mod packet;

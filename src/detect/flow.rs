@@ -1,0 +1,177 @@
+//! Per-4-tuple state: 32 bytes, `Copy`.
+
+use crate::flow::{Side, TableEntry};
+use crate::packet::SeqNum;
+
+/// Control-plane state of the connection the entry tracks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum State {
+    /// Client SYN seen, no valid SYN-ACK yet (RFC 9293 SYN-SENT, as the client sees it).
+    SynSent,
+    /// Valid SYN-ACK seen, client's ACK not yet (SYN-RECEIVED on the server).
+    SynRcvd,
+    /// Handshake completed or data seen; FIN flags tell half-closes.
+    Established,
+    /// Both FINs, or a RST: the entry is a tombstone.
+    Closed,
+}
+
+impl core::fmt::Display for State {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            State::SynSent => "SYN-SENT",
+            State::SynRcvd => "SYN-RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::Closed => "CLOSED",
+        })
+    }
+}
+
+/// `Flow::flags` bits.
+pub(crate) mod fl {
+    /// The client is the `Hi` side (valid with `CLIENT_KNOWN`).
+    pub const CLIENT_HI: u16 = 1 << 0;
+    /// A SYN told us who the client is.
+    pub const CLIENT_KNOWN: u16 = 1 << 1;
+    /// FIN seen from Lo / Hi.
+    pub const FIN_LO: u16 = 1 << 2;
+    pub const FIN_HI: u16 = 1 << 3;
+    /// The first FIN came from Hi.
+    pub const FIRST_FIN_HI: u16 = 1 << 4;
+    /// RST seen.
+    pub const RST: u16 = 1 << 5;
+    /// `tsval[Lo]` / `tsval[Hi]` valid.
+    pub const TS_LO: u16 = 1 << 6;
+    #[allow(dead_code)] // addressed as TS_LO << 1
+    pub const TS_HI: u16 = 1 << 7;
+    /// `nxt[Lo]` / `nxt[Hi]` valid.
+    pub const NXT_LO: u16 = 1 << 8;
+    #[allow(dead_code)] // addressed as NXT_LO << 1
+    pub const NXT_HI: u16 = 1 << 9;
+    /// The current attempt got a stale ACK; its outcome is pending.
+    pub const STALE: u16 = 1 << 10;
+    /// acked_unseen already reported for this connection.
+    pub const UNSEEN_REPORTED: u16 = 1 << 11;
+    /// Handshake completed or data seen: the connection was open.
+    pub const OPENED: u16 = 1 << 12;
+    /// The client sent RST during the current attempt.
+    pub const CLIENT_RST: u16 = 1 << 13;
+    /// synack_wrong_ack already reported for this attempt.
+    pub const WRONG_SYNACK: u16 = 1 << 14;
+
+    #[inline]
+    pub const fn fin(side: usize) -> u16 {
+        FIN_LO << side
+    }
+    #[inline]
+    pub const fn ts(side: usize) -> u16 {
+        TS_LO << side
+    }
+    #[inline]
+    pub const fn nxt(side: usize) -> u16 {
+        NXT_LO << side
+    }
+}
+
+/// `Flow::prev` bits: the previous connection, relative to the new attempt's client/server.
+pub(crate) mod pv {
+    /// A previous connection (or attempt) was tracked.
+    pub const VALID: u8 = 1 << 0;
+    /// It was open (handshake or data seen).
+    pub const OPEN: u8 = 1 << 1;
+    /// Server / client FIN seen.
+    pub const SFIN: u8 = 1 << 2;
+    pub const CFIN: u8 = 1 << 3;
+    /// The server's FIN came first.
+    pub const SFIN_FIRST: u8 = 1 << 4;
+    /// A RST was seen.
+    pub const RST: u8 = 1 << 5;
+    /// It was closed (both FINs or RST); `Flow::last_ms` is its close time until the new
+    /// handshake completes.
+    pub const CLOSED: u8 = 1 << 6;
+}
+
+/// One tracked 4-tuple. Sequence state is kept per canonical side (Lo, Hi) so it can be
+/// recorded before anyone knows which side is the client.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Flow {
+    /// Engine ms of last activity; a closed connection's close time (also while a new attempt
+    /// reuses it, until its handshake completes).
+    pub last_ms: u32,
+    /// Engine µs (mod 2³²) of the latest client SYN: handshake RTT and stale-SYN time.
+    pub syn_us: u32,
+    /// Client ISN of the current attempt.
+    pub isn: SeqNum,
+    /// Highest sequence end seen per side. During a new attempt (SYN-SENT) the client side
+    /// still holds the previous connection's value: the server's old receive point.
+    pub nxt: [SeqNum; 2],
+    /// Latest TSval per side; like `nxt`, the previous connection's during SYN-SENT.
+    pub tsval: [u32; 2],
+    pub state: State,
+    pub prev: u8,
+    pub flags: u16,
+}
+
+impl Flow {
+    #[inline]
+    pub fn has(&self, bits: u16) -> bool {
+        self.flags & bits == bits
+    }
+
+    /// The client side, if a SYN told us.
+    #[inline]
+    pub fn client(&self) -> Option<Side> {
+        if !self.has(fl::CLIENT_KNOWN) {
+            None
+        } else if self.has(fl::CLIENT_HI) {
+            Some(Side::Hi)
+        } else {
+            Some(Side::Lo)
+        }
+    }
+
+    #[inline]
+    pub fn set_client(&mut self, side: Side) {
+        self.flags |= fl::CLIENT_KNOWN;
+        if side == Side::Hi {
+            self.flags |= fl::CLIENT_HI;
+        } else {
+            self.flags &= !fl::CLIENT_HI;
+        }
+    }
+
+    /// Record that `side` sent sequence space up to `end`.
+    #[inline]
+    pub fn advance_nxt(&mut self, side: Side, end: SeqNum) {
+        let i = side.idx();
+        if self.has(fl::nxt(i)) {
+            self.nxt[i] = self.nxt[i].max(end);
+        } else {
+            self.nxt[i] = end;
+            self.flags |= fl::nxt(i);
+        }
+    }
+
+    #[inline]
+    pub fn known_nxt(&self, side: Side) -> Option<SeqNum> {
+        self.has(fl::nxt(side.idx())).then_some(self.nxt[side.idx()])
+    }
+}
+
+impl TableEntry for Flow {
+    #[inline]
+    fn last_ms(&self) -> u32 {
+        self.last_ms
+    }
+    #[inline]
+    fn is_tombstone(&self) -> bool {
+        self.state == State::Closed
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn flow_is_32_bytes() {
+    assert_eq!(core::mem::size_of::<Flow>(), 32);
+}

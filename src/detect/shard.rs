@@ -1,0 +1,800 @@
+//! One shard: a flow table owned by one thread, the state machine, pending outcomes.
+//!
+//! Heads up: read RFC 9293 §3.10.7 (segment arrival), RFC 5961 §4 (challenge ACKs) and Linux's
+//! `tcp_timewait_state_process()` (net/ipv4/tcp_minisocks.c) before changing a rule here.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use hashbrown::HashMap;
+
+use super::event::{Cause, Event, EventKind, Outcome, PrevState, CAUSES, EVENT_KINDS, OUTCOMES};
+use super::flow::{fl, pv, Flow, State};
+use super::Config;
+use crate::flow::{FlowKey, FlowTable, KeySeed, Side};
+use crate::packet::{Segment, SeqNum, TcpFlags};
+
+/// Where a shard delivers events.
+pub trait EventSink {
+    /// Take one event.
+    fn event(&mut self, ev: &Event);
+}
+
+impl EventSink for Vec<Event> {
+    fn event(&mut self, ev: &Event) {
+        self.push(*ev);
+    }
+}
+
+/// Handshake RTT histogram buckets: bucket `i` counts RTTs in `[2^(i-1), 2^i)` µs.
+pub const RTT_BUCKETS: usize = 28;
+
+/// What a shard counted. Plain integers; summed across shards by the caller.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Segments processed.
+    pub segments: u64,
+    /// Client SYNs (without ACK), retransmissions included.
+    pub syn: u64,
+    /// SYN retransmissions (same ISN, same attempt).
+    pub syn_retransmits: u64,
+    /// SYN-ACKs.
+    pub synack: u64,
+    /// Segments with FIN.
+    pub fin: u64,
+    /// Segments with RST.
+    pub rst: u64,
+    /// SYNs that reused a 4-tuple with a tracked previous connection (normal; not an event).
+    pub port_reuses: u64,
+    /// New 4-tuples tracked.
+    pub flows_created: u64,
+    /// Stale ACKs after the first one of an attempt (reported in the outcome, not as events).
+    pub stale_ack_repeats: u64,
+    /// Events by kind ([`EventKind::ALL`] order).
+    pub events: [u64; EVENT_KINDS],
+    /// stale_ack events by cause ([`Cause::ALL`] order).
+    pub causes: [u64; CAUSES],
+    /// stale_ack_outcome events by outcome ([`Outcome::ALL`] order).
+    pub outcomes: [u64; OUTCOMES],
+    /// Handshake RTT (SYN → SYN-ACK) histogram, see [`RTT_BUCKETS`].
+    pub rtt_us: [u64; RTT_BUCKETS],
+    /// Segments whose timestamp went backwards (reordered input); processed at the shard clock.
+    pub time_backwards: u64,
+    /// Events the sink could not take (set by sinks that drop).
+    pub events_dropped: u64,
+}
+
+impl Counters {
+    /// Add `o` into `self`.
+    pub fn add(&mut self, o: &Counters) {
+        self.segments += o.segments;
+        self.syn += o.syn;
+        self.syn_retransmits += o.syn_retransmits;
+        self.synack += o.synack;
+        self.fin += o.fin;
+        self.rst += o.rst;
+        self.port_reuses += o.port_reuses;
+        self.flows_created += o.flows_created;
+        self.stale_ack_repeats += o.stale_ack_repeats;
+        self.time_backwards += o.time_backwards;
+        self.events_dropped += o.events_dropped;
+        for (a, b) in self.events.iter_mut().zip(o.events) {
+            *a += b;
+        }
+        for (a, b) in self.causes.iter_mut().zip(o.causes) {
+            *a += b;
+        }
+        for (a, b) in self.outcomes.iter_mut().zip(o.outcomes) {
+            *a += b;
+        }
+        for (a, b) in self.rtt_us.iter_mut().zip(o.rtt_us) {
+            *a += b;
+        }
+    }
+}
+
+/// An attempt that got a stale ACK and whose end we wait for.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    ev: Event,
+    stale_syn_ns: u64,
+    deadline_ns: u64,
+    generation: u64,
+    rst_ns: u64,
+}
+
+/// How often (engine time) aged entries are swept out.
+const SWEEP_EVERY_MS: u32 = 10_000;
+
+/// A flow table, the state machine that runs over it, and the attempts awaiting an outcome.
+pub struct Shard {
+    cfg: Config,
+    seed: KeySeed,
+    table: FlowTable<Flow>,
+    pending: HashMap<u64, Pending>,
+    deadlines: VecDeque<(u64, u64, u64)>,
+    generation: u64,
+    epoch_ns: Option<u64>,
+    now_ns: u64,
+    next_sweep_ms: u32,
+    /// What this shard counted.
+    pub counters: Counters,
+}
+
+/// The per-segment context: what the transitions need besides the flow.
+struct Ctx<'a, S: EventSink> {
+    seg: &'a Segment,
+    from: Side,
+    now_ns: u64,
+    now_ms: u32,
+    now_us: u32,
+    cfg: &'a Config,
+    counters: &'a mut Counters,
+    pending: &'a mut HashMap<u64, Pending>,
+    deadlines: &'a mut VecDeque<(u64, u64, u64)>,
+    generation: &'a mut u64,
+    fp: u64,
+    out: &'a mut S,
+}
+
+impl Shard {
+    /// A shard with settings `cfg` and fingerprint seed `seed` (every shard of an engine must
+    /// use the same seed).
+    pub fn new(cfg: Config, seed: KeySeed) -> Shard {
+        Shard {
+            table: FlowTable::new(cfg.max_flows),
+            cfg,
+            seed,
+            pending: HashMap::new(),
+            deadlines: VecDeque::new(),
+            generation: 0,
+            epoch_ns: None,
+            now_ns: 0,
+            next_sweep_ms: SWEEP_EVERY_MS,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Tracked 4-tuples (live and tombstones).
+    pub fn flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Bytes the flow table occupies.
+    pub fn table_bytes(&self) -> usize {
+        self.table.memory_bytes()
+    }
+
+    /// Entries evicted or expired so far.
+    pub fn evictions(&self) -> crate::flow::Evictions {
+        self.table.evictions
+    }
+
+    /// Attempts still waiting for an outcome.
+    pub fn pending_outcomes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The shard's clock (latest segment timestamp), ns.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// The key of a segment under this shard's seed.
+    #[inline]
+    pub fn key(&self, seg: &Segment) -> FlowKey {
+        FlowKey::of(seg, &self.seed)
+    }
+
+    /// Advance the clock to `ts_ns` without a segment: fires connect timeouts (live mode calls
+    /// this when traffic is idle).
+    pub fn tick<S: EventSink>(&mut self, ts_ns: u64, out: &mut S) {
+        if ts_ns > self.now_ns {
+            self.now_ns = ts_ns;
+        }
+        self.fire_deadlines(out);
+    }
+
+    /// Process one segment.
+    #[inline]
+    pub fn process<S: EventSink>(&mut self, seg: &Segment, out: &mut S) {
+        let key = self.key(seg);
+        self.process_keyed(seg, key, out);
+    }
+
+    /// Process one segment whose key the caller already computed (to pick this shard).
+    pub fn process_keyed<S: EventSink>(&mut self, seg: &Segment, key: FlowKey, out: &mut S) {
+        let epoch = *self.epoch_ns.get_or_insert(seg.ts_ns);
+        if seg.ts_ns >= self.now_ns {
+            self.now_ns = seg.ts_ns;
+        } else {
+            // Out-of-order input: judge with the shard clock, never go back.
+            self.counters.time_backwards += 1;
+        }
+        if self.deadlines.front().is_some_and(|d| d.0 <= self.now_ns) {
+            self.fire_deadlines(out);
+        }
+        let rel = self.now_ns.saturating_sub(epoch);
+        let now_ms = (rel / 1_000_000) as u32;
+        if now_ms >= self.next_sweep_ms {
+            self.next_sweep_ms = now_ms.saturating_add(SWEEP_EVERY_MS);
+            self.table.expire(now_ms, self.cfg.tombstone_ttl_ms, self.cfg.idle_timeout_ms);
+        }
+        self.counters.segments += 1;
+        let mut cx = Ctx {
+            seg,
+            from: key.from,
+            now_ns: self.now_ns,
+            now_ms,
+            now_us: (rel / 1000) as u32,
+            cfg: &self.cfg,
+            counters: &mut self.counters,
+            pending: &mut self.pending,
+            deadlines: &mut self.deadlines,
+            generation: &mut self.generation,
+            fp: key.fp,
+            out,
+        };
+        let f = seg.flags;
+        if f.has(TcpFlags::FIN) {
+            cx.counters.fin += 1;
+        }
+        if f.has(TcpFlags::RST) {
+            cx.counters.rst += 1;
+        }
+        match self.table.get_mut(key.fp) {
+            Some(flow) => cx.existing(flow),
+            None => {
+                if let Some(flow) = cx.first_segment() {
+                    cx.counters.flows_created += 1;
+                    self.table.insert(key.fp, flow, now_ms);
+                }
+            }
+        }
+    }
+
+    /// End of input: every attempt still waiting becomes `failed` (its deadline passed by the
+    /// last timestamp) or `unresolved`, oldest first.
+    pub fn finish<S: EventSink>(&mut self, out: &mut S) {
+        self.fire_deadlines(out);
+        let mut left: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
+        left.sort_by_key(|p| (p.stale_syn_ns, p.ev.frame));
+        for p in left {
+            let outcome = if self.now_ns >= p.deadline_ns { Outcome::Failed } else { Outcome::Unresolved };
+            emit_outcome(&mut self.counters, out, p, outcome, self.now_ns, 0, None);
+        }
+        self.deadlines.clear();
+    }
+
+    fn fire_deadlines<S: EventSink>(&mut self, out: &mut S) {
+        while let Some(&(deadline, fp, generation)) = self.deadlines.front() {
+            if deadline > self.now_ns {
+                break;
+            }
+            self.deadlines.pop_front();
+            if self.pending.get(&fp).is_some_and(|p| p.generation == generation) {
+                let p = self.pending.remove(&fp).expect("checked above");
+                if let Some(flow) = self.table.get_mut(fp) {
+                    flow.flags &= !fl::STALE;
+                }
+                // RFC 9293 §3.10.7.3 leaves the client in SYN-SENT; it is the connect timeout
+                // that ends the attempt. Report it at the deadline, not at the next packet.
+                emit_outcome(&mut self.counters, out, p, Outcome::Failed, deadline, 0, None);
+            }
+        }
+    }
+}
+
+fn emit_outcome<S: EventSink>(
+    counters: &mut Counters,
+    out: &mut S,
+    p: Pending,
+    outcome: Outcome,
+    ts_ns: u64,
+    frame: u64,
+    recovery_us: Option<u64>,
+) {
+    let mut ev = p.ev;
+    ev.kind = EventKind::StaleAckOutcome;
+    ev.ts_ns = ts_ns;
+    ev.frame = frame;
+    ev.outcome = Some(outcome);
+    ev.recovery_us = recovery_us;
+    ev.client_rst = Some(p.rst_ns != 0);
+    counters.events[EventKind::StaleAckOutcome as usize] += 1;
+    counters.outcomes[outcome as usize] += 1;
+    out.event(&ev);
+}
+
+#[inline]
+fn rtt_bucket(us: u32) -> usize {
+    ((32 - us.leading_zeros()) as usize).min(RTT_BUCKETS - 1)
+}
+
+impl<S: EventSink> Ctx<'_, S> {
+    fn event(&self, kind: EventKind, client: Side) -> Event {
+        let (c, s) = self.endpoints(client);
+        Event::new(kind, self.now_ns, self.seg.frame, c, s, self.seg.vlan, self.seg.svlan)
+    }
+
+    fn endpoints(&self, client: Side) -> (SocketAddr, SocketAddr) {
+        if client == self.from {
+            (self.seg.src_addr(), self.seg.dst_addr())
+        } else {
+            (self.seg.dst_addr(), self.seg.src_addr())
+        }
+    }
+
+    fn emit(&mut self, ev: &Event) {
+        self.counters.events[ev.kind as usize] += 1;
+        if let (EventKind::StaleAck, Some(c)) = (ev.kind, ev.cause) {
+            self.counters.causes[c as usize] += 1;
+        }
+        self.out.event(ev);
+    }
+
+    /// First segment of an untracked 4-tuple: what entry, if any, to create.
+    fn first_segment(&mut self) -> Option<Flow> {
+        let seg = self.seg;
+        let f = seg.flags;
+        let mut flow = Flow {
+            last_ms: self.now_ms,
+            syn_us: self.now_us,
+            isn: seg.seq,
+            nxt: [SeqNum(0); 2],
+            tsval: [0; 2],
+            state: State::SynSent,
+            prev: 0,
+            flags: 0,
+        };
+        if f.has(TcpFlags::RST) {
+            // RST for nothing we track: nothing to remember.
+            return None;
+        }
+        if f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK) {
+            self.counters.syn += 1;
+            flow.set_client(self.from);
+        } else if f.has(TcpFlags::SYN) {
+            // SYN-ACK of a SYN we did not see: the receiver is the client.
+            self.counters.synack += 1;
+            flow.set_client(self.from.peer());
+            flow.state = State::SynRcvd;
+            flow.isn = seg.ack.add(u32::MAX); // ack - 1
+            flow.advance_nxt(self.from, seg.seq.add(1));
+            flow.advance_nxt(self.from.peer(), seg.ack);
+        } else {
+            // Mid-connection (capture or ackscope started later): open, client unknown.
+            flow.state = State::Established;
+            flow.flags |= fl::OPENED;
+            self.track_segment(&mut flow);
+        }
+        self.note_ts(&mut flow);
+        Some(flow)
+    }
+
+    fn note_ts(&self, flow: &mut Flow) {
+        if self.seg.opts.has_ts {
+            let i = self.from.idx();
+            flow.tsval[i] = self.seg.tsval;
+            flow.flags |= fl::ts(i);
+        }
+    }
+
+    /// Sequence, FIN and state bookkeeping of an ordinary segment (no SYN, no RST).
+    fn track_segment(&mut self, flow: &mut Flow) {
+        let seg = self.seg;
+        let x = self.from;
+        flow.advance_nxt(x, seg.seq.add(seg.seg_len()));
+        if seg.flags.has(TcpFlags::FIN) {
+            if flow.flags & (fl::FIN_LO | fl::FIN_HI) == 0 && x == Side::Hi {
+                flow.flags |= fl::FIRST_FIN_HI;
+            }
+            flow.flags |= fl::fin(x.idx());
+        }
+        if seg.payload_len > 0 {
+            flow.flags |= fl::OPENED;
+        }
+    }
+
+    fn existing(&mut self, flow: &mut Flow) {
+        let f = self.seg.flags;
+        let (syn, ack, rst) = (f.has(TcpFlags::SYN), f.has(TcpFlags::ACK), f.has(TcpFlags::RST));
+        match (syn, ack, rst) {
+            (true, false, false) => self.on_syn(flow),
+            (true, true, false) => self.on_synack(flow),
+            (_, _, true) => self.on_rst(flow),
+            (false, _, false) => self.on_segment(flow),
+        }
+    }
+
+    // ---- SYN -----------------------------------------------------------------------------
+
+    fn on_syn(&mut self, flow: &mut Flow) {
+        self.counters.syn += 1;
+        let seg = self.seg;
+        let client = self.from;
+        if flow.state == State::SynSent && flow.client() == Some(client) {
+            if seg.seq == flow.isn {
+                // Retransmission of the attempt's SYN (Linux: also the quick retry after it
+                // answered a stale ACK with RST).
+                self.counters.syn_retransmits += 1;
+                if flow.has(fl::STALE) {
+                    if let Some(p) = self.pending.get_mut(&self.fp) {
+                        p.ev.syn_retries += 1;
+                    }
+                }
+                flow.syn_us = self.now_us;
+                return;
+            }
+            // A new ISN: the client gave up on the attempt and starts another one. The
+            // previous *connection* (flow.prev) is still what the server may hold.
+            self.resolve_pending(flow, Outcome::Failed, None);
+            flow.isn = seg.seq;
+            flow.syn_us = self.now_us;
+            flow.flags &= !(fl::CLIENT_RST | fl::WRONG_SYNACK);
+            self.check_time_wait_reuse(flow);
+            return;
+        }
+        if flow.state == State::SynSent && flow.client().is_some() {
+            // The other side sends a SYN too: simultaneous open (RFC 9293 §3.5, figure 8).
+            // Rare; start over with this SYN's sender as the client, no history.
+            *flow = Flow { prev: 0, flags: 0, state: State::SynSent, isn: seg.seq, syn_us: self.now_us, ..*flow };
+            flow.set_client(client);
+            flow.last_ms = self.now_ms;
+            return;
+        }
+        // A SYN on a 4-tuple with a tracked connection (open or closed): port reuse. Normal;
+        // counted, not an event. Remember what the server may still hold.
+        self.counters.port_reuses += 1;
+        let server = client.peer();
+        let mut prev = pv::VALID;
+        if flow.has(fl::OPENED) || flow.state == State::SynRcvd {
+            prev |= pv::OPEN;
+        }
+        if flow.has(fl::fin(server.idx())) {
+            prev |= pv::SFIN;
+        }
+        if flow.has(fl::fin(client.idx())) {
+            prev |= pv::CFIN;
+        }
+        let first_fin_hi = flow.has(fl::FIRST_FIN_HI);
+        if prev & pv::SFIN != 0 && (first_fin_hi == (server == Side::Hi) || prev & pv::CFIN == 0) {
+            prev |= pv::SFIN_FIRST;
+        }
+        if flow.has(fl::RST) {
+            prev |= pv::RST;
+        }
+        if flow.state == State::Closed {
+            prev |= pv::CLOSED;
+        } else if prev & (pv::SFIN | pv::CFIN) == 0 {
+            flow.last_ms = self.now_ms;
+        }
+        // else: half-closed; `last_ms` stays the time of its last activity, for the age.
+        // Keep: nxt/tsval of the client side (the server's old receive point and ts_recent)
+        // and their validity bits. Clear the rest for the new attempt.
+        let keep = fl::nxt(client.idx()) | fl::ts(client.idx());
+        flow.flags &= keep;
+        flow.set_client(client);
+        flow.prev = prev;
+        flow.state = State::SynSent;
+        flow.isn = seg.seq;
+        flow.syn_us = self.now_us;
+        self.check_time_wait_reuse(flow);
+    }
+
+    /// The predictive rule: will Linux's TIME_WAIT socket refuse this SYN?
+    ///
+    /// Linux `tcp_timewait_state_process()` accepts a SYN for a TIME_WAIT 4-tuple when
+    /// `!paws_reject && (after(seq, tw_rcv_nxt) || (saw_tstamp && (s32)(tw_ts_recent - rcv_tsval) < 0))`;
+    /// otherwise it answers with an ACK of the old connection. PAWS (RFC 7323 §5.3) rejects a
+    /// SYN whose TSval is older than ts_recent by more than `TCP_PAWS_WINDOW` (1).
+    fn check_time_wait_reuse(&mut self, flow: &mut Flow) {
+        let p = flow.prev;
+        let server_tw = pv::VALID | pv::SFIN | pv::CFIN | pv::SFIN_FIRST | pv::CLOSED;
+        if p & server_tw != server_tw || p & pv::RST != 0 {
+            return;
+        }
+        let age = self.now_ms.wrapping_sub(flow.last_ms);
+        if age >= self.cfg.time_wait_ms {
+            return;
+        }
+        let client = self.from;
+        let Some(old_rcv) = flow.known_nxt(client) else { return };
+        let seg = self.seg;
+        let had_ts = flow.has(fl::ts(client.idx()));
+        let ts_recent = if had_ts { flow.tsval[client.idx()] } else { 0 };
+        let ts_diff = ts_recent.wrapping_sub(seg.tsval) as i32;
+        let paws_reject = seg.opts.has_ts && had_ts && ts_diff > 1;
+        let ts_newer = seg.opts.has_ts && ts_diff < 0;
+        let accepted = !paws_reject && (seg.seq.after(old_rcv) || ts_newer);
+        if accepted {
+            return;
+        }
+        let mut ev = self.event(EventKind::ReuseInTimeWait, client);
+        ev.syn_seq = Some(seg.seq);
+        ev.prev_rcv_nxt = Some(old_rcv);
+        ev.prev_close_age_ms = Some(age);
+        ev.prev_state = Some(PrevState::ClosedByServerFirst);
+        self.emit(&ev);
+    }
+
+    // ---- SYN-ACK -------------------------------------------------------------------------
+
+    fn on_synack(&mut self, flow: &mut Flow) {
+        self.counters.synack += 1;
+        let seg = self.seg;
+        let Some(client) = flow.client() else {
+            return self.restart_from_synack(flow);
+        };
+        let server = client.peer();
+        if self.from != server {
+            return; // A SYN-ACK from the client side: simultaneous open, not followed.
+        }
+        match flow.state {
+            State::SynSent => {
+                let expected = flow.isn.add(1);
+                // RFC 9293 §3.10.7.3 (SYN-SENT): "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a
+                // reset"; a SYN-ACK must acknowledge exactly ISN+1.
+                if seg.ack != expected {
+                    if !flow.has(fl::WRONG_SYNACK) {
+                        flow.flags |= fl::WRONG_SYNACK;
+                        let mut ev = self.event(EventKind::SynackWrongAck, client);
+                        ev.syn_seq = Some(flow.isn);
+                        ev.ack = Some(seg.ack);
+                        ev.expected_ack = Some(expected);
+                        self.emit(&ev);
+                    }
+                    return;
+                }
+                let rtt = self.now_us.wrapping_sub(flow.syn_us);
+                self.counters.rtt_us[rtt_bucket(rtt)] += 1;
+                self.complete_synack(flow, client);
+            }
+            State::SynRcvd | State::Established if flow.known_nxt(server) == Some(seg.seq.add(1)) => {
+                // Retransmitted SYN-ACK.
+            }
+            _ => self.restart_from_synack(flow),
+        }
+    }
+
+    /// A valid SYN-ACK for the current attempt: the handshake is answered.
+    fn complete_synack(&mut self, flow: &mut Flow, client: Side) {
+        let seg = self.seg;
+        if flow.has(fl::STALE) {
+            let stale_syn = self.pending.get(&self.fp).map(|p| p.stale_syn_ns);
+            let recovery = stale_syn.map(|t| self.now_ns.saturating_sub(t) / 1000);
+            self.resolve_pending(flow, Outcome::Recovered, recovery);
+        }
+        let keep = fl::CLIENT_KNOWN | fl::CLIENT_HI;
+        flow.flags &= keep;
+        flow.prev = 0;
+        flow.state = State::SynRcvd;
+        flow.advance_nxt(client, flow.isn.add(1));
+        flow.advance_nxt(self.from, seg.seq.add(1));
+        flow.last_ms = self.now_ms;
+        self.note_ts(flow);
+    }
+
+    /// A SYN-ACK we cannot place (no SYN seen for it): start tracking from it.
+    fn restart_from_synack(&mut self, flow: &mut Flow) {
+        let seg = self.seg;
+        if flow.state != State::SynSent {
+            self.counters.port_reuses += 1;
+        }
+        self.resolve_pending(flow, Outcome::Failed, None);
+        *flow = Flow {
+            last_ms: self.now_ms,
+            syn_us: self.now_us,
+            isn: seg.ack.add(u32::MAX),
+            nxt: [SeqNum(0); 2],
+            tsval: [0; 2],
+            state: State::SynRcvd,
+            prev: 0,
+            flags: 0,
+        };
+        flow.set_client(self.from.peer());
+        flow.advance_nxt(self.from, seg.seq.add(1));
+        flow.advance_nxt(self.from.peer(), seg.ack);
+        self.note_ts(flow);
+    }
+
+    // ---- RST -----------------------------------------------------------------------------
+
+    fn on_rst(&mut self, flow: &mut Flow) {
+        let seg = self.seg;
+        if flow.state == State::SynSent {
+            if let Some(client) = flow.client() {
+                if self.from == client {
+                    // RFC 9293 §3.10.7.3: in SYN-SENT, an unacceptable ACK is answered with
+                    // <SEQ=SEG.ACK><CTL=RST>: the client's reply to a stale ACK. It stays in
+                    // SYN-SENT and retries.
+                    flow.flags |= fl::CLIENT_RST;
+                    if let Some(p) = self.pending.get_mut(&self.fp) {
+                        if p.rst_ns == 0 {
+                            p.rst_ns = self.now_ns;
+                        }
+                    }
+                    return;
+                }
+                // RFC 9293 §3.10.7.3: "If the RST bit is set: If the ACK was acceptable, then
+                // signal to the user 'error: connection reset', drop the segment, enter CLOSED".
+                // Acceptable means ack = ISN+1 (ack ≠ ISN+1 RSTs are dropped by the client).
+                if seg.flags.has(TcpFlags::ACK) && seg.ack == flow.isn.add(1) {
+                    let mut ev = self.event(EventKind::ConnectionRefused, client);
+                    ev.syn_seq = Some(flow.isn);
+                    ev.ack = Some(seg.ack);
+                    self.emit(&ev);
+                    self.resolve_pending(flow, Outcome::Failed, None);
+                    flow.state = State::Closed;
+                    flow.flags |= fl::RST;
+                    flow.prev = 0;
+                    flow.last_ms = self.now_ms;
+                }
+                return;
+            }
+        }
+        if flow.state != State::Closed {
+            flow.last_ms = self.now_ms;
+        }
+        flow.state = State::Closed;
+        flow.flags |= fl::RST;
+    }
+
+    // ---- ACK, data, FIN --------------------------------------------------------------------
+
+    fn on_segment(&mut self, flow: &mut Flow) {
+        let seg = self.seg;
+        let has_ack = seg.flags.has(TcpFlags::ACK);
+        if flow.state == State::SynSent {
+            if let Some(client) = flow.client() {
+                if self.from != client && has_ack {
+                    return self.answer_in_syn_sent(flow, client);
+                }
+                if self.from == client && has_ack && flow.has(fl::STALE) {
+                    // The client acknowledges something after its retry: the handshake
+                    // completed and we missed the SYN-ACK.
+                    self.resolve_pending(flow, Outcome::Recovered, None);
+                }
+                if self.from == client && has_ack {
+                    // A new connection: forget the previous one's sequence state.
+                    flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI;
+                    flow.advance_nxt(client, flow.isn.add(1));
+                    flow.advance_nxt(client.peer(), seg.ack);
+                    flow.state = State::Established;
+                    flow.flags |= fl::OPENED;
+                    flow.prev = 0;
+                }
+            }
+        }
+        if has_ack && !flow.has(fl::UNSEEN_REPORTED) {
+            self.check_acked_unseen(flow);
+        }
+        let was_closed = flow.state == State::Closed;
+        self.track_segment(flow);
+        self.note_ts(flow);
+        if flow.state == State::SynRcvd && has_ack && flow.client() == Some(self.from) {
+            flow.state = State::Established;
+            flow.flags |= fl::OPENED;
+        }
+        if flow.has(fl::FIN_LO | fl::FIN_HI) && flow.state != State::Closed {
+            // Both FINs: closed. The first closer's TIME_WAIT starts when it receives the
+            // second FIN (RFC 9293 §3.6, FIN-WAIT-2 → TIME-WAIT), so that is the close time.
+            flow.state = State::Closed;
+            flow.last_ms = self.now_ms;
+        } else if !was_closed {
+            flow.last_ms = self.now_ms;
+        }
+    }
+
+    /// The server side answers the client's SYN with a segment that has ACK set and SYN and
+    /// RST clear. Anything but ack = ISN+1 is the stale ACK (DESIGN §3).
+    fn answer_in_syn_sent(&mut self, flow: &mut Flow, client: Side) {
+        let seg = self.seg;
+        let expected = flow.isn.add(1);
+        if seg.ack == expected {
+            return; // Not stale; an ACK without SYN acknowledging our SYN is not a handshake.
+        }
+        if flow.has(fl::STALE) {
+            self.counters.stale_ack_repeats += 1;
+            if let Some(p) = self.pending.get_mut(&self.fp) {
+                p.ev.stale_acks += 1;
+                if p.rst_ns != 0 {
+                    // A stale ACK after the client's RST: the server ignored the RST
+                    // (tcp_rfc1337=1 in TIME_WAIT, RFC 1337 "TIME-WAIT Assassination").
+                    p.ev.rst_ignored = Some(true);
+                }
+            }
+            return;
+        }
+        let (cause, prev_state, age) = self.cause(flow);
+        let mut ev = self.event(EventKind::StaleAck, client);
+        ev.syn_seq = Some(flow.isn);
+        ev.ack = Some(seg.ack);
+        ev.expected_ack = Some(expected);
+        ev.cause = Some(cause);
+        ev.prev_state = Some(prev_state);
+        ev.prev_close_age_ms = age;
+        if flow.prev & pv::VALID != 0 {
+            ev.prev_rcv_nxt = flow.known_nxt(client);
+        }
+        self.emit(&ev);
+        flow.flags |= fl::STALE;
+        // The SYN that got this ACK is the latest client SYN.
+        let since_syn_ns = u64::from(self.now_us.wrapping_sub(flow.syn_us)) * 1000;
+        let stale_syn_ns = self.now_ns.saturating_sub(since_syn_ns);
+        *self.generation += 1;
+        let deadline_ns = stale_syn_ns + u64::from(self.cfg.connect_timeout_ms) * 1_000_000;
+        let mut pev = ev;
+        pev.stale_acks = 1;
+        pev.rst_ignored = Some(false);
+        let p = Pending { ev: pev, stale_syn_ns, deadline_ns, generation: *self.generation, rst_ns: 0 };
+        self.pending.insert(self.fp, p);
+        self.deadlines.push_back((deadline_ns, self.fp, *self.generation));
+    }
+
+    /// Name the cause of a stale ACK from what was seen of the previous connection.
+    fn cause(&self, flow: &Flow) -> (Cause, PrevState, Option<u32>) {
+        let p = flow.prev;
+        if p & pv::VALID == 0 {
+            return (Cause::Unknown, PrevState::None, None);
+        }
+        let age = self.now_ms.wrapping_sub(flow.last_ms);
+        let closed_age = (p & pv::CLOSED != 0).then_some(age);
+        let (sfin, cfin) = (p & pv::SFIN != 0, p & pv::CFIN != 0);
+        match (sfin, cfin) {
+            (true, true) if p & pv::SFIN_FIRST != 0 => {
+                // The server closed first: it is in TIME_WAIT for TCP_TIMEWAIT_LEN (60 s).
+                let cause = if age < self.cfg.time_wait_ms { Cause::TimeWait } else { Cause::LingeringClose };
+                (cause, PrevState::ClosedByServerFirst, closed_age)
+            }
+            // The client closed first: the server went CLOSE_WAIT → LAST_ACK → CLOSED. An old
+            // ACK from it means LAST_ACK lingers (the client's last ACK was lost).
+            (true, true) => (Cause::LingeringClose, PrevState::ClosedByClientFirst, closed_age),
+            (true, false) => (Cause::LingeringClose, PrevState::HalfClosedByServer, Some(age)),
+            (false, true) => (Cause::LingeringClose, PrevState::HalfClosedByClient, Some(age)),
+            (false, false) if p & pv::RST != 0 => (Cause::LingeringEstablished, PrevState::Reset, closed_age),
+            (false, false) if p & pv::OPEN != 0 => (Cause::LingeringEstablished, PrevState::Open, None),
+            (false, false) => (Cause::Unknown, PrevState::AttemptOnly, None),
+        }
+    }
+
+    /// In handshake or teardown the other side's sequence horizon is known exactly: its ISN+1
+    /// before the handshake completes, its FIN+1 after its FIN. An ack beyond it acknowledges
+    /// something never seen (Wireshark's "ACKed unseen segment").
+    fn check_acked_unseen(&mut self, flow: &mut Flow) {
+        let seg = self.seg;
+        let other = self.from.peer();
+        let in_handshake = flow.state == State::SynRcvd && flow.client() == Some(self.from);
+        let other_finished = flow.has(fl::fin(other.idx()));
+        if !(in_handshake || other_finished) {
+            return;
+        }
+        let Some(horizon) = flow.known_nxt(other) else { return };
+        if !seg.ack.after(horizon) {
+            return;
+        }
+        flow.flags |= fl::UNSEEN_REPORTED;
+        let client = flow.client().unwrap_or(Side::Hi);
+        let mut ev = self.event(EventKind::AckedUnseen, client);
+        if flow.client().is_some() {
+            ev.syn_seq = Some(flow.isn);
+        }
+        ev.ack = Some(seg.ack);
+        ev.expected_ack = Some(horizon);
+        self.emit(&ev);
+    }
+
+    fn resolve_pending(&mut self, flow: &mut Flow, outcome: Outcome, recovery_us: Option<u64>) {
+        if !flow.has(fl::STALE) {
+            return;
+        }
+        flow.flags &= !fl::STALE;
+        if let Some(p) = self.pending.remove(&self.fp) {
+            emit_outcome(self.counters, self.out, p, outcome, self.now_ns, self.seg.frame, recovery_us);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
