@@ -7,6 +7,10 @@
 //! - [`replay`]: pcap/pcapng input through the same engine;
 //! - [`output`]: JSON lines, text, summaries.
 
+#![deny(unsafe_code)]
+
 pub mod detect;
 pub mod flow;
+pub mod output;
 pub mod packet;
+pub mod replay;

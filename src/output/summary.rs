@@ -1,0 +1,148 @@
+//! The end-of-run summary printed on stderr.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::detect::{Cause, Counters, EventKind, Outcome};
+use crate::flow::Evictions;
+use crate::packet::{ParseError, SkipReason, PARSE_REASONS, SKIP_REASONS};
+
+/// Frames that were skipped or could not be parsed, by reason, with the first example.
+#[derive(Clone, Debug, Default)]
+pub struct ParseProblems {
+    /// Valid frames without a TCP segment, by [`SkipReason`] index.
+    pub skipped: [u64; SKIP_REASONS],
+    /// Broken frames by [`ParseError::reason_index`].
+    pub errors: [u64; PARSE_REASONS],
+    /// First frame number (and file index) of each error reason.
+    pub first_error: [Option<(usize, u64)>; PARSE_REASONS],
+}
+
+impl ParseProblems {
+    /// Count a skipped frame.
+    #[inline]
+    pub fn skip(&mut self, r: SkipReason) {
+        self.skipped[r as usize] += 1;
+    }
+
+    /// Count a parse error seen at `frame` of file `file`.
+    #[inline]
+    pub fn error(&mut self, e: &ParseError, file: usize, frame: u64) {
+        let i = e.reason_index();
+        self.errors[i] += 1;
+        if self.first_error[i].is_none() {
+            self.first_error[i] = Some((file, frame));
+        }
+    }
+
+    /// Total broken frames.
+    pub fn total_errors(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+}
+
+/// Everything the summary reports.
+pub struct Summary<'a> {
+    /// Frames read.
+    pub frames: u64,
+    /// TCP segments handed to the engine.
+    pub segments: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Engine counters (all shards).
+    pub counters: &'a Counters,
+    /// Table evictions (all shards).
+    pub evictions: Evictions,
+    /// Tracked 4-tuples at the end.
+    pub flows: usize,
+    /// Skips and parse errors.
+    pub problems: &'a ParseProblems,
+    /// Input files (to name the first bad frame of each reason).
+    pub files: &'a [String],
+    /// Files that could not be read to the end, with the message.
+    pub damaged: &'a [String],
+    /// Events written and dropped by the sink.
+    pub events_written: u64,
+    /// Events the sink could not write.
+    pub events_dropped: u64,
+}
+
+impl Summary<'_> {
+    /// Render as a few lines of text.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let _ = writeln!(
+            s,
+            "ackscope: {} frames, {} TCP segments in {:.3} s ({:.0} frames/s); {} 4-tuples tracked, {} port reuses",
+            self.frames,
+            self.segments,
+            secs,
+            self.frames as f64 / secs,
+            self.flows,
+            self.counters.port_reuses
+        );
+        let c = self.counters;
+        let total: u64 = c.events.iter().sum();
+        let _ = write!(s, "events: {total}");
+        for k in EventKind::ALL {
+            let n = c.events[k as usize];
+            if n > 0 {
+                let _ = write!(s, "  {}={n}", k.as_str());
+            }
+        }
+        s.push('\n');
+        if c.events[EventKind::StaleAck as usize] > 0 {
+            s.push_str("stale_ack causes:");
+            for cause in Cause::ALL {
+                let _ = write!(s, "  {}={}", cause.as_str(), c.causes[cause as usize]);
+            }
+            s.push_str("\noutcomes:");
+            for o in Outcome::ALL {
+                let _ = write!(s, "  {}={}", o.as_str(), c.outcomes[o as usize]);
+            }
+            s.push('\n');
+        }
+        let skipped: u64 = self.problems.skipped.iter().sum();
+        if skipped > 0 {
+            s.push_str("skipped (not TCP for us):");
+            for r in SkipReason::ALL {
+                let n = self.problems.skipped[r as usize];
+                if n > 0 {
+                    let _ = write!(s, "  {}={n}", r.as_str());
+                }
+            }
+            s.push('\n');
+        }
+        if self.problems.total_errors() > 0 {
+            let _ = writeln!(s, "parse problems: {}", self.problems.total_errors());
+            for i in 0..PARSE_REASONS {
+                let n = self.problems.errors[i];
+                if n == 0 {
+                    continue;
+                }
+                let _ = write!(s, "  {}={n}", ParseError::reason_name(i));
+                if let Some((f, frame)) = self.problems.first_error[i] {
+                    let name = self.files.get(f).map(String::as_str).unwrap_or("?");
+                    let _ = write!(s, " (first: frame {frame} of {name})");
+                }
+                s.push('\n');
+            }
+        }
+        let ev = self.evictions;
+        if ev.live + ev.tombstones > 0 {
+            let _ = writeln!(
+                s,
+                "flow table full: evicted {} tombstones and {} live flows (raise --max-flows)",
+                ev.tombstones, ev.live
+            );
+        }
+        if self.events_dropped > 0 {
+            let _ = writeln!(s, "events NOT written (output failed): {}", self.events_dropped);
+        }
+        for d in self.damaged {
+            let _ = writeln!(s, "damaged input: {d}");
+        }
+        s
+    }
+}

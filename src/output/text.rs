@@ -1,0 +1,61 @@
+//! Readable, aligned event lines.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::time::format_rfc3339;
+use crate::detect::{Event, Severity};
+use crate::packet::NO_VLAN;
+
+/// Write one event as an aligned line, then its explanation indented on the next line.
+pub fn write_text(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::Result<()> {
+    let mut s = String::with_capacity(512);
+    format_rfc3339(ev.ts_ns as i64 + clock_offset_ns, &mut s);
+    let sev = match ev.severity() {
+        Severity::Info => "INFO",
+        Severity::Warning => "WARN",
+        Severity::Critical => "CRIT",
+    };
+    let flow = format!("{} -> {}", ev.client, ev.server);
+    let _ = write!(s, " {sev} {:<18} {flow:<47}", ev.kind.as_str());
+    if ev.vlan != NO_VLAN {
+        let _ = write!(s, " vlan={}", ev.vlan);
+    }
+    if ev.svlan != NO_VLAN {
+        let _ = write!(s, " svlan={}", ev.svlan);
+    }
+    if let Some(c) = ev.cause {
+        let _ = write!(s, " cause={}", c.as_str());
+    }
+    if let Some(o) = ev.outcome {
+        let _ = write!(s, " outcome={}", o.as_str());
+        if let Some(us) = ev.recovery_us {
+            let _ = write!(s, " recovery={}.{:03}ms", us / 1000, us % 1000);
+        }
+        let _ = write!(s, " stale_acks={} retries={}", ev.stale_acks, ev.syn_retries);
+        if ev.rst_ignored == Some(true) {
+            s.push_str(" rst_ignored");
+        }
+    } else {
+        if let Some(v) = ev.syn_seq {
+            let _ = write!(s, " syn_seq={v}");
+        }
+        if let (Some(a), Some(e), Some(d)) = (ev.ack, ev.expected_ack, ev.ack_delta()) {
+            let _ = write!(s, " ack={a} expected={e} delta={d:+}");
+        }
+        if let Some(p) = ev.prev_state {
+            let _ = write!(s, " prev={}", p.as_str());
+        }
+        if let Some(a) = ev.prev_close_age_ms {
+            let _ = write!(s, " prev_close_age={a}ms");
+        }
+        if ev.ack_matches_prev() == Some(true) {
+            s.push_str(" ack=prev_rcv_nxt");
+        }
+    }
+    if ev.frame != 0 {
+        let _ = write!(s, " frame={}", ev.frame);
+    }
+    let _ = writeln!(s, "\n    {}", ev.explanation());
+    w.write_all(s.as_bytes())
+}
