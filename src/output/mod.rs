@@ -3,11 +3,13 @@
 #![deny(unsafe_code)]
 
 mod json;
+mod pcap;
 mod summary;
 mod text;
 mod time;
 
 pub use json::write_json;
+pub use pcap::PcapWriter;
 pub use summary::{ParseProblems, Summary};
 pub use text::write_text;
 pub use time::format_rfc3339;
