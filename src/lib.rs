@@ -5,10 +5,13 @@
 //! - [`flow`]: canonical 4-tuple keys and the shard-owned flow table;
 //! - [`detect`]: the control-plane state machine and its events;
 //! - [`replay`]: pcap/pcapng input through the same engine;
-//! - [`output`]: JSON lines, text, summaries.
+//! - [`output`]: JSON lines, text, summaries;
+//! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool.
 
 #![deny(unsafe_code)]
 
+#[allow(unsafe_code)] // The kernel interfaces (AF_XDP rings, UMEM, BPF maps); every block has a SAFETY comment.
+pub mod datapath;
 pub mod detect;
 pub mod flow;
 pub mod output;

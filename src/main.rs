@@ -33,6 +33,217 @@ enum Cmd {
     /// Replay pcap/pcapng captures through the engine and report events.
     #[command(after_help = EXIT_CODES)]
     Replay(ReplayArgs),
+    /// Inspect live traffic on an interface (XDP + AF_XDP), as root.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    /// The interface receives copies (SPAN/TAP port, tc mirred): non-control frames are dropped in XDP.
+    Mirror,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum XdpModeArg {
+    Auto,
+    Native,
+    Generic,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BindArg {
+    Auto,
+    Copy,
+    Zerocopy,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Deployment mode.
+    #[arg(long, value_enum, default_value = "mirror")]
+    mode: ModeArg,
+    /// Interface to inspect.
+    #[arg(long, value_name = "IF")]
+    iface: String,
+    /// Queues to open: a count N (queues 0..N-1) or `all`.
+    #[arg(long, default_value = "all", value_name = "N|all")]
+    queues: String,
+    /// Cores to pin the workers to, e.g. `0,1` or `2-5` (default: worker i on core i).
+    #[arg(long, value_name = "LIST")]
+    cores: Option<String>,
+    /// XDP attach mode: native with fallback to generic (auto), or forced.
+    #[arg(long, value_enum, default_value = "auto")]
+    xdp_mode: XdpModeArg,
+    /// AF_XDP bind: zero-copy where the driver offers it, else copy (auto), or forced.
+    #[arg(long, value_enum, default_value = "auto")]
+    bind: BindArg,
+    /// Busy-poll the sockets (SO_PREFER_BUSY_POLL; for NICs with NAPI busy polling set up).
+    #[arg(long)]
+    busy_poll: bool,
+    /// UMEM frames per queue (power of two).
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    umem_frames: u32,
+    /// Rx and fill ring entries per queue (power of two).
+    #[arg(long, default_value_t = 2048, value_name = "N")]
+    ring_size: u32,
+    /// How long a segment waits for earlier ones from other queues, µs.
+    #[arg(long, default_value_t = 2000, value_name = "US")]
+    reorder_window_us: u64,
+    /// Entries of the in-kernel handshake/teardown table.
+    #[arg(long, default_value_t = 65536, value_name = "N")]
+    kernel_flows: u32,
+    /// Stop after SECS seconds (default: until SIGINT/SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Replace an XDP program that is not ackscope's already attached to the interface.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn parse_cores(s: &str) -> Result<Vec<usize>> {
+    let mut v = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if let Some((a, b)) = part.split_once('-') {
+            let (a, b): (usize, usize) = (a.parse()?, b.parse()?);
+            anyhow::ensure!(a <= b, "core range {part} is backwards");
+            v.extend(a..=b);
+        } else {
+            v.push(part.parse()?);
+        }
+    }
+    anyhow::ensure!(!v.is_empty(), "empty core list");
+    Ok(v)
+}
+
+fn run_live(a: &RunArgs) -> Result<ExitCode> {
+    use ackscope::datapath::{bpf, live, pool, xsk};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let ModeArg::Mirror = a.mode;
+    let queues = match a.queues.as_str() {
+        "all" => None,
+        n => {
+            let n: u32 = n.parse().with_context(|| format!("--queues {n}: give a number or `all`"))?;
+            anyhow::ensure!(n > 0, "--queues must be at least 1");
+            Some((0..n).collect())
+        }
+    };
+    let cores = a.cores.as_deref().map(parse_cores).transpose().context("--cores: give a list like 0,1 or 2-5")?;
+    let cfg = live::LiveConfig {
+        iface: a.iface.clone(),
+        queues,
+        steer: bpf::SteerConfig {
+            steer_mode: bpf::SteerMode::Mirror,
+            attach_mode: match a.xdp_mode {
+                XdpModeArg::Auto => bpf::AttachMode::Auto,
+                XdpModeArg::Native => bpf::AttachMode::Native,
+                XdpModeArg::Generic => bpf::AttachMode::Generic,
+            },
+            flow_table_size: a.kernel_flows,
+            force: a.force,
+            ..bpf::SteerConfig::default()
+        },
+        xsk: xsk::XskConfig {
+            frame_count: a.umem_frames,
+            fill_ring: a.ring_size,
+            rx_ring: a.ring_size,
+            bind_mode: match a.bind {
+                BindArg::Auto => xsk::BindMode::Auto,
+                BindArg::Copy => xsk::BindMode::Copy,
+                BindArg::Zerocopy => xsk::BindMode::ZeroCopy,
+            },
+            busy_poll: a.busy_poll.then(xsk::BusyPoll::default),
+            ..xsk::XskConfig::default()
+        },
+        pool: pool::PoolConfig { engine: a.engine.config(), reorder_window_ns: a.reorder_window_us * 1000, ..pool::PoolConfig::default() },
+        cores,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install the signal handler")?;
+    }
+    let mut w = a.output.writer()?;
+    // Live stamps are CLOCK_MONOTONIC; print wall-clock time.
+    let mono = xsk::monotonic_ns() as i64;
+    let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+    w.clock_offset_ns = real - mono;
+    w.line_buffered = true;
+    let session = live::Session::start(&cfg).with_context(|| format!("cannot start on {}", a.iface))?;
+    eprintln!(
+        "ackscope: inspecting {} ({} queue(s)); stop with Ctrl-C{}",
+        a.iface,
+        session.queues().len(),
+        a.duration.map(|d| format!(" or after {d} s")).unwrap_or_default()
+    );
+    let started = Instant::now();
+    let deadline = a.duration.map(|d| started + Duration::from_secs_f64(d));
+    let mut early_stop = false;
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        if session.workers_finished() {
+            early_stop = true;
+            break;
+        }
+        if let Ok(ev) = session.events().recv_timeout(Duration::from_millis(100)) {
+            use ackscope::detect::EventSink;
+            w.event(&ev);
+            for ev in session.events().try_iter() {
+                w.event(&ev);
+            }
+        }
+    }
+    let stats = session.worker_stats().clone();
+    let events = session.events().clone();
+    let report = session.stop();
+    {
+        use ackscope::detect::EventSink;
+        for ev in events.try_iter() {
+            w.event(&ev);
+        }
+    }
+    w.flush();
+    let counters = report.counters();
+    if !a.output.quiet {
+        let mut problems = ackscope::output::ParseProblems::default();
+        for wr in &report.workers {
+            for (a, b) in problems.skipped.iter_mut().zip(wr.skipped) {
+                *a += b;
+            }
+            for (a, b) in problems.errors.iter_mut().zip(wr.parse_errors) {
+                *a += b;
+            }
+        }
+        let rx: u64 = stats.iter().map(|s| s.rx_frames.load(Ordering::Relaxed)).sum();
+        let dropped_events: u64 = stats.iter().map(|s| s.events_dropped.load(Ordering::Relaxed)).sum();
+        let s = Summary {
+            frames: rx,
+            segments: counters.segments,
+            elapsed: started.elapsed(),
+            counters: &counters,
+            evictions: report.evictions(),
+            flows: report.workers.iter().map(|w| w.flows).sum(),
+            problems: &problems,
+            files: &[],
+            damaged: &[],
+            events_written: w.written,
+            events_dropped: w.dropped + dropped_events,
+        };
+        eprint!("{}", s.render());
+        eprint!("{}", report.render(&stats));
+    }
+    if let Some(e) = report.workers.iter().find_map(|w| w.error.clone()) {
+        anyhow::bail!("a worker stopped: {e}");
+    }
+    if early_stop {
+        anyhow::bail!("the workers stopped on their own (see the log above)");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -163,6 +374,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let r = match &cli.cmd {
         Cmd::Replay(a) => run_replay(a),
+        Cmd::Run(a) => run_live(a),
     };
     match r {
         Ok(code) => code,

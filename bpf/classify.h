@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * ackscope — shared packet classifier for every BPF program of the project
+ * (the XDP steering program now, the tc clone program of `host` mode later).
+ *
+ * ackscope_classify() parses
+ *
+ *   Ethernet → up to two VLAN tags (802.1Q 0x8100 / 802.1ad 0x88a8)
+ *            → IPv4 (IHL options; non-first fragments are "not TCP")
+ *              | IPv6 (bounded extension header walk: hop-by-hop 0, routing 43,
+ *                destination options 60, fragment 44, AH 51; a non-first
+ *                fragment is "not TCP")
+ *            → TCP (fixed 20-byte header; options are skipped by data offset)
+ *
+ * and returns a class plus a canonical flow key. Everything is bounded and
+ * written for the verifier: every header access is preceded by an explicit
+ * `ptr + size > data_end` check, loops have constant trip counts and are
+ * unrolled.
+ *
+ * Hardware VLAN stripping: NICs with rx VLAN offload remove the tag before
+ * XDP sees the frame, so the key then carries VLAN 0. Disable the offload
+ * (`ethtool -K IFACE rxvlan off`) on a capture port if VLANs matter.
+ */
+#ifndef ACKSCOPE_CLASSIFY_H
+#define ACKSCOPE_CLASSIFY_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+/* Classes, in the order they are decided (RST beats SYN beats FIN). */
+enum ackscope_class {
+	/* Truncated or malformed headers (bad IHL/doff/lengths, too many
+	 * IPv6 extension headers). */
+	ACKSCOPE_CLASS_PARSE_FAIL = 0,
+	/* Not TCP: other ethertypes, other L4 protocols, non-first fragments,
+	 * more than two VLAN tags, ESP, "no next header". */
+	ACKSCOPE_CLASS_NOT_TCP = 1,
+	/* TCP, but none of the control classes below (data segments, ACKs
+	 * carrying payload, URG/PSH-only oddities without ACK...). */
+	ACKSCOPE_CLASS_OTHER_TCP = 2,
+	/* SYN without ACK (a connection attempt). */
+	ACKSCOPE_CLASS_SYN = 3,
+	/* SYN with ACK. */
+	ACKSCOPE_CLASS_SYNACK = 4,
+	/* FIN (SYN and RST clear), with or without payload. */
+	ACKSCOPE_CLASS_FIN = 5,
+	/* RST (whatever else is set). */
+	ACKSCOPE_CLASS_RST = 6,
+	/* ACK set, SYN/FIN/RST clear, zero payload (PSH/URG/ECE/CWR ignored). */
+	ACKSCOPE_CLASS_BARE_ACK = 7,
+};
+
+#define ACKSCOPE_TCP_FIN 0x01
+#define ACKSCOPE_TCP_SYN 0x02
+#define ACKSCOPE_TCP_RST 0x04
+#define ACKSCOPE_TCP_PSH 0x08
+#define ACKSCOPE_TCP_ACK 0x10
+
+#ifndef ETH_P_8021Q
+#define ETH_P_8021Q 0x8100
+#endif
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+
+/* Maximum number of VLAN tags parsed (QinQ). */
+#define ACKSCOPE_MAX_VLAN 2
+/* Maximum number of IPv6 extension headers walked before giving up. */
+#define ACKSCOPE_MAX_V6_EXT 6
+
+/*
+ * Canonical flow key: the lower (address, port) endpoint first, compared
+ * address bytes first (network order, lexicographic), then port. IPv4
+ * addresses are stored v4-mapped (::ffff:a.b.c.d). Both directions of a
+ * 4-tuple therefore produce the same key. 40 bytes, no padding.
+ */
+struct ackscope_flow_key {
+	__u32 addr_lo[4];  /* network byte order */
+	__u32 addr_hi[4];  /* network byte order */
+	__u16 port_lo;     /* host byte order */
+	__u16 port_hi;     /* host byte order */
+	__u16 vlan_outer;  /* 12-bit VID of the first tag, 0 = untagged */
+	__u16 vlan_inner;  /* 12-bit VID of the second tag, 0 = none */
+};
+
+/* Everything the classifier extracts from one frame. */
+struct ackscope_pkt {
+	struct ackscope_flow_key key;
+	__u32 seq;          /* host byte order */
+	__u32 ack_seq;      /* host byte order */
+	__u32 payload_len;  /* TCP payload bytes, from the IP length fields */
+	__u8 tcp_flags;     /* byte 13 of the TCP header (CWR..FIN) */
+	__u8 src_is_hi;     /* 1 if the sender is the key's hi endpoint */
+	__u8 ip_version;    /* 4 or 6 (0 before L3 is parsed) */
+	__u8 _pad;
+};
+
+struct ackscope_vlan_hdr {
+	__be16 tci;
+	__be16 encap_proto;
+};
+
+struct ackscope_v6_opt_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen;
+	__u8 _rest[6];
+};
+
+struct ackscope_v6_frag_hdr {
+	__u8 nexthdr;
+	__u8 _reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+/* Lexicographic comparison of two (address, port) endpoints: <0, 0, >0. */
+static __always_inline int ackscope_endpoint_cmp(const __u32 *a, __u16 pa,
+						 const __u32 *b, __u16 pb)
+{
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u32 x = bpf_ntohl(a[i]);
+		__u32 y = bpf_ntohl(b[i]);
+
+		if (x < y)
+			return -1;
+		if (x > y)
+			return 1;
+	}
+	if (pa < pb)
+		return -1;
+	if (pa > pb)
+		return 1;
+	return 0;
+}
+
+/* Fill the canonical key from the sender (s) and receiver (d) endpoints. */
+static __always_inline void ackscope_set_endpoints(struct ackscope_pkt *p,
+						   const __u32 *s, __u16 sp,
+						   const __u32 *d, __u16 dp)
+{
+	if (ackscope_endpoint_cmp(s, sp, d, dp) <= 0) {
+		__builtin_memcpy(p->key.addr_lo, s, 16);
+		__builtin_memcpy(p->key.addr_hi, d, 16);
+		p->key.port_lo = sp;
+		p->key.port_hi = dp;
+		p->src_is_hi = 0;
+	} else {
+		__builtin_memcpy(p->key.addr_lo, d, 16);
+		__builtin_memcpy(p->key.addr_hi, s, 16);
+		p->key.port_lo = dp;
+		p->key.port_hi = sp;
+		p->src_is_hi = 1;
+	}
+}
+
+/* Class of a parsed TCP header given its payload length. */
+static __always_inline int ackscope_tcp_class(__u8 flags, __u32 payload_len)
+{
+	if (flags & ACKSCOPE_TCP_RST)
+		return ACKSCOPE_CLASS_RST;
+	if (flags & ACKSCOPE_TCP_SYN)
+		return (flags & ACKSCOPE_TCP_ACK) ? ACKSCOPE_CLASS_SYNACK
+						  : ACKSCOPE_CLASS_SYN;
+	if (flags & ACKSCOPE_TCP_FIN)
+		return ACKSCOPE_CLASS_FIN;
+	if ((flags & ACKSCOPE_TCP_ACK) && payload_len == 0)
+		return ACKSCOPE_CLASS_BARE_ACK;
+	return ACKSCOPE_CLASS_OTHER_TCP;
+}
+
+/*
+ * Classify the frame [data, data_end). `p` is fully initialised on every
+ * return path; the key and TCP fields are only meaningful for the TCP
+ * classes (OTHER_TCP and above).
+ */
+static __always_inline int ackscope_classify(void *data, void *data_end,
+					     struct ackscope_pkt *p)
+{
+	__u32 src[4], dst[4];
+	__u32 l4_len;
+	void *cur = data;
+	__u16 proto;
+	__u8 l4proto;
+
+	__builtin_memset(p, 0, sizeof(*p));
+
+	struct ethhdr *eth = cur;
+	if ((void *)(eth + 1) > data_end)
+		return ACKSCOPE_CLASS_PARSE_FAIL;
+	proto = eth->h_proto;
+	cur = eth + 1;
+
+#pragma unroll
+	for (int i = 0; i < ACKSCOPE_MAX_VLAN; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) &&
+		    proto != bpf_htons(ETH_P_8021AD))
+			break;
+		struct ackscope_vlan_hdr *vh = cur;
+		if ((void *)(vh + 1) > data_end)
+			return ACKSCOPE_CLASS_PARSE_FAIL;
+		__u16 vid = bpf_ntohs(vh->tci) & 0x0fff;
+		if (i == 0)
+			p->key.vlan_outer = vid;
+		else
+			p->key.vlan_inner = vid;
+		proto = vh->encap_proto;
+		cur = vh + 1;
+	}
+	/* A third tag: not something we look into. */
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		return ACKSCOPE_CLASS_NOT_TCP;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = cur;
+		if ((void *)(ip + 1) > data_end)
+			return ACKSCOPE_CLASS_PARSE_FAIL;
+		if (ip->version != 4)
+			return ACKSCOPE_CLASS_PARSE_FAIL;
+		__u32 ihl = ((__u32)ip->ihl) * 4;
+		if (ihl < sizeof(*ip))
+			return ACKSCOPE_CLASS_PARSE_FAIL;
+		__u32 tot_len = bpf_ntohs(ip->tot_len);
+		if (tot_len < ihl)
+			return ACKSCOPE_CLASS_PARSE_FAIL;
+		p->ip_version = 4;
+		/* Fragment offset != 0: no TCP header in this frame. */
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return ACKSCOPE_CLASS_NOT_TCP;
+		if (ip->protocol != IPPROTO_TCP)
+			return ACKSCOPE_CLASS_NOT_TCP;
+		src[0] = 0;
+		src[1] = 0;
+		src[2] = bpf_htonl(0x0000ffff);
+		src[3] = ip->saddr;
+		dst[0] = 0;
+		dst[1] = 0;
+		dst[2] = bpf_htonl(0x0000ffff);
+		dst[3] = ip->daddr;
+		l4_len = tot_len - ihl;
+		cur = (void *)ip + (ihl & 0x3c);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = cur;
+		if ((void *)(ip6 + 1) > data_end)
+			return ACKSCOPE_CLASS_PARSE_FAIL;
+		if (ip6->version != 6)
+			return ACKSCOPE_CLASS_PARSE_FAIL;
+		p->ip_version = 6;
+		__builtin_memcpy(src, &ip6->saddr, 16);
+		__builtin_memcpy(dst, &ip6->daddr, 16);
+		l4_len = bpf_ntohs(ip6->payload_len);
+		l4proto = ip6->nexthdr;
+		cur = ip6 + 1;
+
+#pragma unroll
+		for (int i = 0; i < ACKSCOPE_MAX_V6_EXT; i++) {
+			__u32 hlen;
+
+			if (l4proto == IPPROTO_HOPOPTS ||
+			    l4proto == IPPROTO_ROUTING ||
+			    l4proto == IPPROTO_DSTOPTS) {
+				struct ackscope_v6_opt_hdr *oh = cur;
+				if ((void *)(oh + 1) > data_end)
+					return ACKSCOPE_CLASS_PARSE_FAIL;
+				hlen = ((__u32)oh->hdrlen + 1) * 8;
+				l4proto = oh->nexthdr;
+			} else if (l4proto == IPPROTO_AH) {
+				struct ackscope_v6_opt_hdr *oh = cur;
+				if ((void *)(oh + 1) > data_end)
+					return ACKSCOPE_CLASS_PARSE_FAIL;
+				hlen = ((__u32)oh->hdrlen + 2) * 4;
+				l4proto = oh->nexthdr;
+			} else if (l4proto == IPPROTO_FRAGMENT) {
+				struct ackscope_v6_frag_hdr *fh = cur;
+				if ((void *)(fh + 1) > data_end)
+					return ACKSCOPE_CLASS_PARSE_FAIL;
+				/* Offset field (upper 13 bits) != 0: non-first. */
+				if (fh->frag_off & bpf_htons(0xfff8))
+					return ACKSCOPE_CLASS_NOT_TCP;
+				hlen = sizeof(*fh);
+				l4proto = fh->nexthdr;
+			} else {
+				break;
+			}
+			if (l4_len < hlen)
+				return ACKSCOPE_CLASS_PARSE_FAIL;
+			l4_len -= hlen;
+			/* hlen <= 2048: keeps the packet offset bounded. */
+			cur += hlen & 0xfff;
+		}
+		if (l4proto == IPPROTO_HOPOPTS || l4proto == IPPROTO_ROUTING ||
+		    l4proto == IPPROTO_DSTOPTS || l4proto == IPPROTO_AH ||
+		    l4proto == IPPROTO_FRAGMENT)
+			return ACKSCOPE_CLASS_PARSE_FAIL; /* chain too long */
+		if (l4proto != IPPROTO_TCP)
+			return ACKSCOPE_CLASS_NOT_TCP;
+	} else {
+		return ACKSCOPE_CLASS_NOT_TCP;
+	}
+
+	struct tcphdr *th = cur;
+	if ((void *)(th + 1) > data_end)
+		return ACKSCOPE_CLASS_PARSE_FAIL;
+	__u32 doff = ((__u32)th->doff) * 4;
+	if (doff < sizeof(*th) || l4_len < doff)
+		return ACKSCOPE_CLASS_PARSE_FAIL;
+
+	p->payload_len = l4_len - doff;
+	p->tcp_flags = ((__u8 *)th)[13];
+	p->seq = bpf_ntohl(th->seq);
+	p->ack_seq = bpf_ntohl(th->ack_seq);
+	ackscope_set_endpoints(p, src, bpf_ntohs(th->source), dst,
+			       bpf_ntohs(th->dest));
+
+	return ackscope_tcp_class(p->tcp_flags, p->payload_len);
+}
+
+#endif /* ACKSCOPE_CLASSIFY_H */

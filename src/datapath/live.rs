@@ -1,0 +1,229 @@
+//! A live session: attach the steering program, open one socket per queue, run the pool,
+//! and take everything down again.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crossbeam::channel::Receiver;
+
+use super::bpf::{BpfCounters, SteerConfig, XdpMode, XdpSteer};
+use super::error::{DatapathError, Result};
+use super::pool::{Pool, PoolConfig, WorkerResult, WorkerStats};
+use super::xsk::{XskConfig, XskQueue};
+use crate::detect::{Counters, Event};
+use crate::flow::Evictions;
+
+/// What a session needs.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Interface to attach to.
+    pub iface: String,
+    /// Queues to open (`None`: every rx queue of the interface).
+    pub queues: Option<Vec<u32>>,
+    /// The XDP program's settings.
+    pub steer: SteerConfig,
+    /// Per-socket settings.
+    pub xsk: XskConfig,
+    /// Worker settings (`cores` is filled from `cores` below when empty).
+    pub pool: PoolConfig,
+    /// Cores to pin workers to, in order; workers beyond the list are not pinned. `None`:
+    /// worker i on core i modulo the machine's cores.
+    pub cores: Option<Vec<usize>>,
+}
+
+/// A running session. Dropping it stops the workers, closes the sockets and detaches the
+/// program (in that order).
+pub struct Session {
+    pool: Option<Pool>,
+    steer: Option<XdpSteer>,
+    queues: Vec<u32>,
+    zerocopy: bool,
+    stats: Arc<Vec<WorkerStats>>,
+    events: Receiver<Event>,
+}
+
+/// Everything a session counted, for the exit summary and the metrics.
+#[derive(Debug, Clone)]
+pub struct LiveReport {
+    /// Interface.
+    pub iface: String,
+    /// Queue of each worker.
+    pub queues: Vec<u32>,
+    /// XDP attach mode actually used.
+    pub mode: XdpMode,
+    /// True when the sockets run zero-copy.
+    pub zerocopy: bool,
+    /// The program's counters (all CPUs).
+    pub bpf: BpfCounters,
+    /// What each worker left.
+    pub workers: Vec<WorkerResult>,
+}
+
+impl Session {
+    /// Attach and start. On error everything created so far is removed again.
+    pub fn start(cfg: &LiveConfig) -> Result<Session> {
+        let steer = XdpSteer::attach(&cfg.iface, &cfg.steer)?;
+        let queues = match &cfg.queues {
+            Some(q) => q.clone(),
+            None => (0..super::bpf::rx_queue_count(&cfg.iface).unwrap_or(1)).collect(),
+        };
+        if queues.is_empty() {
+            return Err(DatapathError::Config("no queue to open; give --queues N or all".into()));
+        }
+        let mut sockets = Vec::with_capacity(queues.len());
+        for &q in &queues {
+            let s = XskQueue::open(&cfg.iface, q, &cfg.xsk)?;
+            steer.register_socket(q, s.fd())?;
+            sockets.push(s);
+        }
+        let zerocopy = sockets.iter().all(|s| s.is_zerocopy());
+        let mut pool_cfg = cfg.pool.clone();
+        if pool_cfg.cores.is_empty() {
+            let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            pool_cfg.cores = (0..sockets.len())
+                .map(|i| match &cfg.cores {
+                    Some(list) => list.get(i).copied(),
+                    None => Some(i % ncpu),
+                })
+                .collect();
+        }
+        tracing::info!(iface = %cfg.iface, queues = ?queues, mode = %steer.attached_mode(), zerocopy, "live session started");
+        let pool = Pool::spawn(sockets, pool_cfg);
+        Ok(Session { stats: pool.stats.clone(), events: pool.events.clone(), pool: Some(pool), steer: Some(steer), queues, zerocopy })
+    }
+
+    /// Events from every shard.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Live per-worker counters.
+    pub fn worker_stats(&self) -> &Arc<Vec<WorkerStats>> {
+        &self.stats
+    }
+
+    /// The program's counters now.
+    pub fn bpf_counters(&self) -> Result<BpfCounters> {
+        self.steer.as_ref().map(|s| s.counters()).unwrap_or_else(|| Ok(BpfCounters::default()))
+    }
+
+    /// True when every worker has stopped on its own (e.g. the interface went away).
+    pub fn workers_finished(&self) -> bool {
+        self.pool.as_ref().is_none_or(|p| p.finished())
+    }
+
+    /// The queues opened.
+    pub fn queues(&self) -> &[u32] {
+        &self.queues
+    }
+
+    /// Stop the workers (they drain their buffers and finish their shards), read the final
+    /// counters, close the sockets and detach the program.
+    pub fn stop(mut self) -> LiveReport {
+        let workers = self.pool.take().map(Pool::join).unwrap_or_default();
+        let steer = self.steer.take().expect("session holds its program until stopped");
+        let bpf = steer.counters().unwrap_or_default();
+        let report = LiveReport {
+            iface: steer.iface().to_string(),
+            queues: self.queues.clone(),
+            mode: steer.attached_mode(),
+            zerocopy: self.zerocopy,
+            bpf,
+            workers,
+        };
+        drop(steer);
+        report
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(p) = self.pool.take() {
+            p.join();
+        }
+        self.steer.take();
+    }
+}
+
+impl LiveReport {
+    /// Engine counters summed over the shards.
+    pub fn counters(&self) -> Counters {
+        let mut c = Counters::default();
+        for w in &self.workers {
+            c.add(&w.counters);
+        }
+        c
+    }
+
+    /// Evictions summed over the shards.
+    pub fn evictions(&self) -> Evictions {
+        let mut e = Evictions::default();
+        for w in &self.workers {
+            e.tombstones += w.evictions.tombstones;
+            e.live += w.evictions.live;
+            e.expired += w.evictions.expired;
+        }
+        e
+    }
+
+    /// Frames the kernel dropped after the program steered them (socket statistics).
+    pub fn kernel_drops(&self) -> u64 {
+        self.workers.iter().filter_map(|w| w.xsk).map(|x| x.rx_dropped + x.rx_ring_full + x.rx_invalid_descs).sum()
+    }
+
+    /// The loss accounting, per queue and in total, as text.
+    pub fn render(&self, stats: &[WorkerStats]) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "xdp on {} ({}, {}): {}",
+            self.iface,
+            self.mode,
+            if self.zerocopy { "zero-copy" } else { "copy mode" },
+            self.bpf
+        );
+        let mut rx_total = 0;
+        let mut lost_user = 0;
+        for (i, q) in self.queues.iter().enumerate() {
+            let st = &stats[i];
+            let x = self.workers.get(i).and_then(|w| w.xsk).unwrap_or_default();
+            let rx = st.rx_frames.load(Relaxed);
+            rx_total += rx;
+            lost_user += st.handoff_full.load(Relaxed);
+            let _ = writeln!(
+                s,
+                "queue {q}: received {rx}, handed off {}, from other queues {}, processed {}, not TCP {}, parse errors {}, \
+                 hand-off ring full {}, late {}; socket: rx_dropped {}, rx_ring_full {}, fill_ring_empty {}, invalid_descs {}",
+                st.handed_off.load(Relaxed),
+                st.received_handoff.load(Relaxed),
+                st.processed.load(Relaxed),
+                st.skipped.load(Relaxed),
+                st.parse_errors.load(Relaxed),
+                st.handoff_full.load(Relaxed),
+                st.reorder_late.load(Relaxed),
+                x.rx_dropped,
+                x.rx_ring_full,
+                x.rx_fill_ring_empty_descs,
+                x.rx_invalid_descs
+            );
+            if let Some(e) = self.workers.get(i).and_then(|w| w.error.as_ref()) {
+                let _ = writeln!(s, "queue {q}: stopped early: {e}");
+            }
+        }
+        let delivered = self.bpf.steered().saturating_sub(self.bpf.redirect_fail);
+        let drops = self.kernel_drops();
+        let verdict = if delivered == rx_total + drops { "adds up".to_string() } else { format!("MISMATCH by {}", delivered as i64 - (rx_total + drops) as i64) };
+        let _ = writeln!(
+            s,
+            "accounting: steered {} - redirect failures {} = received {} + dropped by the kernel {} ({verdict}); \
+             lost in user space (hand-off full) {}",
+            self.bpf.steered(),
+            self.bpf.redirect_fail,
+            rx_total,
+            drops,
+            lost_user
+        );
+        s
+    }
+}

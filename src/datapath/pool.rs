@@ -1,0 +1,466 @@
+//! The worker pool: one pinned thread per receive queue, each owning one shard.
+//!
+//! ```text
+//!  queue q ──► worker q: recv batch → parse → key → owner shard s = key.shard(n)
+//!                 s == q: into q's reorder buffer
+//!                 s != q: SPSC ring q→s (lock-free, bounded; full → counted, never blocks)
+//!              worker q also drains rings *→q into its reorder buffer, and releases segments
+//!              to its shard in timestamp order once they are older than the reorder window.
+//! ```
+//!
+//! Both directions of a flow always meet in one shard, whatever queue RSS put them on. The
+//! reorder window (kernel receive stamps, `CLOCK_MONOTONIC`, comparable across CPUs) makes sure
+//! a SYN handed over from another queue is judged before the answer that arrived locally.
+//! Nothing on this path allocates per frame: the buffers are sized at start.
+
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam::channel::{Receiver, Sender, TrySendError};
+use crossbeam::queue::ArrayQueue;
+
+use crate::detect::{Config, Counters, Event, EventSink, Shard};
+use crate::flow::{Evictions, FlowKey, KeySeed};
+use crate::packet::{parse_frame, LinkType, Parsed, Segment, PARSE_REASONS, SKIP_REASONS};
+
+use super::error::Result;
+use super::xsk::{monotonic_ns, XskQueue, XskStats};
+
+/// Where a worker gets frames from: an AF_XDP socket live, a vector in tests.
+pub trait FrameSource: Send {
+    /// Receive up to `max` frames, waiting at most `timeout_ms` when none is ready; call `f`
+    /// with each frame's `CLOCK_MONOTONIC` receive stamp and bytes.
+    fn recv<F: FnMut(u64, &[u8])>(&mut self, max: usize, timeout_ms: i32, f: F) -> Result<usize>;
+
+    /// The kernel's loss counters for this source, when it has any.
+    fn xsk_stats(&self) -> Option<XskStats> {
+        None
+    }
+}
+
+impl FrameSource for XskQueue {
+    #[inline]
+    fn recv<F: FnMut(u64, &[u8])>(&mut self, max: usize, timeout_ms: i32, f: F) -> Result<usize> {
+        self.recv_batch(max, timeout_ms, f)
+    }
+
+    fn xsk_stats(&self) -> Option<XskStats> {
+        self.stats().ok()
+    }
+}
+
+/// Pool settings.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// Engine settings for every shard.
+    pub engine: Config,
+    /// How long a segment waits for earlier segments from other queues (ns).
+    pub reorder_window_ns: u64,
+    /// Frames per receive batch.
+    pub batch: usize,
+    /// Capacity of each worker→worker ring (segments).
+    pub handoff_capacity: usize,
+    /// Capacity of the event channel to the output thread.
+    pub event_capacity: usize,
+    /// Core for each worker (`None`: not pinned).
+    pub cores: Vec<Option<usize>>,
+}
+
+impl Default for PoolConfig {
+    fn default() -> PoolConfig {
+        PoolConfig {
+            engine: Config::default(),
+            reorder_window_ns: 2_000_000,
+            batch: 64,
+            handoff_capacity: 16_384,
+            event_capacity: 65_536,
+            cores: Vec::new(),
+        }
+    }
+}
+
+/// Live counters of one worker, readable from any thread (relaxed atomics, one cache line
+/// group per worker so workers never share a line).
+#[repr(align(128))]
+#[derive(Default, Debug)]
+pub struct WorkerStats {
+    /// Frames received from the queue.
+    pub rx_frames: AtomicU64,
+    /// Frames that carried no TCP segment (ARP, UDP, fragments).
+    pub skipped: AtomicU64,
+    /// Frames that could not be parsed.
+    pub parse_errors: AtomicU64,
+    /// Segments handed to another worker's shard.
+    pub handed_off: AtomicU64,
+    /// Segments NOT handed off because the target ring was full (lost to the engine).
+    pub handoff_full: AtomicU64,
+    /// Segments received from other workers.
+    pub received_handoff: AtomicU64,
+    /// Segments processed by this worker's shard.
+    pub processed: AtomicU64,
+    /// Segments released after a later one of the same shard (older than the window allowed).
+    pub reorder_late: AtomicU64,
+    /// Events not delivered because the event channel was full.
+    pub events_dropped: AtomicU64,
+    /// Events emitted.
+    pub events: AtomicU64,
+    /// Tracked 4-tuples in this worker's shard.
+    pub flows: AtomicU64,
+    /// XDP_STATISTICS of the queue's socket, refreshed about once a second.
+    pub xsk_rx_dropped: AtomicU64,
+    /// XDP_STATISTICS rx_ring_full.
+    pub xsk_rx_ring_full: AtomicU64,
+    /// XDP_STATISTICS rx_fill_ring_empty_descs.
+    pub xsk_fill_ring_empty: AtomicU64,
+    /// XDP_STATISTICS rx_invalid_descs.
+    pub xsk_rx_invalid: AtomicU64,
+}
+
+impl WorkerStats {
+    fn store_xsk(&self, s: &XskStats) {
+        self.xsk_rx_dropped.store(s.rx_dropped, Ordering::Relaxed);
+        self.xsk_rx_ring_full.store(s.rx_ring_full, Ordering::Relaxed);
+        self.xsk_fill_ring_empty.store(s.rx_fill_ring_empty_descs, Ordering::Relaxed);
+        self.xsk_rx_invalid.store(s.rx_invalid_descs, Ordering::Relaxed);
+    }
+}
+
+/// What a worker leaves when it stops.
+#[derive(Debug, Default, Clone)]
+pub struct WorkerResult {
+    /// Engine counters of its shard.
+    pub counters: Counters,
+    /// Flow-table evictions of its shard.
+    pub evictions: Evictions,
+    /// Tracked 4-tuples at the end.
+    pub flows: usize,
+    /// Skipped frames by reason.
+    pub skipped: [u64; SKIP_REASONS],
+    /// Parse errors by reason.
+    pub parse_errors: [u64; PARSE_REASONS],
+    /// The error that stopped the worker early, if any.
+    pub error: Option<String>,
+    /// The socket's kernel statistics when the worker stopped.
+    pub xsk: Option<XskStats>,
+}
+
+/// A segment waiting in a reorder buffer.
+struct Pending {
+    ts: u64,
+    order: u64,
+    seg: Segment,
+    key: FlowKey,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        (self.ts, self.order) == (o.ts, o.order)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        (self.ts, self.order).cmp(&(o.ts, o.order))
+    }
+}
+
+/// Sends events to the output thread; never blocks.
+struct ChannelSink<'a> {
+    tx: &'a Sender<Event>,
+    stats: &'a WorkerStats,
+}
+
+impl EventSink for ChannelSink<'_> {
+    fn event(&mut self, ev: &Event) {
+        self.stats.events.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(*ev) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A running pool.
+pub struct Pool {
+    handles: Vec<JoinHandle<WorkerResult>>,
+    stop: Arc<AtomicBool>,
+    /// Per-worker live counters.
+    pub stats: Arc<Vec<WorkerStats>>,
+    /// Events from every shard.
+    pub events: Receiver<Event>,
+}
+
+type Rings = Arc<Vec<Vec<Option<ArrayQueue<(Segment, FlowKey)>>>>>;
+
+impl Pool {
+    /// Start one worker per source. Worker `i` owns shard `i`.
+    pub fn spawn<S: FrameSource + 'static>(sources: Vec<S>, cfg: PoolConfig) -> Pool {
+        let n = sources.len();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats: Arc<Vec<WorkerStats>> = Arc::new((0..n).map(|_| WorkerStats::default()).collect());
+        let (tx, rx) = crossbeam::channel::bounded(cfg.event_capacity);
+        // rings[from][to]
+        let rings: Rings = Arc::new(
+            (0..n)
+                .map(|from| (0..n).map(|to| (from != to).then(|| ArrayQueue::new(cfg.handoff_capacity))).collect())
+                .collect(),
+        );
+        let seed = KeySeed::random();
+        let mut handles = Vec::with_capacity(n);
+        for (me, src) in sources.into_iter().enumerate() {
+            let (stop, stats, rings, tx, cfg) = (stop.clone(), stats.clone(), rings.clone(), tx.clone(), cfg.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("ackscope-q{me}"))
+                .spawn(move || worker(me, n, src, cfg, seed, stop, stats, rings, tx))
+                .expect("spawn a worker thread");
+            handles.push(h);
+        }
+        Pool { handles, stop, stats, events: rx }
+    }
+
+    /// Ask every worker to stop (they drain and finish their shards).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// True once every worker has ended.
+    pub fn finished(&self) -> bool {
+        self.handles.iter().all(|h| h.is_finished())
+    }
+
+    /// Stop and wait for the workers.
+    pub fn join(self) -> Vec<WorkerResult> {
+        self.stop();
+        self.handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| WorkerResult { error: Some("worker panicked".into()), ..Default::default() }))
+            .collect()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn worker<S: FrameSource>(
+    me: usize,
+    n: usize,
+    mut src: S,
+    cfg: PoolConfig,
+    seed: KeySeed,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Vec<WorkerStats>>,
+    rings: Rings,
+    tx: Sender<Event>,
+) -> WorkerResult {
+    if let Some(Some(core)) = cfg.cores.get(me) {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: *core }) {
+            tracing::warn!(worker = me, core, "could not pin the worker to its core; running unpinned");
+        }
+    }
+    let st = &stats[me];
+    let mut shard = Shard::new(cfg.engine, seed);
+    let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::with_capacity(cfg.handoff_capacity * n.max(1) + cfg.batch);
+    let heap_cap = heap.capacity();
+    let mut order = 0u64;
+    let mut last_released = 0u64;
+    let mut result = WorkerResult::default();
+    let mut idle = false;
+    let window = cfg.reorder_window_ns;
+    let mut next_stats = 0u64;
+
+    let release = |heap: &mut BinaryHeap<Reverse<Pending>>, upto: u64, shard: &mut Shard, last: &mut u64| {
+        let mut sink = ChannelSink { tx: &tx, stats: st };
+        let mut done = 0u64;
+        while heap.peek().is_some_and(|p| p.0.ts <= upto) {
+            let Reverse(p) = heap.pop().expect("peeked");
+            if p.ts < *last {
+                st.reorder_late.fetch_add(1, Ordering::Relaxed);
+            } else {
+                *last = p.ts;
+            }
+            shard.process_keyed(&p.seg, p.key, &mut sink);
+            done += 1;
+        }
+        if done > 0 {
+            st.processed.fetch_add(done, Ordering::Relaxed);
+        }
+        shard.tick(upto, &mut sink);
+    };
+
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let mut got = 0usize;
+        if !stopping {
+            let r = src.recv(cfg.batch, if idle { 1 } else { 0 }, |ts, data| {
+                st.rx_frames.fetch_add(1, Ordering::Relaxed);
+                match parse_frame(LinkType::Ethernet, data, ts, 0) {
+                    Ok(Parsed::Tcp(seg)) => {
+                        let key = FlowKey::of(&seg, &seed);
+                        let owner = key.shard(n);
+                        if owner == me {
+                            if heap.len() < heap_cap {
+                                order += 1;
+                                heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key }));
+                            } else {
+                                st.handoff_full.fetch_add(1, Ordering::Relaxed);
+                            }
+                        } else if rings[me][owner].as_ref().expect("ring to another worker").push((seg, key)).is_ok() {
+                            st.handed_off.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            st.handoff_full.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(Parsed::Skip(r)) => {
+                        st.skipped.fetch_add(1, Ordering::Relaxed);
+                        result.skipped[r as usize] += 1;
+                    }
+                    Err(e) => {
+                        st.parse_errors.fetch_add(1, Ordering::Relaxed);
+                        result.parse_errors[e.reason_index()] += 1;
+                    }
+                }
+            });
+            match r {
+                Ok(k) => got = k,
+                Err(e) => {
+                    result.error = Some(e.to_string());
+                    tracing::error!(worker = me, error = %e, "receive failed; this worker stops");
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        // Segments other workers handed us.
+        let mut inbound = 0u64;
+        for from in 0..n {
+            if let Some(ring) = &rings[from][me] {
+                while heap.len() < heap_cap {
+                    let Some((seg, key)) = ring.pop() else { break };
+                    order += 1;
+                    heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key }));
+                    inbound += 1;
+                }
+            }
+        }
+        if inbound > 0 {
+            st.received_handoff.fetch_add(inbound, Ordering::Relaxed);
+        }
+        let now = monotonic_ns();
+        if stopping {
+            // Let the other workers' last hand-offs arrive, then release everything.
+            release(&mut heap, now.saturating_sub(window), &mut shard, &mut last_released);
+            std::thread::sleep(Duration::from_micros(window / 1000 + 1000));
+            for from in 0..n {
+                if let Some(ring) = &rings[from][me] {
+                    while let Some((seg, key)) = ring.pop() {
+                        order += 1;
+                        heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key }));
+                        st.received_handoff.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            release(&mut heap, u64::MAX, &mut shard, &mut last_released);
+            break;
+        }
+        release(&mut heap, now.saturating_sub(window), &mut shard, &mut last_released);
+        if now >= next_stats {
+            next_stats = now + 1_000_000_000;
+            st.flows.store(shard.flows() as u64, Ordering::Relaxed);
+            if let Some(x) = src.xsk_stats() {
+                st.store_xsk(&x);
+            }
+        }
+        idle = got == 0 && inbound == 0;
+    }
+    // Every live attempt still waiting is `unresolved` (or `failed` past its deadline).
+    let mut sink = ChannelSink { tx: &tx, stats: st };
+    shard.finish(&mut sink);
+    st.flows.store(shard.flows() as u64, Ordering::Relaxed);
+    result.xsk = src.xsk_stats();
+    if let Some(x) = &result.xsk {
+        st.store_xsk(x);
+    }
+    result.counters = shard.counters.clone();
+    result.evictions = shard.evictions();
+    result.flows = shard.flows();
+    result
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::packet::build::{TcpSpec, F};
+
+    /// Frames handed out in batches, then nothing.
+    struct VecSource {
+        frames: Vec<Vec<u8>>,
+        ts: Vec<u64>,
+        at: usize,
+    }
+
+    impl FrameSource for VecSource {
+        fn recv<G: FnMut(u64, &[u8])>(&mut self, max: usize, timeout_ms: i32, mut f: G) -> Result<usize> {
+            let end = (self.at + max).min(self.frames.len());
+            for i in self.at..end {
+                f(self.ts[i], &self.frames[i]);
+            }
+            let k = end - self.at;
+            self.at = end;
+            if k == 0 && timeout_ms > 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(k)
+        }
+    }
+
+    fn frame(src: &str, dst: &str, seq: u32, ack: u32, flags: u8) -> Vec<u8> {
+        TcpSpec::new(src.parse().unwrap(), dst.parse().unwrap(), seq, ack, flags).ethernet()
+    }
+
+    /// The two directions of every flow arrive on different queues (as with asymmetric RSS);
+    /// the answer's queue even delivers first. Every stale ACK is still found, with its cause.
+    #[test]
+    fn directions_split_across_queues_still_meet() {
+        let base = monotonic_ns();
+        let (mut q0, mut q1) = (Vec::new(), Vec::new());
+        let flows = 200u16;
+        for i in 0..flows {
+            let c = format!("10.0.{}.{}:{}", i / 200, i % 200 + 1, 30000 + i);
+            let s = "10.9.0.1:80";
+            let t = base + u64::from(i) * 10_000;
+            // SYN on queue 0 at t, the stale ACK on queue 1 at t+1µs.
+            q0.push((t, frame(&c, s, 1000, 0, F::SYN)));
+            q1.push((t + 1000, frame(s, &c, 5, 77, F::ACK)));
+        }
+        let mk = |v: Vec<(u64, Vec<u8>)>| VecSource { ts: v.iter().map(|x| x.0).collect(), frames: v.into_iter().map(|x| x.1).collect(), at: 0 };
+        // Queue 1 (the answers) is read first by construction of the test: give it a head start.
+        let cfg = PoolConfig { reorder_window_ns: 50_000_000, ..PoolConfig::default() };
+        let pool = Pool::spawn(vec![mk(q1), mk(q0)], cfg);
+        std::thread::sleep(Duration::from_millis(300));
+        let events = pool.events.clone();
+        let stats = pool.stats.clone();
+        let results = pool.join();
+        let evs: Vec<Event> = events.try_iter().collect();
+        let stale = evs.iter().filter(|e| e.kind == crate::detect::EventKind::StaleAck).count();
+        assert_eq!(stale, flows as usize, "every flow's stale ACK found: {evs:?}");
+        let processed: u64 = stats.iter().map(|s| s.processed.load(Ordering::Relaxed)).sum();
+        let rx: u64 = stats.iter().map(|s| s.rx_frames.load(Ordering::Relaxed)).sum();
+        assert_eq!(rx, 2 * u64::from(flows));
+        assert_eq!(processed, rx, "every frame processed exactly once");
+        let handed: u64 = stats.iter().map(|s| s.handed_off.load(Ordering::Relaxed)).sum();
+        let received: u64 = stats.iter().map(|s| s.received_handoff.load(Ordering::Relaxed)).sum();
+        assert_eq!(handed, received);
+        assert!(handed > 0, "some flows belong to the other shard");
+        assert!(results.iter().all(|r| r.error.is_none()));
+        let outcomes: u64 = results.iter().map(|r| r.counters.outcomes.iter().sum::<u64>()).sum();
+        assert_eq!(outcomes, u64::from(flows), "each attempt gets an outcome at stop");
+    }
+}

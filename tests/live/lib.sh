@@ -1,0 +1,119 @@
+# shellcheck shell=bash
+# Live-test helpers (source this file). A client and a server namespace joined by a veth
+# pair (c0 <-> s0); in the server namespace a tap veth pair (tapa <-> tapb) receives a copy
+# of every frame of s0, ingress and egress, through tc mirred: a software SPAN port.
+# ackscope runs on tapb. Names carry the PID; everything is removed by live_cleanup, which
+# live_setup installs as the EXIT trap. Nothing of the root namespace is touched.
+set -euo pipefail
+
+LIVE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TCPAPP="$LIVE_DIR/../captures/gen/tcpapp.py"
+PY="$(command -v python3)"
+CLI_IP=10.77.0.1
+SRV_IP=10.77.0.2
+NS_C="" NS_S="" WORK="" ACK_PID="" SRV_PID=""
+_PIDS=()
+
+log() { printf '[live %s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+nsc() { ip netns exec "$NS_C" "$@"; }
+nss() { ip netns exec "$NS_S" "$@"; }
+
+_kill() {  # _kill PID [SIG]: a process we started; wait for it
+    local pid="$1" sig="${2:-TERM}" i
+    [ -n "$pid" ] || return 0
+    kill -"$sig" "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+live_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    local p
+    for p in "${_PIDS[@]}"; do _kill "$p"; done
+    _kill "$ACK_PID" INT
+    _kill "$SRV_PID"
+    [ -n "$NS_C" ] && ip netns del "$NS_C" 2>/dev/null
+    [ -n "$NS_S" ] && ip netns del "$NS_S" 2>/dev/null
+    exit "$rc"
+}
+
+# live_setup TAG QUEUES [client sysctl...] -- [server sysctl...]
+live_setup() {
+    [ "$(id -u)" = 0 ] || die "needs root"
+    local tag="ackscope-live-$$-$1" q="$2"; shift 2
+    NS_C="$tag-c"; NS_S="$tag-s"
+    trap live_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    local qopt=""
+    [ "$q" -gt 1 ] && qopt="numtxqueues $q numrxqueues $q"
+    ip netns add "$NS_C"; ip netns add "$NS_S"
+    # shellcheck disable=SC2086
+    ip -n "$NS_C" link add c0 $qopt type veth peer name s0 $qopt netns "$NS_S"
+    # shellcheck disable=SC2086
+    ip -n "$NS_S" link add tapa $qopt type veth peer name tapb $qopt
+    ip -n "$NS_C" addr add "$CLI_IP/24" dev c0
+    ip -n "$NS_S" addr add "$SRV_IP/24" dev s0
+    ip -n "$NS_C" link set lo up; ip -n "$NS_S" link set lo up
+    nss sysctl -qw net.ipv6.conf.tapa.disable_ipv6=1 net.ipv6.conf.tapb.disable_ipv6=1
+    ip -n "$NS_C" link set c0 up
+    local d; for d in s0 tapa tapb; do ip -n "$NS_S" link set "$d" up; done
+    nsc ethtool -K c0 tx off tso off gso off >/dev/null
+    nss ethtool -K s0 tx off tso off gso off gro off >/dev/null
+    tc -n "$NS_S" qdisc add dev s0 clsact
+    tc -n "$NS_S" filter add dev s0 ingress u32 match u32 0 0 action mirred egress mirror dev tapa
+    tc -n "$NS_S" filter add dev s0 egress u32 match u32 0 0 action mirred egress mirror dev tapa
+    if [ "$q" -gt 1 ]; then
+        # Client traffic leaves c0 on tx queue 1 (XPS), so it reaches s0's rx queue 1 and,
+        # mirrored with its rx queue recorded, tapb's queue 1. The server's own packets have
+        # no rx queue: they are hashed across tapb's queues. About half of the flows
+        # therefore have their two directions on different queues.
+        nsc sh -c "echo 0 > /sys/class/net/c0/queues/tx-0/xps_cpus; printf '%x' \$(( (1 << $(nproc)) - 1 )) > /sys/class/net/c0/queues/tx-1/xps_cpus"
+    fi
+    local side=c kv
+    for kv in "$@"; do
+        if [ "$kv" = "--" ]; then side=s; continue; fi
+        if [ "$side" = c ]; then nsc sysctl -qw "$kv"; else nss sysctl -qw "$kv"; fi
+    done
+    local i; for i in $(seq 1 50); do nsc ping -c1 -W1 "$SRV_IP" >/dev/null 2>&1 && break; sleep 0.1; done
+    log "namespaces $NS_C / $NS_S ready ($q queue(s))"
+}
+
+# live_start_ackscope BIN OUTDIR [args...]: ackscope run on tapb; waits until it inspects.
+live_start_ackscope() {
+    local bin="$1" out="$2"; shift 2
+    # Not through a shell function: $! must be ackscope itself (ip netns exec execs it), so
+    # that the SIGINT below reaches it.
+    ip netns exec "$NS_S" "$bin" run --mode mirror --iface tapb --format json --events "$out/events.jsonl" "$@" 2>"$out/ackscope.err" &
+    ACK_PID=$!
+    local i
+    for i in $(seq 1 100); do
+        grep -q "inspecting" "$out/ackscope.err" 2>/dev/null && break
+        kill -0 "$ACK_PID" 2>/dev/null || { cat "$out/ackscope.err" >&2; die "ackscope exited"; }
+        sleep 0.1
+    done
+    grep -q "inspecting" "$out/ackscope.err" || die "ackscope did not start"
+}
+
+live_stop_ackscope() {
+    local pid="$ACK_PID" rc=0
+    ACK_PID=""
+    kill -INT "$pid"
+    wait "$pid" || rc=$?
+    return "$rc"
+}
+
+live_start_server() {
+    local ready; ready="$(mktemp -u /tmp/ackscope-live-$$-ready.XXXXXX)"
+    ip netns exec "$NS_S" "$PY" "$TCPAPP" server --addr "$SRV_IP" --ready-file "$ready" --max-seconds 600 &
+    SRV_PID=$!
+    local i; for i in $(seq 1 100); do [ -e "$ready" ] && break; sleep 0.05; done
+    [ -e "$ready" ] || die "server did not start"
+    rm -f "$ready"
+}
+
+client() { nsc "$PY" "$TCPAPP" "$@" --src "$CLI_IP" --dst "$SRV_IP" >&2; }
