@@ -12,6 +12,7 @@
 
 #[allow(unsafe_code)] // The kernel interfaces (AF_XDP rings, UMEM, BPF maps); every block has a SAFETY comment.
 pub mod datapath;
+pub mod demo;
 pub mod detect;
 pub mod flow;
 pub mod output;

@@ -36,6 +36,38 @@ enum Cmd {
     /// Inspect live traffic on an interface (XDP + AF_XDP), as root.
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// Build a throw-away testbed of network namespaces with real Linux TCP client and server,
+    /// reproduce every stale-ACK cause among ordinary traffic, and run ackscope live on it (root).
+    #[command(after_help = EXIT_CODES)]
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Event format: json or text; default text on a terminal, json otherwise.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Ordinary connections made in the background.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    ordinary: u32,
+}
+
+fn run_demo(a: &DemoArgs) -> Result<ExitCode> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install the signal handler")?;
+    }
+    let format = match a.format {
+        Some(FormatArg::Json) => "json",
+        Some(FormatArg::Text) => "text",
+        None if std::io::stdout().is_terminal() => "text",
+        None => "json",
+    };
+    let exe = std::env::current_exe().context("cannot find the ackscope executable")?;
+    ackscope::demo::run(&ackscope::demo::DemoOptions { exe, format, ordinary: a.ordinary }, stop)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -375,6 +407,7 @@ fn main() -> ExitCode {
     let r = match &cli.cmd {
         Cmd::Replay(a) => run_replay(a),
         Cmd::Run(a) => run_live(a),
+        Cmd::Demo(a) => run_demo(a),
     };
     match r {
         Ok(code) => code,

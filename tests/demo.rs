@@ -1,0 +1,37 @@
+//! `ackscope demo --format json` (the README's main command) shows all three causes live and
+//! leaves nothing behind. Needs root; skips loudly otherwise unless ACKSCOPE_REQUIRE_ROOT=1.
+
+use std::process::Command;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+#[test]
+fn demo_shows_every_cause_and_cleans_up() {
+    if !is_root() {
+        assert_ne!(std::env::var("ACKSCOPE_REQUIRE_ROOT").as_deref(), Ok("1"), "the demo test needs root");
+        eprintln!("SKIPPED demo_shows_every_cause_and_cleans_up: needs root");
+        return;
+    }
+    let out = Command::new("timeout")
+        .args(["120", env!("CARGO_BIN_EXE_ackscope"), "demo", "--format", "json", "--ordinary", "100"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed: {stderr}");
+    let events: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let causes: Vec<&str> = events.iter().filter(|e| e["kind"] == "stale_ack").map(|e| e["cause"].as_str().unwrap()).collect();
+    assert_eq!(causes, ["time_wait", "lingering_established", "lingering_close"], "{stderr}");
+    let recovered = events.iter().filter(|e| e["kind"] == "stale_ack_outcome" && e["outcome"] == "recovered").count();
+    assert_eq!(recovered, 3);
+    assert!(stderr.contains("(adds up)"), "{stderr}");
+    assert!(stderr.contains("removed the testbed"), "{stderr}");
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let ns = String::from_utf8_lossy(&ns.stdout);
+    assert!(!ns.contains("ackscope-demo-"), "namespaces left: {ns}");
+}
