@@ -131,6 +131,12 @@ struct RunArgs {
     /// Replace an XDP program that is not ackscope's already attached to the interface.
     #[arg(long)]
     force: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+    /// Servers with their own handshake-RTT histogram in the metrics (the rest: "other").
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    metrics_top_servers: usize,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
@@ -208,6 +214,34 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
     w.clock_offset_ns = real - mono;
     w.line_buffered = true;
     let session = live::Session::start(&cfg).with_context(|| format!("cannot start on {}", a.iface))?;
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()).context("cannot install the SIGHUP handler")?;
+    // Shared with the metrics thread: refreshed once a second by this loop.
+    let bpf_now: Arc<std::sync::Mutex<Option<bpf::BpfCounters>>> = Arc::new(std::sync::Mutex::new(session.bpf_counters().ok()));
+    let out_counts = Arc::new((std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0)));
+    let _metrics = match &a.metrics {
+        Some(addr) => {
+            let (snaps, workers, queues) = (session.snapshots().clone(), session.worker_stats().clone(), session.queues().to_vec());
+            let (bpf_now, out_counts, top) = (bpf_now.clone(), out_counts.clone(), a.metrics_top_servers);
+            let render: ackscope::output::RenderFn = Arc::new(move || {
+                let shards: Vec<_> = snaps.iter().map(|m| m.lock().map(|g| g.clone()).unwrap_or_default()).collect();
+                ackscope::output::render_prometheus(&ackscope::output::MetricsInput {
+                    shards: &shards,
+                    workers: &workers,
+                    queues: &queues,
+                    bpf: *bpf_now.lock().expect("metrics lock"),
+                    events_written: out_counts.0.load(Ordering::Relaxed),
+                    events_dropped: out_counts.1.load(Ordering::Relaxed),
+                    top_servers: top,
+                })
+            });
+            let m = ackscope::output::MetricsServer::start(addr, render)
+                .with_context(|| format!("--metrics {addr}: give a free host:port such as 127.0.0.1:9464"))?;
+            eprintln!("ackscope: metrics at http://{}/metrics", m.addr);
+            Some(m)
+        }
+        None => None,
+    };
     eprintln!(
         "ackscope: inspecting {} ({} queue(s)); stop with Ctrl-C{}",
         a.iface,
@@ -217,6 +251,9 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let deadline = a.duration.map(|d| started + Duration::from_secs_f64(d));
     let mut early_stop = false;
+    let status = std::io::stderr().is_terminal() && !a.output.quiet;
+    let mut next_tick = Instant::now() + Duration::from_secs(1);
+    let mut last_rx = 0u64;
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         if session.workers_finished() {
             early_stop = true;
@@ -224,11 +261,63 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
         }
         if let Ok(ev) = session.events().recv_timeout(Duration::from_millis(100)) {
             use ackscope::detect::EventSink;
+            if status {
+                eprint!("\r\x1b[K");
+            }
             w.event(&ev);
             for ev in session.events().try_iter() {
                 w.event(&ev);
             }
         }
+        if hup.swap(false, Ordering::Relaxed) {
+            // Log rotation: reopen the events file under its name.
+            if let Some(path) = &a.output.events {
+                match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                    Ok(f) => {
+                        w.reopen(Box::new(f));
+                        tracing::info!(path = %path.display(), "SIGHUP: events file reopened");
+                    }
+                    Err(e) => tracing::error!(path = %path.display(), error = %e, "SIGHUP: cannot reopen the events file; still writing to the old one"),
+                }
+            }
+        }
+        if Instant::now() >= next_tick {
+            next_tick += Duration::from_secs(1);
+            let b = session.bpf_counters().ok();
+            if let Ok(mut g) = bpf_now.lock() {
+                *g = b;
+            }
+            out_counts.0.store(w.written, Ordering::Relaxed);
+            out_counts.1.store(w.dropped, Ordering::Relaxed);
+            if status {
+                let ws = session.worker_stats();
+                let rx: u64 = ws.iter().map(|s| s.rx_frames.load(Ordering::Relaxed)).sum();
+                let drops: u64 = ws
+                    .iter()
+                    .map(|s| {
+                        s.handoff_full.load(Ordering::Relaxed)
+                            + s.xsk_rx_dropped.load(Ordering::Relaxed)
+                            + s.xsk_rx_ring_full.load(Ordering::Relaxed)
+                            + s.events_dropped.load(Ordering::Relaxed)
+                    })
+                    .sum();
+                let events: u64 = ws.iter().map(|s| s.events.load(Ordering::Relaxed)).sum();
+                let flows: u64 = ws.iter().map(|s| s.flows.load(Ordering::Relaxed)).sum();
+                eprint!(
+                    "\r\x1b[Kackscope: {} frames/s | xdp seen {} steered {} | events {} | drops {} | flows {}",
+                    rx - last_rx,
+                    b.map(|b| b.frames).unwrap_or(0),
+                    b.map(|b| b.steered()).unwrap_or(0),
+                    events,
+                    drops,
+                    flows
+                );
+                last_rx = rx;
+            }
+        }
+    }
+    if status {
+        eprint!("\r\x1b[K");
     }
     let stats = session.worker_stats().clone();
     let events = session.events().clone();

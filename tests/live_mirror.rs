@@ -31,9 +31,14 @@ struct Run {
     events: Vec<Value>,
     stderr: String,
     after: String,
+    metrics: String,
 }
 
 fn run_mirror(queues: u32, ordinary: u32) -> Run {
+    run_mirror_with(queues, ordinary, None)
+}
+
+fn run_mirror_with(queues: u32, ordinary: u32, metrics_port: Option<u16>) -> Run {
     let out: PathBuf = std::env::temp_dir().join(format!("ackscope-live-test-{}-q{queues}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/live/mirror.sh");
@@ -44,6 +49,7 @@ fn run_mirror(queues: u32, ordinary: u32) -> Run {
         .arg(&out)
         .arg(queues.to_string())
         .arg(ordinary.to_string())
+        .env("METRICS_PORT", metrics_port.map(|p| p.to_string()).unwrap_or_default())
         .output()
         .expect("run tests/live/mirror.sh");
     let log = String::from_utf8_lossy(&st.stderr).into_owned();
@@ -57,6 +63,7 @@ fn run_mirror(queues: u32, ordinary: u32) -> Run {
         events,
         stderr: std::fs::read_to_string(out.join("ackscope.err")).unwrap_or_default(),
         after: std::fs::read_to_string(out.join("after.txt")).unwrap_or_default(),
+        metrics: std::fs::read_to_string(out.join("metrics.txt")).unwrap_or_default(),
     };
     let _ = std::fs::remove_dir_all(&out);
     r
@@ -105,13 +112,33 @@ fn no_namespaces_left() {
     assert!(!s.contains(&me), "namespaces left: {s}");
 }
 
+fn metric(text: &str, series: &str) -> u64 {
+    let line = text.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' ')).unwrap_or_else(|| panic!("no {series} in metrics:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64
+}
+
 #[test]
-fn mirror_one_queue_real_stacks() {
-    if !root_or_skip("mirror_one_queue_real_stacks") {
+fn mirror_one_queue_real_stacks_with_metrics() {
+    if !root_or_skip("mirror_one_queue_real_stacks_with_metrics") {
         return;
     }
-    let r = run_mirror(1, 300);
+    // The metrics endpoint lives in the test's own server namespace: any fixed port is free.
+    let r = run_mirror_with(1, 300, Some(9464));
     check(&r, 300);
+    // Scraped during the run: the counters agree with the events written.
+    let m = &r.metrics;
+    assert_eq!(metric(m, "ackscope_stale_acks_total{cause=\"time_wait\"}"), count(&r, "stale_ack", Some("time_wait")) as u64, "{m}");
+    assert_eq!(
+        metric(m, "ackscope_stale_acks_total{cause=\"lingering_established\"}"),
+        count(&r, "stale_ack", Some("lingering_established")) as u64
+    );
+    assert_eq!(metric(m, "ackscope_events_total{kind=\"reuse_in_time_wait\"}"), count(&r, "reuse_in_time_wait", None) as u64);
+    assert_eq!(metric(m, "ackscope_stale_ack_outcomes_total{outcome=\"recovered\"}"), 6);
+    assert_eq!(metric(m, "ackscope_port_reuses_total"), 6);
+    assert!(metric(m, "ackscope_queue_rx_frames_total{queue=\"0\"}") > 0);
+    assert_eq!(metric(m, "ackscope_xsk_rx_dropped_total{queue=\"0\"}"), 0);
+    assert!(metric(m, "ackscope_handshake_rtt_seconds_count{server=\"10.77.0.2:5000\"}") >= 300, "{m}");
+    assert!(m.contains("ackscope_xdp_steered_total{class=\"syn\"}"));
     no_namespaces_left();
 }
 

@@ -8,7 +8,7 @@ use crossbeam::channel::Receiver;
 
 use super::bpf::{BpfCounters, SteerConfig, XdpMode, XdpSteer};
 use super::error::{DatapathError, Result};
-use super::pool::{Pool, PoolConfig, WorkerResult, WorkerStats};
+use super::pool::{Pool, PoolConfig, ShardSnapshot, WorkerResult, WorkerStats};
 use super::xsk::{XskConfig, XskQueue};
 use crate::detect::{Counters, Event};
 use crate::flow::Evictions;
@@ -39,6 +39,7 @@ pub struct Session {
     queues: Vec<u32>,
     zerocopy: bool,
     stats: Arc<Vec<WorkerStats>>,
+    snapshots: Arc<Vec<std::sync::Mutex<ShardSnapshot>>>,
     events: Receiver<Event>,
 }
 
@@ -89,7 +90,7 @@ impl Session {
         }
         tracing::info!(iface = %cfg.iface, queues = ?queues, mode = %steer.attached_mode(), zerocopy, "live session started");
         let pool = Pool::spawn(sockets, pool_cfg);
-        Ok(Session { stats: pool.stats.clone(), events: pool.events.clone(), pool: Some(pool), steer: Some(steer), queues, zerocopy })
+        Ok(Session { stats: pool.stats.clone(), snapshots: pool.snapshots.clone(), events: pool.events.clone(), pool: Some(pool), steer: Some(steer), queues, zerocopy })
     }
 
     /// Events from every shard.
@@ -100,6 +101,11 @@ impl Session {
     /// Live per-worker counters.
     pub fn worker_stats(&self) -> &Arc<Vec<WorkerStats>> {
         &self.stats
+    }
+
+    /// Per-shard counter snapshots (refreshed about once a second by the workers).
+    pub fn snapshots(&self) -> &Arc<Vec<std::sync::Mutex<ShardSnapshot>>> {
+        &self.snapshots
     }
 
     /// The program's counters now.

@@ -16,14 +16,15 @@
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam::channel::{Receiver, Sender, TrySendError};
 use crossbeam::queue::ArrayQueue;
 
-use crate::detect::{Config, Counters, Event, EventSink, Shard};
+use crate::detect::{Config, Counters, Event, EventSink, ServerRtt, Shard};
 use crate::flow::{Evictions, FlowKey, KeySeed};
 use crate::packet::{parse_frame, LinkType, Parsed, Segment, PARSE_REASONS, SKIP_REASONS};
 
@@ -148,6 +149,38 @@ pub struct WorkerResult {
     pub xsk: Option<XskStats>,
 }
 
+/// A copy of a shard's counters, published by its worker about once a second (and at the
+/// end) for metrics and the status line.
+#[derive(Debug, Default, Clone)]
+pub struct ShardSnapshot {
+    /// Engine counters.
+    pub counters: Counters,
+    /// Tracked 4-tuples.
+    pub flows: usize,
+    /// Table evictions.
+    pub evictions: Evictions,
+    /// Handshake RTT per server.
+    pub servers: Vec<(SocketAddr, ServerRtt)>,
+    /// Handshake RTT of servers beyond the per-shard limit.
+    pub other_servers: ServerRtt,
+    /// Attempts waiting for an outcome.
+    pub pending_outcomes: usize,
+}
+
+impl ShardSnapshot {
+    fn take(shard: &Shard) -> ShardSnapshot {
+        let (servers, other) = shard.server_rtts();
+        ShardSnapshot {
+            counters: shard.counters.clone(),
+            flows: shard.flows(),
+            evictions: shard.evictions(),
+            servers: servers.map(|(a, r)| (*a, *r)).collect(),
+            other_servers: *other,
+            pending_outcomes: shard.pending_outcomes(),
+        }
+    }
+}
+
 /// A segment waiting in a reorder buffer.
 struct Pending {
     ts: u64,
@@ -197,6 +230,8 @@ pub struct Pool {
     stop: Arc<AtomicBool>,
     /// Per-worker live counters.
     pub stats: Arc<Vec<WorkerStats>>,
+    /// Per-shard counter snapshots (refreshed about once a second).
+    pub snapshots: Arc<Vec<Mutex<ShardSnapshot>>>,
     /// Events from every shard.
     pub events: Receiver<Event>,
 }
@@ -217,16 +252,17 @@ impl Pool {
                 .collect(),
         );
         let seed = KeySeed::random();
+        let snapshots: Arc<Vec<Mutex<ShardSnapshot>>> = Arc::new((0..n).map(|_| Mutex::new(ShardSnapshot::default())).collect());
         let mut handles = Vec::with_capacity(n);
         for (me, src) in sources.into_iter().enumerate() {
-            let (stop, stats, rings, tx, cfg) = (stop.clone(), stats.clone(), rings.clone(), tx.clone(), cfg.clone());
+            let (stop, stats, rings, tx, cfg, snaps) = (stop.clone(), stats.clone(), rings.clone(), tx.clone(), cfg.clone(), snapshots.clone());
             let h = std::thread::Builder::new()
                 .name(format!("ackscope-q{me}"))
-                .spawn(move || worker(me, n, src, cfg, seed, stop, stats, rings, tx))
+                .spawn(move || worker(me, n, src, cfg, seed, stop, stats, rings, tx, snaps))
                 .expect("spawn a worker thread");
             handles.push(h);
         }
-        Pool { handles, stop, stats, events: rx }
+        Pool { handles, stop, stats, snapshots, events: rx }
     }
 
     /// Ask every worker to stop (they drain and finish their shards).
@@ -260,6 +296,7 @@ fn worker<S: FrameSource>(
     stats: Arc<Vec<WorkerStats>>,
     rings: Rings,
     tx: Sender<Event>,
+    snapshots: Arc<Vec<Mutex<ShardSnapshot>>>,
 ) -> WorkerResult {
     if let Some(Some(core)) = cfg.cores.get(me) {
         if !core_affinity::set_for_current(core_affinity::CoreId { id: *core }) {
@@ -377,6 +414,9 @@ fn worker<S: FrameSource>(
             if let Some(x) = src.xsk_stats() {
                 st.store_xsk(&x);
             }
+            if let Ok(mut slot) = snapshots[me].lock() {
+                *slot = ShardSnapshot::take(&shard);
+            }
         }
         idle = got == 0 && inbound == 0;
     }
@@ -387,6 +427,9 @@ fn worker<S: FrameSource>(
     result.xsk = src.xsk_stats();
     if let Some(x) = &result.xsk {
         st.store_xsk(x);
+    }
+    if let Ok(mut slot) = snapshots[me].lock() {
+        *slot = ShardSnapshot::take(&shard);
     }
     result.counters = shard.counters.clone();
     result.evictions = shard.evictions();

@@ -12,7 +12,7 @@ mod flow;
 mod shard;
 
 pub use event::{Cause, Event, EventKind, Outcome, PrevState, Severity, CAUSES, EVENT_KINDS, OUTCOMES};
-pub use shard::{Counters, EventSink, Shard, RTT_BUCKETS};
+pub use shard::{Counters, EventSink, ServerRtt, Shard, MAX_RTT_SERVERS, RTT_BUCKETS};
 
 /// Engine settings.
 #[derive(Clone, Copy, Debug)]

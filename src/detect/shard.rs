@@ -103,6 +103,34 @@ struct Pending {
     rst_ns: u64,
 }
 
+/// Handshake RTT of one server (`ip:port`): a histogram over [`RTT_BUCKETS`] and its sum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerRtt {
+    /// Counts per bucket (see [`RTT_BUCKETS`]).
+    pub buckets: [u64; RTT_BUCKETS],
+    /// Sum of the RTTs, µs.
+    pub sum_us: u64,
+}
+
+impl ServerRtt {
+    /// Handshakes measured.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// Add `o` into `self`.
+    pub fn add(&mut self, o: &ServerRtt) {
+        for (a, b) in self.buckets.iter_mut().zip(o.buckets) {
+            *a += b;
+        }
+        self.sum_us += o.sum_us;
+    }
+}
+
+/// Servers tracked per shard for RTT histograms; handshakes of further servers count under
+/// "other", so the label set stays bounded.
+pub const MAX_RTT_SERVERS: usize = 512;
+
 /// How often (engine time) aged entries are swept out.
 const SWEEP_EVERY_MS: u32 = 10_000;
 
@@ -119,6 +147,8 @@ pub struct Shard {
     next_sweep_ms: u32,
     /// What this shard counted.
     pub counters: Counters,
+    servers: HashMap<SocketAddr, ServerRtt>,
+    other_servers: ServerRtt,
 }
 
 /// The per-segment context: what the transitions need besides the flow.
@@ -135,6 +165,8 @@ struct Ctx<'a, S: EventSink> {
     generation: &'a mut u64,
     fp: u64,
     out: &'a mut S,
+    servers: &'a mut HashMap<SocketAddr, ServerRtt>,
+    other_servers: &'a mut ServerRtt,
 }
 
 impl Shard {
@@ -152,7 +184,14 @@ impl Shard {
             now_ns: 0,
             next_sweep_ms: SWEEP_EVERY_MS,
             counters: Counters::default(),
+            servers: HashMap::new(),
+            other_servers: ServerRtt::default(),
         }
+    }
+
+    /// Handshake RTT per server (at most [`MAX_RTT_SERVERS`]), and everything else summed.
+    pub fn server_rtts(&self) -> (impl Iterator<Item = (&SocketAddr, &ServerRtt)>, &ServerRtt) {
+        (self.servers.iter(), &self.other_servers)
     }
 
     /// Tracked 4-tuples (live and tombstones).
@@ -234,6 +273,8 @@ impl Shard {
             generation: &mut self.generation,
             fp: key.fp,
             out,
+            servers: &mut self.servers,
+            other_servers: &mut self.other_servers,
         };
         let f = seg.flags;
         if f.has(TcpFlags::FIN) {
@@ -547,7 +588,17 @@ impl<S: EventSink> Ctx<'_, S> {
                     return;
                 }
                 let rtt = self.now_us.wrapping_sub(flow.syn_us);
-                self.counters.rtt_us[rtt_bucket(rtt)] += 1;
+                let b = rtt_bucket(rtt);
+                self.counters.rtt_us[b] += 1;
+                let server_addr = seg.src_addr();
+                let room = self.servers.len() < MAX_RTT_SERVERS;
+                let slot = if room || self.servers.contains_key(&server_addr) {
+                    self.servers.entry(server_addr).or_default()
+                } else {
+                    &mut *self.other_servers
+                };
+                slot.buckets[b] += 1;
+                slot.sum_us += u64::from(rtt);
                 self.complete_synack(flow, client);
             }
             State::SynRcvd | State::Established if flow.known_nxt(server) == Some(seg.seq.add(1)) => {

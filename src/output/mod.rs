@@ -3,12 +3,14 @@
 #![deny(unsafe_code)]
 
 mod json;
+mod metrics;
 mod pcap;
 mod summary;
 mod text;
 mod time;
 
 pub use json::write_json;
+pub use metrics::{render_prometheus, MetricsInput, MetricsServer, RenderFn};
 pub use pcap::PcapWriter;
 pub use summary::{ParseProblems, Summary};
 pub use text::write_text;

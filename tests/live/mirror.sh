@@ -7,7 +7,9 @@ BIN="$1" OUT="$2" QUEUES="${3:-1}" ORDINARY="${4:-300}"
 mkdir -p "$OUT"
 live_setup "q$QUEUES" "$QUEUES" net.ipv4.tcp_timestamps=0
 live_start_server
-live_start_ackscope "$BIN" "$OUT" --queues "$QUEUES"
+EXTRA=()
+[ -n "${METRICS_PORT:-}" ] && EXTRA+=(--metrics "127.0.0.1:$METRICS_PORT")
+live_start_ackscope "$BIN" "$OUT" --queues "$QUEUES" "${EXTRA[@]}"
 # Stale ACK from TIME_WAIT (ISN forced below the old receive point), on several ports so
 # that with 2 queues some flows have their directions split.
 for p in 41001 41002 41003 41004; do
@@ -20,6 +22,11 @@ done
 # Ordinary traffic: must not produce a single stale_ack.
 client many --sport 42000 --count "$ORDINARY"
 sleep 0.5
+if [ -n "${METRICS_PORT:-}" ]; then
+    # Scrape during the run (snapshots refresh every second), inside the server namespace.
+    sleep 1.5
+    nss "$PY" -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$METRICS_PORT/metrics', timeout=5).read().decode())" >"$OUT/metrics.txt"
+fi
 live_stop_ackscope || log "ackscope exited with $?"
 {
     echo "xdp_on_tapb=$(ip -n "$NS_S" link show tapb | grep -c 'prog/xdp' || true)"
