@@ -3,7 +3,7 @@
 set -euo pipefail
 
 PKGS=(clang-19 llvm-19 libelf-dev zlib1g-dev m4 pkg-config make gcc libc6-dev
-      iproute2 ethtool tcpdump nftables python3 procps)
+      iproute2 ethtool tcpdump nftables python3 procps tshark)
 
 missing=()
 for p in "${PKGS[@]}"; do

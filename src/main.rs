@@ -200,7 +200,12 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
             busy_poll: a.busy_poll.then(xsk::BusyPoll::default),
             ..xsk::XskConfig::default()
         },
-        pool: pool::PoolConfig { engine: a.engine.config(), reorder_window_ns: a.reorder_window_us * 1000, ..pool::PoolConfig::default() },
+        pool: pool::PoolConfig {
+            engine: a.engine.config(),
+            reorder_window_ns: a.reorder_window_us * 1000,
+            recorder: a.output.recorder_config(),
+            ..pool::PoolConfig::default()
+        },
         cores,
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -357,6 +362,10 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
         };
         eprint!("{}", s.render());
         eprint!("{}", report.render(&stats));
+        if let Some(dir) = &a.output.pcap_dir {
+            let files: u32 = report.workers.iter().map(|w| w.pcap_files).sum();
+            eprintln!("flagged-flow pcaps: {files} files in {}", dir.display());
+        }
     }
     if let Some(e) = report.workers.iter().find_map(|w| w.error.clone()) {
         anyhow::bail!("a worker stopped: {e}");
@@ -408,6 +417,22 @@ struct OutputArgs {
     /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
+    /// Write a pcap per flagged 4-tuple (stale ACK, reuse in TIME_WAIT, wrong SYN-ACK, acked
+    /// unseen) into DIR: its frames around the event, the previous teardown when still held.
+    #[arg(long, value_name = "DIR")]
+    pcap_dir: Option<PathBuf>,
+    /// At most N flagged-flow files (per worker when live).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pcap_max_files: u32,
+}
+
+impl OutputArgs {
+    fn recorder_config(&self) -> Option<ackscope::output::RecorderConfig> {
+        self.pcap_dir.as_ref().map(|d| ackscope::output::RecorderConfig {
+            max_files: self.pcap_max_files,
+            ..ackscope::output::RecorderConfig::new(d.clone())
+        })
+    }
 }
 
 impl OutputArgs {
@@ -458,7 +483,23 @@ fn init_logging(verbose: u8) {
 
 fn run_replay(a: &ReplayArgs) -> Result<ExitCode> {
     let mut w = a.output.writer()?;
-    let report = replay::replay(&a.files, a.engine.config(), &mut w).map_err(anyhow::Error::from)?;
+    let mut rec = match a.output.recorder_config() {
+        Some(c) => {
+            let dir = c.dir.display().to_string();
+            Some(ackscope::output::FlowRecorder::new(c, "r").with_context(|| format!("--pcap-dir {dir}: cannot create it (check permissions)"))?)
+        }
+        None => None,
+    };
+    let report = replay::replay_with(&a.files, a.engine.config(), &mut w, rec.as_mut()).map_err(anyhow::Error::from)?;
+    if let Some(r) = &rec {
+        if let Some(e) = &r.error {
+            eprintln!("ackscope: flagged-flow pcaps stopped after an error: {e}");
+        }
+        if !a.output.quiet {
+            eprintln!("flagged-flow pcaps: {} files, {} frames{}", r.files, r.frames,
+                if r.files_skipped > 0 { format!(", {} more flagged 4-tuples not written (--pcap-max-files)", r.files_skipped) } else { String::new() });
+        }
+    }
     w.flush();
     let names: Vec<String> = a.files.iter().map(|p| p.display().to_string()).collect();
     let damaged: Vec<String> = report.damaged.iter().map(|e| e.to_string()).collect();

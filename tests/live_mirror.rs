@@ -32,6 +32,7 @@ struct Run {
     stderr: String,
     after: String,
     metrics: String,
+    pcaps: usize,
 }
 
 fn run_mirror(queues: u32, ordinary: u32) -> Run {
@@ -64,6 +65,7 @@ fn run_mirror_with(queues: u32, ordinary: u32, metrics_port: Option<u16>) -> Run
         stderr: std::fs::read_to_string(out.join("ackscope.err")).unwrap_or_default(),
         after: std::fs::read_to_string(out.join("after.txt")).unwrap_or_default(),
         metrics: std::fs::read_to_string(out.join("metrics.txt")).unwrap_or_default(),
+        pcaps: std::fs::read_dir(out.join("pcaps")).map(|d| d.count()).unwrap_or(0),
     };
     let _ = std::fs::remove_dir_all(&out);
     r
@@ -95,6 +97,8 @@ fn check(r: &Run, ordinary: u64) {
     for e in r.events.iter().filter(|e| e["cause"] == "time_wait" && e["kind"] == "stale_ack") {
         assert_eq!(e["ack_matches_prev"], true, "{e}");
     }
+    // One flagged-flow pcap per flagged 4-tuple (4 TIME_WAIT reuses, 2 lingering).
+    assert_eq!(r.pcaps, 6, "{}", r.stderr);
     // Counters add up: steered - redirect failures = received + kernel drops.
     assert!(r.stderr.contains("(adds up)"), "{}", r.stderr);
     assert!(r.stderr.contains("lost in user space (hand-off full) 0"), "{}", r.stderr);

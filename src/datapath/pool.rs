@@ -25,6 +25,7 @@ use crossbeam::channel::{Receiver, Sender, TrySendError};
 use crossbeam::queue::ArrayQueue;
 
 use crate::detect::{Config, Counters, Event, EventSink, ServerRtt, Shard};
+use crate::output::{FlaggingSink, FlowRecorder, FrameSnap, RecorderConfig};
 use crate::flow::{Evictions, FlowKey, KeySeed};
 use crate::packet::{parse_frame, LinkType, Parsed, Segment, PARSE_REASONS, SKIP_REASONS};
 
@@ -69,6 +70,8 @@ pub struct PoolConfig {
     pub event_capacity: usize,
     /// Core for each worker (`None`: not pinned).
     pub cores: Vec<Option<usize>>,
+    /// Flagged-flow captures (`--pcap-dir`): each worker records its own shard's 4-tuples.
+    pub recorder: Option<RecorderConfig>,
 }
 
 impl Default for PoolConfig {
@@ -80,6 +83,7 @@ impl Default for PoolConfig {
             handoff_capacity: 16_384,
             event_capacity: 65_536,
             cores: Vec::new(),
+            recorder: None,
         }
     }
 }
@@ -147,6 +151,8 @@ pub struct WorkerResult {
     pub error: Option<String>,
     /// The socket's kernel statistics when the worker stopped.
     pub xsk: Option<XskStats>,
+    /// Flagged-flow files written.
+    pub pcap_files: u32,
 }
 
 /// A copy of a shard's counters, published by its worker about once a second (and at the
@@ -187,6 +193,7 @@ struct Pending {
     order: u64,
     seg: Segment,
     key: FlowKey,
+    snap: FrameSnap,
 }
 
 impl PartialEq for Pending {
@@ -236,7 +243,7 @@ pub struct Pool {
     pub events: Receiver<Event>,
 }
 
-type Rings = Arc<Vec<Vec<Option<ArrayQueue<(Segment, FlowKey)>>>>>;
+type Rings = Arc<Vec<Vec<Option<ArrayQueue<(Segment, FlowKey, FrameSnap)>>>>>;
 
 impl Pool {
     /// Start one worker per source. Worker `i` owns shard `i`.
@@ -314,7 +321,24 @@ fn worker<S: FrameSource>(
     let window = cfg.reorder_window_ns;
     let mut next_stats = 0u64;
 
-    let release = |heap: &mut BinaryHeap<Reverse<Pending>>, upto: u64, shard: &mut Shard, last: &mut u64| {
+    let recording = cfg.recorder.is_some();
+    let mut recorder = match &cfg.recorder {
+        Some(rc) => {
+            let mut rc = rc.clone();
+            // Live stamps are CLOCK_MONOTONIC; the files carry wall-clock time.
+            let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+            rc.clock_offset_ns = real - monotonic_ns() as i64;
+            match FlowRecorder::new(rc, &format!("q{me}")) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::error!(worker = me, error = %e, "cannot create the flagged-flow directory; recording off");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let release = |heap: &mut BinaryHeap<Reverse<Pending>>, upto: u64, shard: &mut Shard, last: &mut u64, recorder: &mut Option<FlowRecorder>| {
         let mut sink = ChannelSink { tx: &tx, stats: st };
         let mut done = 0u64;
         while heap.peek().is_some_and(|p| p.0.ts <= upto) {
@@ -324,7 +348,17 @@ fn worker<S: FrameSource>(
             } else {
                 *last = p.ts;
             }
-            shard.process_keyed(&p.seg, p.key, &mut sink);
+            match recorder.as_mut() {
+                None => shard.process_keyed(&p.seg, p.key, &mut sink),
+                Some(rec) => {
+                    rec.record(p.key.fp, p.ts, 1, &p.snap);
+                    let mut fs = FlaggingSink::new(&mut sink);
+                    shard.process_keyed(&p.seg, p.key, &mut fs);
+                    if let Some((ts, c, s)) = fs.flag {
+                        rec.flag(p.key.fp, ts, c, s);
+                    }
+                }
+            }
             done += 1;
         }
         if done > 0 {
@@ -343,14 +377,15 @@ fn worker<S: FrameSource>(
                     Ok(Parsed::Tcp(seg)) => {
                         let key = FlowKey::of(&seg, &seed);
                         let owner = key.shard(n);
+                        let snap = if recording { FrameSnap::of(data) } else { FrameSnap::EMPTY };
                         if owner == me {
                             if heap.len() < heap_cap {
                                 order += 1;
-                                heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key }));
+                                heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, snap }));
                             } else {
                                 st.handoff_full.fetch_add(1, Ordering::Relaxed);
                             }
-                        } else if rings[me][owner].as_ref().expect("ring to another worker").push((seg, key)).is_ok() {
+                        } else if rings[me][owner].as_ref().expect("ring to another worker").push((seg, key, snap)).is_ok() {
                             st.handed_off.fetch_add(1, Ordering::Relaxed);
                         } else {
                             st.handoff_full.fetch_add(1, Ordering::Relaxed);
@@ -380,9 +415,9 @@ fn worker<S: FrameSource>(
         for from in 0..n {
             if let Some(ring) = &rings[from][me] {
                 while heap.len() < heap_cap {
-                    let Some((seg, key)) = ring.pop() else { break };
+                    let Some((seg, key, snap)) = ring.pop() else { break };
                     order += 1;
-                    heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key }));
+                    heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, snap }));
                     inbound += 1;
                 }
             }
@@ -393,21 +428,21 @@ fn worker<S: FrameSource>(
         let now = monotonic_ns();
         if stopping {
             // Let the other workers' last hand-offs arrive, then release everything.
-            release(&mut heap, now.saturating_sub(window), &mut shard, &mut last_released);
+            release(&mut heap, now.saturating_sub(window), &mut shard, &mut last_released, &mut recorder);
             std::thread::sleep(Duration::from_micros(window / 1000 + 1000));
             for from in 0..n {
                 if let Some(ring) = &rings[from][me] {
-                    while let Some((seg, key)) = ring.pop() {
+                    while let Some((seg, key, snap)) = ring.pop() {
                         order += 1;
-                        heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key }));
+                        heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, snap }));
                         st.received_handoff.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
-            release(&mut heap, u64::MAX, &mut shard, &mut last_released);
+            release(&mut heap, u64::MAX, &mut shard, &mut last_released, &mut recorder);
             break;
         }
-        release(&mut heap, now.saturating_sub(window), &mut shard, &mut last_released);
+        release(&mut heap, now.saturating_sub(window), &mut shard, &mut last_released, &mut recorder);
         if now >= next_stats {
             next_stats = now + 1_000_000_000;
             st.flows.store(shard.flows() as u64, Ordering::Relaxed);
@@ -425,6 +460,13 @@ fn worker<S: FrameSource>(
     shard.finish(&mut sink);
     st.flows.store(shard.flows() as u64, Ordering::Relaxed);
     result.xsk = src.xsk_stats();
+    if let Some(mut r) = recorder {
+        r.close_all();
+        result.pcap_files = r.files;
+        if let Some(e) = &r.error {
+            tracing::error!(worker = me, error = %e, "flagged-flow pcaps stopped after an error");
+        }
+    }
     if let Some(x) = &result.xsk {
         st.store_xsk(x);
     }

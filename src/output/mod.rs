@@ -2,6 +2,7 @@
 
 #![deny(unsafe_code)]
 
+mod flowpcap;
 mod json;
 mod metrics;
 mod pcap;
@@ -9,6 +10,7 @@ mod summary;
 mod text;
 mod time;
 
+pub use flowpcap::{FlaggingSink, FlowRecorder, FrameSnap, RecorderConfig, FOLLOW_NS, SNAP};
 pub use json::write_json;
 pub use metrics::{render_prometheus, MetricsInput, MetricsServer, RenderFn};
 pub use pcap::PcapWriter;

@@ -35,6 +35,19 @@ impl<W: Write> PcapWriter<W> {
         self.w.write_all(data)
     }
 
+    /// Append a frame of which only `data` was kept, `orig_len` on the wire.
+    pub fn write_snap(&mut self, ts_ns: u64, data: &[u8], orig_len: u32) -> io::Result<()> {
+        let sec = (ts_ns / 1_000_000_000) as u32;
+        let frac = if self.nanos { (ts_ns % 1_000_000_000) as u32 } else { ((ts_ns % 1_000_000_000) / 1000) as u32 };
+        let mut h = [0u8; 16];
+        h[0..4].copy_from_slice(&sec.to_le_bytes());
+        h[4..8].copy_from_slice(&frac.to_le_bytes());
+        h[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        h[12..16].copy_from_slice(&orig_len.max(data.len() as u32).to_le_bytes());
+        self.w.write_all(&h)?;
+        self.w.write_all(data)
+    }
+
     /// Flush and return the inner writer.
     pub fn into_inner(mut self) -> io::Result<W> {
         self.w.flush()?;

@@ -23,6 +23,19 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// The pcap link type number (for writing captures).
+    pub fn to_linktype(self) -> u32 {
+        match self {
+            LinkType::Ethernet => 1,
+            LinkType::LinuxSll => 113,
+            LinkType::LinuxSll2 => 276,
+            LinkType::RawIp => 101,
+            LinkType::Ipv4 => 228,
+            LinkType::Ipv6 => 229,
+            LinkType::Other(v) => v,
+        }
+    }
+
     /// Map a pcap/pcapng link type number.
     pub fn from_linktype(v: u32) -> LinkType {
         match v {

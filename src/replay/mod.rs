@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::detect::{Config, EventSink, Shard};
 use crate::flow::KeySeed;
-use crate::output::ParseProblems;
+use crate::output::{FlaggingSink, FlowRecorder, FrameSnap, ParseProblems};
 use crate::packet::{parse_frame, Parsed};
 
 /// What a replay did.
@@ -41,6 +41,16 @@ pub struct ReplayReport {
 /// sensible can be said about the rest). A file damaged part-way (truncated, corrupt record) is
 /// processed up to the damage, reported in [`ReplayReport::damaged`], and the next file follows.
 pub fn replay<S: EventSink>(files: &[PathBuf], cfg: Config, sink: &mut S) -> Result<ReplayReport, CaptureError> {
+    replay_with(files, cfg, sink, None)
+}
+
+/// [`replay`], also writing flagged-flow captures with `recorder`.
+pub fn replay_with<S: EventSink>(
+    files: &[PathBuf],
+    cfg: Config,
+    sink: &mut S,
+    mut recorder: Option<&mut FlowRecorder>,
+) -> Result<ReplayReport, CaptureError> {
     let start = Instant::now();
     let mut shard = Shard::new(cfg, KeySeed::random());
     let mut problems = ParseProblems::default();
@@ -59,7 +69,18 @@ pub fn replay<S: EventSink>(files: &[PathBuf], cfg: Config, sink: &mut S) -> Res
                     match parse_frame(frame.link, frame.data, frame.ts_ns, frame.number) {
                         Ok(Parsed::Tcp(seg)) => {
                             segments += 1;
-                            shard.process(&seg, sink);
+                            match recorder.as_deref_mut() {
+                                None => shard.process(&seg, sink),
+                                Some(rec) => {
+                                    let key = shard.key(&seg);
+                                    rec.record(key.fp, frame.ts_ns, frame.link.to_linktype(), &FrameSnap::of(frame.data));
+                                    let mut fs = FlaggingSink::new(sink);
+                                    shard.process_keyed(&seg, key, &mut fs);
+                                    if let Some((ts, c, s)) = fs.flag {
+                                        rec.flag(key.fp, ts, c, s);
+                                    }
+                                }
+                            }
                         }
                         Ok(Parsed::Skip(reason)) => problems.skip(reason),
                         Err(e) => problems.error(&e, fi, frame.number),
@@ -74,5 +95,8 @@ pub fn replay<S: EventSink>(files: &[PathBuf], cfg: Config, sink: &mut S) -> Res
         }
     }
     shard.finish(sink);
+    if let Some(rec) = recorder {
+        rec.close_all();
+    }
     Ok(ReplayReport { frames, segments, problems, damaged, shard, elapsed: start.elapsed() })
 }

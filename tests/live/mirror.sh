@@ -9,7 +9,7 @@ live_setup "q$QUEUES" "$QUEUES" net.ipv4.tcp_timestamps=0
 live_start_server
 EXTRA=()
 [ -n "${METRICS_PORT:-}" ] && EXTRA+=(--metrics "127.0.0.1:$METRICS_PORT")
-live_start_ackscope "$BIN" "$OUT" --queues "$QUEUES" "${EXTRA[@]}"
+live_start_ackscope "$BIN" "$OUT" --queues "$QUEUES" --pcap-dir "$OUT/pcaps" "${EXTRA[@]}"
 # Stale ACK from TIME_WAIT (ISN forced below the old receive point), on several ports so
 # that with 2 queues some flows have their directions split.
 for p in 41001 41002 41003 41004; do
