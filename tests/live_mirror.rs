@@ -161,3 +161,14 @@ fn mirror_two_queues_directions_split() {
     assert!(field(&r.stderr, "queue 0:", "handed off") + field(&r.stderr, "queue 1:", "handed off") > 0, "{}", r.stderr);
     no_namespaces_left();
 }
+
+#[test]
+fn clear_error_for_a_missing_interface() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ackscope"))
+        .args(["run", "--mode", "mirror", "--iface", &format!("nosuch{}", std::process::id() % 100_000)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not found") || err.contains("root") || err.contains("CAP_"), "{err}");
+}
