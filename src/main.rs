@@ -16,7 +16,8 @@ Exit codes:
   0  success (events found or not)
   1  error: unreadable input, not a capture, cannot write events, setup failed
   2  usage error
-  3  some input was damaged (truncated or corrupt); everything before the damage was processed";
+  3  some input was damaged (truncated or corrupt); everything before the damage was processed
+  4  live: the interface went down or disappeared (everything was detached)";
 
 #[derive(Parser)]
 #[command(name = "ackscope", version, about = "Catch stale ACKs on reused TCP 4-tuples", after_help = EXIT_CODES)]
@@ -40,6 +41,10 @@ enum Cmd {
     /// reproduce every stale-ACK cause among ordinary traffic, and run ackscope live on it (root).
     #[command(after_help = EXIT_CODES)]
     Demo(DemoArgs),
+    /// Send a realistic TCP control-segment mix with a known number of stale-ACK exchanges out
+    /// of an interface (BPF_PROG_RUN live frames), to measure ackscope on it (root).
+    #[command(after_help = EXIT_CODES)]
+    Gen(GenArgs),
 }
 
 #[derive(Args)]
@@ -74,6 +79,21 @@ fn run_demo(a: &DemoArgs) -> Result<ExitCode> {
 enum ModeArg {
     /// The interface receives copies (SPAN/TAP port, tc mirred): non-control frames are dropped in XDP.
     Mirror,
+    /// The interface carries production traffic: a tc program clones control segments (both
+    /// directions) to a private veth pair; the originals are untouched (docs/MODES.md).
+    Host,
+    /// Bump-in-the-wire between --iface and --peer: other frames are forwarded in the kernel,
+    /// control frames pass through ackscope (docs/MODES.md).
+    Inline,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnExitArg {
+    /// Fail-open: the XDP program stays attached and forwards between the ports (also after a
+    /// crash); the next start replaces it, `ip link set dev IF xdp off` on both ports removes it.
+    Bypass,
+    /// Fail-closed: the program goes with ackscope; the ports are disconnected afterwards.
+    Disconnect,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -95,9 +115,15 @@ struct RunArgs {
     /// Deployment mode.
     #[arg(long, value_enum, default_value = "mirror")]
     mode: ModeArg,
-    /// Interface to inspect.
+    /// Interface to inspect (inline: the first port).
     #[arg(long, value_name = "IF")]
     iface: String,
+    /// Inline mode: the second port.
+    #[arg(long, value_name = "IF")]
+    peer: Option<String>,
+    /// Inline mode: what happens to the traffic between the ports when ackscope stops.
+    #[arg(long, value_enum, default_value = "bypass")]
+    on_exit: OnExitArg,
     /// Queues to open: a count N (queues 0..N-1) or `all`.
     #[arg(long, default_value = "all", value_name = "N|all")]
     queues: String,
@@ -164,7 +190,19 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    let ModeArg::Mirror = a.mode;
+    let mode = match (a.mode, &a.peer) {
+        (ModeArg::Mirror, None) => live::LiveMode::Mirror,
+        (ModeArg::Host, None) => live::LiveMode::Host,
+        (ModeArg::Inline, Some(peer)) => live::LiveMode::Inline {
+            peer: peer.clone(),
+            on_exit: match a.on_exit {
+                OnExitArg::Bypass => ackscope::datapath::inline::OnExit::Bypass,
+                OnExitArg::Disconnect => ackscope::datapath::inline::OnExit::Disconnect,
+            },
+        },
+        (ModeArg::Inline, None) => anyhow::bail!("--mode inline needs --peer IF (the second port)"),
+        (_, Some(_)) => anyhow::bail!("--peer is for --mode inline only"),
+    };
     let queues = match a.queues.as_str() {
         "all" => None,
         n => {
@@ -175,6 +213,7 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
     };
     let cores = a.cores.as_deref().map(parse_cores).transpose().context("--cores: give a list like 0,1 or 2-5")?;
     let cfg = live::LiveConfig {
+        mode,
         iface: a.iface.clone(),
         queues,
         steer: bpf::SteerConfig {
@@ -256,6 +295,7 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let deadline = a.duration.map(|d| started + Duration::from_secs_f64(d));
     let mut early_stop = false;
+    let mut link_lost = None;
     let status = std::io::stderr().is_terminal() && !a.output.quiet;
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     let mut last_rx = 0u64;
@@ -288,6 +328,13 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
         }
         if Instant::now() >= next_tick {
             next_tick += Duration::from_secs(1);
+            match ackscope::datapath::link::link_state(&a.iface) {
+                ackscope::datapath::link::LinkState::Up => {}
+                state => {
+                    link_lost = Some(state);
+                    break;
+                }
+            }
             let b = session.bpf_counters().ok();
             if let Ok(mut g) = bpf_now.lock() {
                 *g = b;
@@ -366,6 +413,21 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
             let files: u32 = report.workers.iter().map(|w| w.pcap_files).sum();
             eprintln!("flagged-flow pcaps: {files} files in {}", dir.display());
         }
+    }
+    if early_stop && link_lost.is_none() {
+        // Workers stop on their own when the socket fails, typically because the interface went away.
+        let state = ackscope::datapath::link::link_state(&a.iface);
+        if state != ackscope::datapath::link::LinkState::Up {
+            link_lost = Some(state);
+        }
+    }
+    if let Some(state) = link_lost {
+        let what = match state {
+            ackscope::datapath::link::LinkState::Missing => "disappeared",
+            _ => "went down",
+        };
+        eprintln!("ackscope: error: interface {} {what}; everything ackscope attached was removed. Restart ackscope when it is back.", a.iface);
+        return Ok(ExitCode::from(4));
     }
     if let Some(e) = report.workers.iter().find_map(|w| w.error.clone()) {
         anyhow::bail!("a worker stopped: {e}");
@@ -471,6 +533,117 @@ struct ReplayArgs {
     output: OutputArgs,
 }
 
+#[derive(Args)]
+struct GenArgs {
+    /// Interface to send out of (on a veth, the peer needs an XDP program or GRO for NAPI).
+    #[arg(long, value_name = "IF")]
+    iface: String,
+    /// Target rate in frames per second; 0 sends as fast as possible.
+    #[arg(long, default_value_t = 0, value_name = "PPS")]
+    rate: u64,
+    /// Seconds to send.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    duration: f64,
+    /// Stop after N frames (before the duration if reached first).
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Distinct 4-tuples; each runs one connection story per lap of the mix.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    flows: u32,
+    /// Fraction of the stories that are stale-ACK exchanges (split over the four causes).
+    #[arg(long, default_value_t = 0.01, value_name = "R")]
+    stale_ack_rate: f64,
+    /// Fraction of the 4-tuples that are IPv6.
+    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    ipv6: f64,
+    /// Add one request/response data exchange (24/48 bytes) to every connection.
+    #[arg(long)]
+    data: bool,
+    /// Stories in flight at a time (how deeply 4-tuples interleave).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    concurrency: u32,
+    /// 802.1Q tag on every frame.
+    #[arg(long, value_name = "VID")]
+    vlan: Option<u16>,
+    /// Destination MAC of every frame (default 02:00:00:00:00:02).
+    #[arg(long, value_name = "MAC")]
+    dst_mac: Option<String>,
+    /// Source MAC of every frame (default 02:00:00:00:00:01).
+    #[arg(long, value_name = "MAC")]
+    src_mac: Option<String>,
+    /// Frames per kernel batch of BPF_PROG_RUN (1..=256).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    batch: u32,
+    /// Sending threads, each with its own part of the 4-tuples.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    threads: u32,
+    /// Cores for the sending threads, e.g. `1` or `0,1`.
+    #[arg(long, value_name = "LIST")]
+    cpus: Option<String>,
+    /// Seed of the mix (same seed, same frames).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let v: Vec<u8> = s.split(':').map(|p| u8::from_str_radix(p, 16)).collect::<Result<_, _>>().with_context(|| format!("bad MAC {s}"))?;
+    v.try_into().map_err(|_| anyhow::anyhow!("bad MAC {s}: give six hex bytes like 02:00:00:00:00:02"))
+}
+
+fn run_gen(a: &GenArgs) -> Result<ExitCode> {
+    use ackscope::gen;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    anyhow::ensure!(a.duration > 0.0 && a.duration.is_finite(), "--duration must be positive");
+    anyhow::ensure!((0.0..=1.0).contains(&a.stale_ack_rate), "--stale-ack-rate must be within 0..1");
+    anyhow::ensure!((0.0..=1.0).contains(&a.ipv6), "--ipv6 must be within 0..1");
+    anyhow::ensure!(a.flows > 0, "--flows must be at least 1");
+    let macs = match (&a.dst_mac, &a.src_mac) {
+        (None, None) => None,
+        (d, s) => Some((
+            d.as_deref().map(parse_mac).transpose()?.unwrap_or([2, 0, 0, 0, 0, 2]),
+            s.as_deref().map(parse_mac).transpose()?.unwrap_or([2, 0, 0, 0, 0, 1]),
+        )),
+    };
+    let cfg = gen::GenConfig {
+        iface: a.iface.clone(),
+        mix: gen::MixConfig {
+            flows: a.flows,
+            stale_ack_rate: a.stale_ack_rate,
+            ipv6: a.ipv6,
+            concurrency: a.concurrency,
+            seed: a.seed,
+            data: a.data.then_some((24, 48)),
+            vlan: a.vlan,
+            macs,
+        },
+        rate: a.rate,
+        duration: Some(std::time::Duration::from_secs_f64(a.duration)),
+        max_frames: a.frames,
+        batch: a.batch,
+        threads: a.threads,
+        cpus: a.cpus.as_deref().map(parse_cores).transpose().context("--cpus: give a list like 1 or 0,1")?,
+        queue: 0,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install the signal handler")?;
+    }
+    let report = gen::run(&cfg, &stop).with_context(|| format!("cannot generate on {}", a.iface))?;
+    if a.json {
+        println!("{}", report.render_json());
+    } else {
+        print!("{}", report.render_text());
+    }
+    if let Some(e) = report.threads.iter().find_map(|t| t.error.as_ref()) {
+        anyhow::bail!("a sending thread stopped: {e}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -538,6 +711,7 @@ fn main() -> ExitCode {
         Cmd::Replay(a) => run_replay(a),
         Cmd::Run(a) => run_live(a),
         Cmd::Demo(a) => run_demo(a),
+        Cmd::Gen(a) => run_gen(a),
     };
     match r {
         Ok(code) => code,
