@@ -3,31 +3,14 @@
  * ackscope XDP steering program.
  *
  * Steers TCP control segments into the AF_XDP socket of the receive queue
- * (XSKMAP[ctx->rx_queue_index]):
+ * (XSKMAP[ctx->rx_queue_index], plus a per-interface base slot in forward
+ * mode, see `ackscope_xsk_base`): every SYN, SYN-ACK, FIN and RST, and bare
+ * ACKs (ACK only, no payload) of 4-tuples in handshake or teardown, as
+ * decided by the LRU tracking in flowtrack.h (map `ackscope_flows`).
  *
- *   - every SYN, SYN-ACK, FIN and RST;
- *   - bare ACKs (ACK only, no payload) of 4-tuples that are in handshake or
- *     teardown, tracked in the LRU hash `ackscope_flows` keyed by the
- *     canonical flow key (see classify.h):
- *
- *       SYN          insert {SYN, client = sender}
- *       SYN-ACK      insert/overwrite {SYNACK, client = receiver}
- *       bare ACK     SYN/SYNACK state: steered; removes the entry when it
- *                    comes from the client (handshake complete). A bare ACK
- *                    from the server in SYN state (the stale ACK ackscope
- *                    hunts) is steered and keeps the entry.
- *                    FIN state: steered; removes the entry once both sides
- *                    have sent a FIN (the last ACK).
- *                    No entry: not steered.
- *       FIN          insert, or mark the sender's FIN bit in an existing FIN
- *                    entry (per side, so a retransmitted FIN is not counted
- *                    twice)
- *       RST          remove
- *
- *     Entries older than `ackscope_flow_age_ns` are treated as absent (and
- *     deleted when met). The age is measured from the entry's last SYN,
- *     SYN-ACK or FIN, not refreshed by ACKs, so a half-closed connection
- *     streaming data leaks its ACKs to user space for at most that long.
+ * With `ackscope_presorted` set (host mode: the interface is ackscope's
+ * private veth and receives only the clones the tc program chose), every
+ * control class including every bare ACK is steered without tracking.
  *
  * Everything else gets the "not steered" verdict of the mode:
  * mirror → XDP_DROP, pass → XDP_PASS, forward → DEVMAP_HASH
@@ -39,7 +22,7 @@
  * right before the packet data with the bpf_ktime_get_ns() receive stamp
  * (CLOCK_MONOTONIC), a magic value and the class.
  */
-#include "classify.h"
+#include "flowtrack.h"
 
 char _license[] SEC("license") = "GPL";
 
@@ -53,6 +36,9 @@ char _license[] SEC("license") = "GPL";
 const volatile __u32 ackscope_mode = ACKSCOPE_MODE_MIRROR;
 /* Handshake/teardown entries older than this are treated as absent. */
 const volatile __u64 ackscope_flow_age_ns = 10ULL * 1000 * 1000 * 1000;
+/* 1: frames were already chosen by the tc clone program (host mode): steer
+ * every control class, bare ACKs included, without tracking. */
+const volatile __u32 ackscope_presorted = 0;
 
 /* --- shared layouts (mirrored in src/datapath/bpf.rs and xsk.rs) ---------- */
 
@@ -64,23 +50,6 @@ struct ackscope_meta {
 	__u64 rx_ts_ns;  /* bpf_ktime_get_ns() at program entry */
 	__u32 magic;     /* ACKSCOPE_META_MAGIC */
 	__u32 class_;    /* enum ackscope_class */
-};
-
-enum ackscope_flow_phase {
-	ACKSCOPE_FLOW_SYN = 1,
-	ACKSCOPE_FLOW_SYNACK = 2,
-	ACKSCOPE_FLOW_FIN = 3,
-};
-
-#define ACKSCOPE_FIN_LO 0x1
-#define ACKSCOPE_FIN_HI 0x2
-
-struct ackscope_flow_state {
-	__u64 ts_ns;      /* last SYN / SYN-ACK / FIN seen */
-	__u8 phase;       /* enum ackscope_flow_phase */
-	__u8 fin_mask;    /* ACKSCOPE_FIN_LO | ACKSCOPE_FIN_HI */
-	__u8 client_hi;   /* 1 if the client (SYN sender) is the hi endpoint */
-	__u8 _pad[5];
 };
 
 /* Per-CPU counters; field order is ABI with src/datapath/bpf.rs. */
@@ -130,6 +99,17 @@ struct {
 	__type(value, __u32);
 } ackscope_fwd SEC(".maps");
 
+/* Forward (inline) mode: XSKMAP slot of rx queue q of ingress ifindex i is
+ * ackscope_xsk_base[i] + q (0 + q when i has no entry). Both ports of an
+ * inline pair share one program and one XSKMAP, and an XSKMAP redirect only
+ * reaches a socket bound to the receiving device and queue. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} ackscope_xsk_base SEC(".maps");
+
 /* --- helpers --------------------------------------------------------------- */
 
 #define CNT(c, field)                   \
@@ -148,13 +128,6 @@ static __always_inline int not_steered(struct xdp_md *ctx)
 	return XDP_DROP;
 }
 
-static __always_inline int flow_fresh(const struct ackscope_flow_state *st,
-				      __u64 now)
-{
-	/* Signed: a stamp taken a hair later on another CPU is fresh. */
-	return (__s64)(now - st->ts_ns) <= (__s64)ackscope_flow_age_ns;
-}
-
 static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 now,
 				 struct ackscope_counters *c)
 {
@@ -171,7 +144,15 @@ static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 now,
 		CNT(c, meta_fail);
 	}
 
-	long ret = bpf_redirect_map(&ackscope_xsks, ctx->rx_queue_index, 0);
+	__u32 slot = ctx->rx_queue_index;
+	if (ackscope_mode == ACKSCOPE_MODE_FORWARD) {
+		__u32 ifindex = ctx->ingress_ifindex;
+		__u32 *base = bpf_map_lookup_elem(&ackscope_xsk_base, &ifindex);
+
+		if (base)
+			slot += *base;
+	}
+	long ret = bpf_redirect_map(&ackscope_xsks, slot, 0);
 	if (ret == XDP_REDIRECT)
 		return XDP_REDIRECT;
 	CNT(c, redirect_fail);
@@ -186,10 +167,9 @@ int ackscope_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 now = bpf_ktime_get_ns();
-	struct ackscope_flow_state *e;
-	struct ackscope_flow_state st;
 	struct ackscope_pkt p;
 	__u32 zero = 0;
+	int verdict;
 
 	struct ackscope_counters *c = bpf_map_lookup_elem(&ackscope_cnt, &zero);
 	CNT(c, frames);
@@ -203,79 +183,45 @@ int ackscope_xdp(struct xdp_md *ctx)
 	case ACKSCOPE_CLASS_NOT_TCP:
 		CNT(c, not_tcp);
 		return not_steered(ctx);
-	case ACKSCOPE_CLASS_OTHER_TCP:
-		CNT(c, not_steered_tcp);
-		return not_steered(ctx);
-
 	case ACKSCOPE_CLASS_SYN:
-		__builtin_memset(&st, 0, sizeof(st));
-		st.ts_ns = now;
-		st.phase = ACKSCOPE_FLOW_SYN;
-		st.client_hi = p.src_is_hi;
-		bpf_map_update_elem(&ackscope_flows, &p.key, &st, BPF_ANY);
-		CNT(c, steered_syn);
-		return steer(ctx, cls, now, c);
-
 	case ACKSCOPE_CLASS_SYNACK:
-		__builtin_memset(&st, 0, sizeof(st));
-		st.ts_ns = now;
-		st.phase = ACKSCOPE_FLOW_SYNACK;
-		st.client_hi = !p.src_is_hi;
-		bpf_map_update_elem(&ackscope_flows, &p.key, &st, BPF_ANY);
-		CNT(c, steered_synack);
-		return steer(ctx, cls, now, c);
-
+	case ACKSCOPE_CLASS_FIN:
 	case ACKSCOPE_CLASS_RST:
-		bpf_map_delete_elem(&ackscope_flows, &p.key);
-		CNT(c, steered_rst);
-		return steer(ctx, cls, now, c);
-
-	case ACKSCOPE_CLASS_FIN: {
-		__u8 bit = p.src_is_hi ? ACKSCOPE_FIN_HI : ACKSCOPE_FIN_LO;
-
-		e = bpf_map_lookup_elem(&ackscope_flows, &p.key);
-		if (e && flow_fresh(e, now) && e->phase == ACKSCOPE_FLOW_FIN) {
-			e->fin_mask |= bit;
-			e->ts_ns = now;
-		} else {
-			__builtin_memset(&st, 0, sizeof(st));
-			st.ts_ns = now;
-			st.phase = ACKSCOPE_FLOW_FIN;
-			st.fin_mask = bit;
-			st.client_hi = e ? e->client_hi : 0;
-			bpf_map_update_elem(&ackscope_flows, &p.key, &st,
-					    BPF_ANY);
-		}
-		CNT(c, steered_fin);
-		return steer(ctx, cls, now, c);
-	}
-
 	case ACKSCOPE_CLASS_BARE_ACK:
-		e = bpf_map_lookup_elem(&ackscope_flows, &p.key);
-		if (!e) {
-			CNT(c, not_steered_tcp);
-			return not_steered(ctx);
-		}
-		if (!flow_fresh(e, now)) {
-			bpf_map_delete_elem(&ackscope_flows, &p.key);
-			CNT(c, flows_expired);
-			CNT(c, not_steered_tcp);
-			return not_steered(ctx);
-		}
-		if (e->phase == ACKSCOPE_FLOW_FIN) {
-			if (e->fin_mask == (ACKSCOPE_FIN_LO | ACKSCOPE_FIN_HI))
-				bpf_map_delete_elem(&ackscope_flows, &p.key);
-		} else if (p.src_is_hi == e->client_hi) {
-			/* From the client in SYN/SYNACK: handshake complete. */
-			bpf_map_delete_elem(&ackscope_flows, &p.key);
-		}
-		/* else: from the server in handshake — the stale-ACK case;
-		 * keep the entry for the client's RST and retried SYN. */
-		CNT(c, steered_ack);
-		return steer(ctx, cls, now, c);
-
+		break;
 	default:
 		CNT(c, not_steered_tcp);
 		return not_steered(ctx);
 	}
+
+	if (ackscope_presorted)
+		verdict = ACKSCOPE_TRACK_SELECT;
+	else
+		verdict = ackscope_track(&ackscope_flows, &p, cls, now,
+					 ackscope_flow_age_ns);
+	if (verdict != ACKSCOPE_TRACK_SELECT) {
+		if (verdict == ACKSCOPE_TRACK_EXPIRED)
+			CNT(c, flows_expired);
+		CNT(c, not_steered_tcp);
+		return not_steered(ctx);
+	}
+
+	switch (cls) {
+	case ACKSCOPE_CLASS_SYN:
+		CNT(c, steered_syn);
+		break;
+	case ACKSCOPE_CLASS_SYNACK:
+		CNT(c, steered_synack);
+		break;
+	case ACKSCOPE_CLASS_FIN:
+		CNT(c, steered_fin);
+		break;
+	case ACKSCOPE_CLASS_RST:
+		CNT(c, steered_rst);
+		break;
+	default:
+		CNT(c, steered_ack);
+		break;
+	}
+	return steer(ctx, cls, now, c);
 }

@@ -146,6 +146,23 @@ pub struct SteerConfig {
     pub xsk_map_size: Option<u32>,
     /// Replace a foreign XDP program found on the interface.
     pub force: bool,
+    /// Host mode: the interface only receives the clones the tc program
+    /// chose; steer every control class (bare ACKs included) without the
+    /// in-kernel handshake/teardown tracking.
+    pub presorted: bool,
+    /// Attach through netlink, never a bpf_link, so that the program can
+    /// stay attached after the process ends ([`XdpSteer::leave_attached`],
+    /// inline fail-open). A leftover `ackscope_xdp` found on the interface
+    /// is then replaced atomically (`XDP_FLAGS_REPLACE`) instead of being
+    /// detached first, so traffic it forwards is never interrupted.
+    pub netlink: bool,
+    /// Forward mode: `(from_ifindex, to_ifindex)` entries put in the DEVMAP
+    /// before the program is attached (see [`XdpSteer::set_forward`]), so
+    /// that it forwards from its first frame on.
+    pub forward: Vec<(u32, u32)>,
+    /// `(ifindex, base)` XSKMAP slot bases set before the program is
+    /// attached (see [`XdpSteer::set_xsk_base`]).
+    pub xsk_bases: Vec<(u32, u32)>,
 }
 
 impl Default for SteerConfig {
@@ -157,6 +174,10 @@ impl Default for SteerConfig {
             flow_table_size: 65536,
             xsk_map_size: None,
             force: false,
+            presorted: false,
+            netlink: false,
+            forward: Vec::new(),
+            xsk_bases: Vec::new(),
         }
     }
 }
@@ -267,6 +288,15 @@ enum Attachment {
     Netlink,
 }
 
+/// The same program attached to a further interface
+/// ([`XdpSteer::add_interface`], inline mode).
+struct ExtraAttach {
+    iface: String,
+    ifindex: u32,
+    mode: XdpMode,
+    attachment: Attachment,
+}
+
 /// The loaded and attached XDP steering program. Dropping it detaches the
 /// program and frees its maps.
 pub struct XdpSteer {
@@ -281,6 +311,14 @@ pub struct XdpSteer {
     ifindex: u32,
     mode: XdpMode,
     prog_id: u32,
+    /// Further interfaces the program is attached to (detached first).
+    extra: Vec<ExtraAttach>,
+    /// Attach settings, reused by `add_interface`.
+    attach_mode: AttachMode,
+    netlink: bool,
+    force: bool,
+    /// Set by `leave_attached`: netlink attachments survive the drop.
+    leave: bool,
 }
 
 // SAFETY: the skeleton is `Send` (the generated code implements it), and
@@ -313,7 +351,7 @@ impl XdpSteer {
             return Err(DatapathError::Config("flow table size must be > 0".into()));
         }
         let ifindex = ifindex_of(iface)?;
-        clear_interface(iface, ifindex, cfg.force)?;
+        let leftover = clear_interface(iface, ifindex, cfg.force, cfg.netlink)?;
 
         let storage: NonNull<MaybeUninit<OpenObject>> =
             NonNull::from(Box::leak(Box::new(MaybeUninit::uninit())));
@@ -326,7 +364,17 @@ impl XdpSteer {
         match load(iface, cfg, storage_ref) {
             Ok(skel) => {
                 let mut steer_skel = ManuallyDrop::new(skel);
-                match attach_prog(iface, ifindex, &steer_skel, cfg.attach_mode) {
+                if let Err(e) = preset_maps(&steer_skel, cfg) {
+                    // SAFETY: the skeleton is dropped exactly once, here,
+                    // before its storage is freed.
+                    unsafe { ManuallyDrop::drop(&mut steer_skel) };
+                    // SAFETY: `storage` came from `Box::leak` above and
+                    // nothing borrows it any more.
+                    drop(unsafe { Box::from_raw(storage.as_ptr()) });
+                    return Err(e);
+                }
+                let prog_fd = steer_skel.progs.ackscope_xdp.as_fd().as_raw_fd();
+                match attach_prog(iface, ifindex, prog_fd, cfg.attach_mode, cfg.netlink, leftover.as_ref()) {
                     Ok((attachment, mode)) => {
                         let prog_id = prog_id_of(steer_skel.progs.ackscope_xdp.as_fd()).unwrap_or(0);
                         info!(iface, ifindex, %mode, prog_id,
@@ -340,6 +388,11 @@ impl XdpSteer {
                             ifindex,
                             mode,
                             prog_id,
+                            extra: Vec::new(),
+                            attach_mode: cfg.attach_mode,
+                            netlink: cfg.netlink,
+                            force: cfg.force,
+                            leave: false,
                         })
                     }
                     Err(e) => {
@@ -405,6 +458,62 @@ impl XdpSteer {
             })
     }
 
+    /// Attaches the same program (same maps) to one more interface, with
+    /// the attach settings given to [`XdpSteer::attach`] (inline mode: both
+    /// ports). A leftover `ackscope_xdp` there is removed (or, with
+    /// `netlink`, replaced atomically); a foreign program is refused unless
+    /// `force`. Dropping the `XdpSteer` detaches it here too.
+    pub fn add_interface(&mut self, iface: &str) -> Result<()> {
+        let ifindex = ifindex_of(iface)?;
+        let leftover = clear_interface(iface, ifindex, self.force, self.netlink)?;
+        let prog_fd = self.skel.progs.ackscope_xdp.as_fd().as_raw_fd();
+        let (attachment, mode) = attach_prog(iface, ifindex, prog_fd, self.attach_mode, self.netlink, leftover.as_ref())?;
+        info!(iface, ifindex, %mode, prog_id = self.prog_id,
+              link = matches!(attachment, Attachment::Link(_)),
+              "XDP steering program attached to a further interface");
+        self.extra.push(ExtraAttach { iface: iface.to_string(), ifindex, mode, attachment });
+        Ok(())
+    }
+
+    /// Forward mode with several interfaces: the XSKMAP slot of rx queue
+    /// `q` of `ifindex` becomes `base + q` (register its socket there with
+    /// [`XdpSteer::register_socket`]). Interfaces without a base use `q`.
+    pub fn set_xsk_base(&self, ifindex: u32, base: u32) -> Result<()> {
+        self.skel
+            .maps
+            .ackscope_xsk_base
+            .update(&ifindex.to_ne_bytes(), &base.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| DatapathError::Map {
+                map: "ackscope_xsk_base",
+                what: format!("XSKMAP base {base} for ifindex {ifindex}"),
+                source,
+            })
+    }
+
+    /// Ends this handle but leaves netlink attachments in place: the
+    /// program (and the maps it uses) stay in the kernel after the process
+    /// exits, until `ip link set dev IF xdp off` or the next ackscope start
+    /// replaces them. bpf_link attachments cannot outlive their fd and are
+    /// detached as usual. Returns the interfaces left attached.
+    pub fn leave_attached(mut self) -> Vec<String> {
+        self.leave = true;
+        let mut left = Vec::new();
+        if matches!(*self.attachment, Attachment::Netlink) {
+            left.push(self.iface.clone());
+        }
+        for e in &self.extra {
+            if matches!(e.attachment, Attachment::Netlink) {
+                left.push(e.iface.clone());
+            }
+        }
+        left
+    }
+
+    /// Interfaces the program is attached to besides [`XdpSteer::iface`].
+    pub fn extra_ifaces(&self) -> Vec<String> {
+        self.extra.iter().map(|e| e.iface.clone()).collect()
+    }
+
     /// Program counters summed over all CPUs.
     pub fn counters(&self) -> Result<BpfCounters> {
         let per_cpu = self
@@ -459,12 +568,30 @@ impl XdpSteer {
 
 impl Drop for XdpSteer {
     fn drop(&mut self) {
+        let prog_fd = self.skel.progs.ackscope_xdp.as_fd().as_raw_fd();
+        for e in self.extra.drain(..).rev() {
+            match e.attachment {
+                Attachment::Link(fd) => drop(fd),
+                Attachment::Netlink if self.leave => {
+                    info!(iface = %e.iface, "XDP program left attached");
+                }
+                Attachment::Netlink => {
+                    if let Err(err) = detach_netlink(e.ifindex, e.mode, Some(prog_fd)) {
+                        warn!(iface = %e.iface, error = %err,
+                              "could not detach the XDP program; remove it with \
+                               `ip link set dev {} xdp off`", e.iface);
+                    }
+                }
+            }
+        }
         // SAFETY: dropped exactly once, here.
         let attachment = unsafe { ManuallyDrop::take(&mut self.attachment) };
         match attachment {
             Attachment::Link(fd) => drop(fd),
+            Attachment::Netlink if self.leave => {
+                info!(iface = %self.iface, "XDP program left attached");
+            }
             Attachment::Netlink => {
-                let prog_fd = self.skel.progs.ackscope_xdp.as_fd().as_raw_fd();
                 if let Err(e) = detach_netlink(self.ifindex, self.mode, Some(prog_fd)) {
                     warn!(iface = %self.iface, error = %e,
                           "could not detach the XDP program; remove it with \
@@ -532,10 +659,81 @@ pub fn rx_queue_count(iface: &str) -> Option<u32> {
     u32::try_from(n).ok().filter(|&n| n > 0)
 }
 
+/// One frame of [`classify_test_run`]: the program's verdict and what it counted.
+#[derive(Debug)]
+pub struct TestRunFrame {
+    /// The XDP verdict (`XDP_DROP` = 1, `XDP_PASS` = 2, `XDP_REDIRECT` = 4, ...), or the
+    /// error of the `BPF_PROG_RUN` syscall (the kernel refuses frames shorter than an
+    /// Ethernet header with `EINVAL` before the program runs).
+    pub verdict: std::result::Result<u32, libbpf_rs::Error>,
+    /// What this frame added to the program's counters.
+    pub counters: BpfCounters,
+}
+
+/// Loads the steering program (configured by `cfg`: mode, flow age, presorted; nothing is
+/// attached and no interface is needed) and runs it once per frame, in order, with
+/// `BPF_PROG_RUN`. The in-kernel flow table persists from one frame to the next, as on an
+/// interface. With no AF_XDP socket in the XSKMAP every steered frame fails its redirect and
+/// gets the not-steered verdict (counted in `redirect_fail`). Returns every frame's result and
+/// the counters of the whole run. Needs CAP_BPF (root). For tests (`tests/malformed.rs`).
+pub fn classify_test_run(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(Vec<TestRunFrame>, BpfCounters)> {
+    route_libbpf_logs();
+    check_capabilities()?;
+    let cfg = SteerConfig { xsk_map_size: Some(cfg.xsk_map_size.unwrap_or(64)), ..cfg.clone() };
+    let storage: NonNull<MaybeUninit<OpenObject>> = NonNull::from(Box::leak(Box::new(MaybeUninit::uninit())));
+    // SAFETY: `storage` is a fresh, exclusively owned heap allocation; the skeleton borrowing
+    // it is dropped at the end of the `and_then` closure below (or inside `load` on failure),
+    // before the allocation is freed. No other reference to it exists.
+    let storage_ref: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *storage.as_ptr() };
+    let result = load("", &cfg, storage_ref).and_then(|skel| test_run_frames(&skel, frames));
+    // SAFETY: `storage` came from `Box::leak` above and the skeleton that borrowed it has
+    // been dropped (it was moved into the closure); this is the last use.
+    drop(unsafe { Box::from_raw(storage.as_ptr()) });
+    result
+}
+
+/// The frames of [`classify_test_run`] through a loaded skeleton (dropped by the caller).
+fn test_run_frames(skel: &AckscopeSkel<'static>, frames: &[&[u8]]) -> Result<(Vec<TestRunFrame>, BpfCounters)> {
+    let read = |skel: &AckscopeSkel<'static>| -> Result<Vec<u64>> {
+        let per_cpu = skel
+            .maps
+            .ackscope_cnt
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| DatapathError::Map { map: "ackscope_cnt", what: "per-CPU lookup".into(), source })?;
+        let mut sum: Vec<u64> = Vec::new();
+        for raw in per_cpu.iter().flatten() {
+            sum.resize(sum.len().max(raw.len() / 8), 0);
+            for (slot, chunk) in sum.iter_mut().zip(raw.chunks_exact(8)) {
+                *slot += u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk"));
+            }
+        }
+        Ok(sum)
+    };
+    let as_counters = |v: &[u64]| {
+        let raw: Vec<u8> = v.iter().flat_map(|x| x.to_ne_bytes()).collect();
+        let mut c = BpfCounters::default();
+        c.add_raw(&raw);
+        c
+    };
+    let start = read(skel)?;
+    let mut before = start.clone();
+    let mut out = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let input = libbpf_rs::ProgramInput { data_in: Some(frame), ..Default::default() };
+        let verdict = skel.progs.ackscope_xdp.test_run(input).map(|o| o.return_value);
+        let after = read(skel)?;
+        let delta: Vec<u64> = after.iter().zip(before.iter().chain(std::iter::repeat(&0))).map(|(a, b)| a - b).collect();
+        out.push(TestRunFrame { verdict, counters: as_counters(&delta) });
+        before = after;
+    }
+    let total: Vec<u64> = before.iter().zip(start.iter().chain(std::iter::repeat(&0))).map(|(a, b)| a - b).collect();
+    Ok((out, as_counters(&total)))
+}
+
 // --- internals ---------------------------------------------------------------
 
 /// Sends libbpf's messages (including verifier logs) to `tracing`.
-fn route_libbpf_logs() {
+pub(crate) fn route_libbpf_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         fn cb(level: PrintLevel, msg: String) {
@@ -551,7 +749,7 @@ fn route_libbpf_logs() {
 }
 
 /// Fails early with a readable error when capabilities are missing.
-fn check_capabilities() -> Result<()> {
+pub(crate) fn check_capabilities() -> Result<()> {
     const CAP_NET_ADMIN: u32 = 12;
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_BPF: u32 = 39;
@@ -582,12 +780,37 @@ fn check_capabilities() -> Result<()> {
 
 /// Maps an EPERM from libbpf to the permission error, anything else to
 /// `BpfLoad`.
-fn load_error(stage: &'static str, source: libbpf_rs::Error) -> DatapathError {
+pub(crate) fn load_error(stage: &'static str, source: libbpf_rs::Error) -> DatapathError {
     if matches!(source.kind(), libbpf_rs::ErrorKind::PermissionDenied) {
         DatapathError::Permission { missing: format!("permission to {stage} BPF ({source})") }
     } else {
         DatapathError::BpfLoad { stage, source }
     }
+}
+
+/// Fills the DEVMAP and XSKMAP bases from `cfg` before the attach.
+fn preset_maps(skel: &AckscopeSkel<'static>, cfg: &SteerConfig) -> Result<()> {
+    for &(from, to) in &cfg.forward {
+        skel.maps
+            .ackscope_fwd
+            .update(&from.to_ne_bytes(), &to.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| DatapathError::Map {
+                map: "ackscope_fwd",
+                what: format!("forward ifindex {from} -> {to}"),
+                source,
+            })?;
+    }
+    for &(ifindex, base) in &cfg.xsk_bases {
+        skel.maps
+            .ackscope_xsk_base
+            .update(&ifindex.to_ne_bytes(), &base.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| DatapathError::Map {
+                map: "ackscope_xsk_base",
+                what: format!("XSKMAP base {base} for ifindex {ifindex}"),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Opens, configures and loads the skeleton into `storage`.
@@ -605,6 +828,7 @@ fn load(
         .ok_or_else(|| DatapathError::Config("BPF object has no .rodata section".into()))?;
     rodata.ackscope_mode = cfg.steer_mode.rodata_value();
     rodata.ackscope_flow_age_ns = u64::try_from(cfg.flow_age.as_nanos()).unwrap_or(u64::MAX);
+    rodata.ackscope_presorted = u32::from(cfg.presorted);
 
     let xsk_entries = cfg
         .xsk_map_size
@@ -624,68 +848,122 @@ fn load(
 }
 
 /// Attaches the loaded program in the requested mode; link first, netlink
-/// only on kernels without XDP links.
+/// only on kernels without XDP links — or netlink only when `netlink`. A
+/// `leftover` of ours (kept by `clear_interface` for a netlink attach) is
+/// replaced atomically when it sits in a mode we may use, and detached
+/// first otherwise.
 fn attach_prog(
     iface: &str,
     ifindex: u32,
-    skel: &AckscopeSkel<'static>,
+    prog_fd: RawFd,
     mode: AttachMode,
+    netlink: bool,
+    leftover: Option<&AttachedProgram>,
 ) -> Result<(Attachment, XdpMode)> {
-    let prog_fd = skel.progs.ackscope_xdp.as_fd().as_raw_fd();
-    let candidates: &[XdpMode] = match mode {
-        AttachMode::Auto => &[XdpMode::Native, XdpMode::Generic],
-        AttachMode::Native => &[XdpMode::Native],
-        AttachMode::Generic => &[XdpMode::Generic],
+    let mut candidates: Vec<XdpMode> = match mode {
+        AttachMode::Auto => vec![XdpMode::Native, XdpMode::Generic],
+        AttachMode::Native => vec![XdpMode::Native],
+        AttachMode::Generic => vec![XdpMode::Generic],
     };
+    let mut leftover = leftover.cloned();
+    if let Some(l) = &leftover {
+        if let Some(i) = candidates.iter().position(|&m| m == l.mode) {
+            // Replace in place: the leftover's mode first.
+            let m = candidates.remove(i);
+            candidates.insert(0, m);
+        } else {
+            detach_leftover(iface, ifindex, l, true)?;
+            leftover = None;
+        }
+    }
     let mut last_err = None;
-    for &m in candidates {
-        match attach_one(prog_fd, ifindex, m) {
-            Ok(att) => return Ok((att, m)),
-            Err(e) => {
-                if candidates.len() > 1 {
-                    warn!(iface, mode = %m, error = %e, "XDP attach failed, trying the next mode");
+    for round in 0..2 {
+        for &m in &candidates {
+            let replace = leftover.as_ref().filter(|l| l.mode == m);
+            match attach_one(prog_fd, ifindex, m, netlink, replace) {
+                Ok(att) => {
+                    if let Some(l) = replace {
+                        warn!(iface, id = l.id, mode = %m,
+                              "replaced leftover {PROG_NAME} of a previous run in place");
+                    }
+                    return Ok((att, m));
                 }
-                last_err = Some((m, e));
+                Err(e) => {
+                    if candidates.len() > 1 || leftover.is_some() {
+                        warn!(iface, mode = %m, error = %e, "XDP attach failed, trying the next mode");
+                    }
+                    last_err = Some((m, e));
+                }
             }
+        }
+        // Second round only to retry without a leftover in the way.
+        match leftover.take() {
+            Some(l) if round == 0 => detach_leftover(iface, ifindex, &l, true)?,
+            _ => break,
         }
     }
     let (m, source) = last_err.expect("at least one attach mode");
     Err(DatapathError::Attach { iface: iface.to_string(), mode: m.to_string(), source })
 }
 
-fn attach_one(prog_fd: RawFd, ifindex: u32, mode: XdpMode) -> io::Result<Attachment> {
-    // SAFETY: zero is a valid bit pattern for this plain C options struct.
-    let mut opts: libbpf_sys::bpf_link_create_opts = unsafe { std::mem::zeroed() };
-    opts.sz = std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _;
-    opts.flags = mode.flag();
-    // SAFETY: `prog_fd` is a loaded XDP program owned by the caller's
-    // skeleton and `opts` is a valid, sized options struct for the call.
-    let fd = unsafe {
-        libbpf_sys::bpf_link_create(prog_fd, ifindex as i32, libbpf_sys::BPF_XDP, &opts)
-    };
-    if fd >= 0 {
-        // SAFETY: bpf_link_create returned a new file descriptor we own.
-        return Ok(Attachment::Link(unsafe { OwnedFd::from_raw_fd(fd) }));
-    }
-    let err = io::Error::from_raw_os_error(-fd);
-    // Kernels before 5.9 have no XDP links: EINVAL / EOPNOTSUPP / ENOTSUPP.
-    let no_links = matches!(-fd, libc::EINVAL | libc::EOPNOTSUPP | 524);
-    if !no_links {
-        return Err(err);
+fn attach_one(
+    prog_fd: RawFd,
+    ifindex: u32,
+    mode: XdpMode,
+    netlink: bool,
+    replace: Option<&AttachedProgram>,
+) -> io::Result<Attachment> {
+    let mut link_err = None;
+    if !netlink {
+        // SAFETY: zero is a valid bit pattern for this plain C options struct.
+        let mut opts: libbpf_sys::bpf_link_create_opts = unsafe { std::mem::zeroed() };
+        opts.sz = std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _;
+        opts.flags = mode.flag();
+        // SAFETY: `prog_fd` is a loaded XDP program owned by the caller's
+        // skeleton and `opts` is a valid, sized options struct for the call.
+        let fd = unsafe {
+            libbpf_sys::bpf_link_create(prog_fd, ifindex as i32, libbpf_sys::BPF_XDP, &opts)
+        };
+        if fd >= 0 {
+            // SAFETY: bpf_link_create returned a new file descriptor we own.
+            return Ok(Attachment::Link(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+        let err = io::Error::from_raw_os_error(-fd);
+        // Kernels before 5.9 have no XDP links: EINVAL / EOPNOTSUPP / ENOTSUPP.
+        let no_links = matches!(-fd, libc::EINVAL | libc::EOPNOTSUPP | 524);
+        if !no_links {
+            return Err(err);
+        }
+        link_err = Some(err);
     }
     // SAFETY: zero is a valid bit pattern for this plain C options struct.
     let mut aopts: libbpf_sys::bpf_xdp_attach_opts = unsafe { std::mem::zeroed() };
     aopts.sz = std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as _;
-    let flags = mode.flag() | libbpf_sys::XDP_FLAGS_UPDATE_IF_NOEXIST;
+    let mut flags = mode.flag();
+    // Keeps the old program's fd open for the duration of the call.
+    let old_fd = match replace {
+        Some(l) => Some(prog_fd_by_id(l.id)?),
+        None => None,
+    };
+    match &old_fd {
+        Some(fd) => {
+            aopts.old_prog_fd = fd.as_raw_fd();
+            flags |= libbpf_sys::XDP_FLAGS_REPLACE;
+        }
+        None => flags |= libbpf_sys::XDP_FLAGS_UPDATE_IF_NOEXIST,
+    }
     // SAFETY: valid program fd and options struct, as above.
     let ret = unsafe { libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd, flags, &aopts) };
     if ret < 0 {
-        // Report the link error: when the netlink path fails too, the
-        // original problem (e.g. driver refuses native mode) is the useful one.
-        return Err(err);
+        // Report the link error when there was one: when the netlink path
+        // fails too, the original problem (e.g. driver refuses native mode)
+        // is the useful one.
+        return Err(link_err.unwrap_or_else(|| io::Error::from_raw_os_error(-ret)));
     }
-    warn!(ifindex, %mode, "XDP links unavailable ({err}); attached via netlink — a killed \
-           process leaves the program behind until the next ackscope start removes it");
+    if let Some(err) = link_err {
+        warn!(ifindex, %mode, "XDP links unavailable ({err}); attached via netlink — a killed \
+               process leaves the program behind until the next ackscope start removes it");
+    }
     Ok(Attachment::Netlink)
 }
 
@@ -711,8 +989,15 @@ fn detach_netlink(ifindex: u32, mode: XdpMode, expected_prog_fd: Option<RawFd>) 
 }
 
 /// Removes a leftover `ackscope_xdp`, refuses (or with `force` removes)
-/// anything else.
-fn clear_interface(iface: &str, ifindex: u32, force: bool) -> Result<()> {
+/// anything else. With `keep_ours`, a leftover `ackscope_xdp` is left in
+/// place and returned, for `attach_prog` to replace atomically.
+fn clear_interface(
+    iface: &str,
+    ifindex: u32,
+    force: bool,
+    keep_ours: bool,
+) -> Result<Option<AttachedProgram>> {
+    let mut kept = None;
     for prog in xdp_programs_on(ifindex)? {
         let ours = prog.name == PROG_NAME;
         if !ours && !force {
@@ -723,27 +1008,37 @@ fn clear_interface(iface: &str, ifindex: u32, force: bool) -> Result<()> {
                 mode: prog.mode.to_string(),
             });
         }
-        let prog_fd = prog_fd_by_id(prog.id).ok();
-        let res = detach_netlink(ifindex, prog.mode, prog_fd.as_ref().map(|f| f.as_raw_fd()));
-        match res {
-            Ok(()) if ours => warn!(iface, id = prog.id, mode = %prog.mode,
-                                    "removed leftover {PROG_NAME} of a previous run"),
-            Ok(()) => warn!(iface, id = prog.id, name = %prog.name, mode = %prog.mode,
-                            "force: detached foreign XDP program"),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                return Err(DatapathError::XdpLinkBusy {
-                    iface: iface.to_string(),
-                    name: prog.name,
-                    id: prog.id,
-                });
-            }
-            Err(source) => {
-                return Err(DatapathError::Attach {
-                    iface: iface.to_string(),
-                    mode: format!("detach of {} ({})", prog.name, prog.mode),
-                    source,
-                });
-            }
+        if ours && keep_ours && kept.is_none() {
+            kept = Some(prog);
+            continue;
+        }
+        detach_leftover(iface, ifindex, &prog, ours)?;
+    }
+    Ok(kept)
+}
+
+/// Netlink-detaches `prog` (only if it is still the one attached).
+fn detach_leftover(iface: &str, ifindex: u32, prog: &AttachedProgram, ours: bool) -> Result<()> {
+    let prog_fd = prog_fd_by_id(prog.id).ok();
+    let res = detach_netlink(ifindex, prog.mode, prog_fd.as_ref().map(|f| f.as_raw_fd()));
+    match res {
+        Ok(()) if ours => warn!(iface, id = prog.id, mode = %prog.mode,
+                                "removed leftover {PROG_NAME} of a previous run"),
+        Ok(()) => warn!(iface, id = prog.id, name = %prog.name, mode = %prog.mode,
+                        "force: detached foreign XDP program"),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            return Err(DatapathError::XdpLinkBusy {
+                iface: iface.to_string(),
+                name: prog.name.clone(),
+                id: prog.id,
+            });
+        }
+        Err(source) => {
+            return Err(DatapathError::Attach {
+                iface: iface.to_string(),
+                mode: format!("detach of {} ({})", prog.name, prog.mode),
+                source,
+            });
         }
     }
     Ok(())
@@ -787,7 +1082,7 @@ fn prog_info(fd: RawFd) -> io::Result<libbpf_sys::bpf_prog_info> {
     }
 }
 
-fn prog_name(id: u32) -> io::Result<String> {
+pub(crate) fn prog_name(id: u32) -> io::Result<String> {
     let fd = prog_fd_by_id(id)?;
     let info = prog_info(fd.as_raw_fd())?;
     let bytes: Vec<u8> = info.name.iter().map(|&c| c as u8).collect();

@@ -194,6 +194,44 @@ pub enum DatapathError {
     #[error("invalid datapath configuration: {0}")]
     Config(String),
 
+    /// A tc operation of host mode failed (clsact qdisc, cls_bpf filter).
+    #[error(
+        "tc on `{iface}`: {what} failed: {source}; host mode needs the clsact qdisc and \
+         cls_bpf (CONFIG_NET_SCH_INGRESS, CONFIG_NET_CLS_BPF); look at \
+         `tc qdisc show dev {iface}` and `tc filter show dev {iface} ingress`"
+    )]
+    Tc {
+        /// Interface name.
+        iface: String,
+        /// Operation.
+        what: String,
+        /// OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Another ackscope process already runs on the interface.
+    #[error(
+        "another ackscope already runs in {mode} mode on `{iface}` (in this network \
+         namespace); stop it first"
+    )]
+    Busy {
+        /// Interface name.
+        iface: String,
+        /// `host` or `inline`.
+        mode: &'static str,
+    },
+
+    /// Creating or removing host mode's private veth pair (or another
+    /// helper step run through `ip`/`tc`) failed.
+    #[error("{what} failed: {detail}")]
+    Setup {
+        /// What was being done.
+        what: String,
+        /// What went wrong, with the remedy where known.
+        detail: String,
+    },
+
     /// An I/O error on a live socket (poll, getsockopt, ...).
     #[error("AF_XDP socket on `{iface}` queue {queue}: {what} failed: {source}")]
     Io {

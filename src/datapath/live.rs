@@ -8,15 +8,38 @@ use crossbeam::channel::Receiver;
 
 use super::bpf::{BpfCounters, SteerConfig, XdpMode, XdpSteer};
 use super::error::{DatapathError, Result};
+use super::host::HostSetup;
+use super::inline::{InlineCounts, InlineRun, OnExit};
+use super::tc::{TcConfig, TcCounters};
 use super::pool::{Pool, PoolConfig, ShardSnapshot, WorkerResult, WorkerStats};
 use super::xsk::{XskConfig, XskQueue};
 use crate::detect::{Counters, Event};
 use crate::flow::Evictions;
 
+/// Where ackscope sits (docs/MODES.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LiveMode {
+    /// `iface` receives copies (SPAN/TAP port); non-control frames are dropped in XDP.
+    #[default]
+    Mirror,
+    /// `iface` carries production traffic: a tc program clones control segments (both
+    /// directions) to a private veth pair; the originals are untouched.
+    Host,
+    /// Bump-in-the-wire between `iface` and `peer`.
+    Inline {
+        /// The second port.
+        peer: String,
+        /// What happens to the traffic when ackscope stops.
+        on_exit: OnExit,
+    },
+}
+
 /// What a session needs.
 #[derive(Clone, Debug)]
 pub struct LiveConfig {
-    /// Interface to attach to.
+    /// Deployment mode.
+    pub mode: LiveMode,
+    /// Interface to attach to (inline: port A).
     pub iface: String,
     /// Queues to open (`None`: every rx queue of the interface).
     pub queues: Option<Vec<u32>>,
@@ -41,6 +64,10 @@ pub struct Session {
     stats: Arc<Vec<WorkerStats>>,
     snapshots: Arc<Vec<std::sync::Mutex<ShardSnapshot>>>,
     events: Receiver<Event>,
+    /// Host mode: tc filters, private veth pair, lock (removed after the program).
+    host: Option<HostSetup>,
+    /// Inline mode: per-pair counters, XSKMAP slots, exit behaviour, locks.
+    inline: Option<InlineRun>,
 }
 
 /// Everything a session counted, for the exit summary and the metrics.
@@ -58,11 +85,35 @@ pub struct LiveReport {
     pub bpf: BpfCounters,
     /// What each worker left.
     pub workers: Vec<WorkerResult>,
+    /// Host mode: the production interface and the tc program's counters.
+    pub host: Option<(String, TcCounters)>,
+    /// Inline mode: port B, the exit behaviour, and each pair's counters.
+    pub inline: Option<(String, OnExit, Vec<InlineCounts>)>,
 }
 
 impl Session {
     /// Attach and start. On error everything created so far is removed again.
     pub fn start(cfg: &LiveConfig) -> Result<Session> {
+        match &cfg.mode {
+            LiveMode::Mirror => {}
+            LiveMode::Host => return Self::start_host(cfg),
+            LiveMode::Inline { peer, on_exit } => {
+                let st = super::inline::start(&cfg.iface, peer, *on_exit, cfg.queues.as_deref(), &cfg.steer, &cfg.xsk)?;
+                tracing::info!(a = %cfg.iface, b = %peer, queues = ?st.queues, mode = %st.steer.attached_mode(), zerocopy = st.zerocopy, on_exit = ?on_exit, "inline session started");
+                let pool = Pool::spawn(st.pairs, pool_config(cfg, st.queues.len()));
+                return Ok(Session {
+                    stats: pool.stats.clone(),
+                    snapshots: pool.snapshots.clone(),
+                    events: pool.events.clone(),
+                    pool: Some(pool),
+                    steer: Some(st.steer),
+                    queues: st.queues,
+                    zerocopy: st.zerocopy,
+                    host: None,
+                    inline: Some(st.run),
+                });
+            }
+        }
         let steer = XdpSteer::attach(&cfg.iface, &cfg.steer)?;
         let queues = match &cfg.queues {
             Some(q) => q.clone(),
@@ -78,19 +129,31 @@ impl Session {
             sockets.push(s);
         }
         let zerocopy = sockets.iter().all(|s| s.is_zerocopy());
-        let mut pool_cfg = cfg.pool.clone();
-        if pool_cfg.cores.is_empty() {
-            let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-            pool_cfg.cores = (0..sockets.len())
-                .map(|i| match &cfg.cores {
-                    Some(list) => list.get(i).copied(),
-                    None => Some(i % ncpu),
-                })
-                .collect();
-        }
+        let pool_cfg = pool_config(cfg, sockets.len());
         tracing::info!(iface = %cfg.iface, queues = ?queues, mode = %steer.attached_mode(), zerocopy, "live session started");
         let pool = Pool::spawn(sockets, pool_cfg);
-        Ok(Session { stats: pool.stats.clone(), snapshots: pool.snapshots.clone(), events: pool.events.clone(), pool: Some(pool), steer: Some(steer), queues, zerocopy })
+        Ok(Session { stats: pool.stats.clone(), snapshots: pool.snapshots.clone(), events: pool.events.clone(), pool: Some(pool), steer: Some(steer), queues, zerocopy, host: None, inline: None })
+    }
+
+    /// Host mode: private veth pair, a mirror session on its far end (presorted: the tc
+    /// program already chose), then the tc filters on the production interface.
+    fn start_host(cfg: &LiveConfig) -> Result<Session> {
+        let n = match &cfg.queues {
+            Some(q) => q.len() as u32,
+            None => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1).min(4),
+        };
+        let mut host = HostSetup::create(&cfg.iface, n)?;
+        let mut mcfg = cfg.clone();
+        mcfg.mode = LiveMode::Mirror;
+        mcfg.iface = host.capture_iface().to_string();
+        mcfg.queues = Some((0..n).collect());
+        mcfg.steer.steer_mode = super::bpf::SteerMode::Mirror;
+        mcfg.steer.presorted = true;
+        let mut session = Session::start(&mcfg)?;
+        host.attach_tc(&TcConfig { flow_age: cfg.steer.flow_age, flow_table_size: cfg.steer.flow_table_size })?;
+        tracing::info!(iface = %cfg.iface, capture = %host.capture_iface(), "host session started");
+        session.host = Some(host);
+        Ok(session)
     }
 
     /// Events from every shard.
@@ -126,6 +189,17 @@ impl Session {
     /// Stop the workers (they drain their buffers and finish their shards), read the final
     /// counters, close the sockets and detach the program.
     pub fn stop(mut self) -> LiveReport {
+        // Host: stop cloning first; inline: take the sockets out of the XSKMAP (control
+        // frames then take the kernel path). Either way, let the workers take in what is
+        // already on its way before they stop.
+        if let Some(h) = self.host.as_mut() {
+            h.stop_cloning();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if let (Some(run), Some(steer)) = (self.inline.as_ref(), self.steer.as_ref()) {
+            run.unregister(steer);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let workers = self.pool.take().map(Pool::join).unwrap_or_default();
         let steer = self.steer.take().expect("session holds its program until stopped");
         let bpf = steer.counters().unwrap_or_default();
@@ -136,19 +210,56 @@ impl Session {
             zerocopy: self.zerocopy,
             bpf,
             workers,
+            host: self.host.as_ref().map(|h| (h.iface().to_string(), h.counters().unwrap_or_default())),
+            inline: self.inline.as_ref().map(|r| (r.peer.clone(), r.on_exit, r.counts())),
         };
-        drop(steer);
+        match self.inline.as_ref().map(|r| r.on_exit) {
+            Some(OnExit::Bypass) => {
+                let left = steer.leave_attached();
+                tracing::info!(ports = ?left, "fail-open: the XDP program stays attached and forwards between the ports");
+            }
+            _ => drop(steer),
+        }
+        self.host.take();
         report
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
+        if let Some(h) = self.host.as_mut() {
+            h.stop_cloning();
+        }
+        if let (Some(run), Some(steer)) = (self.inline.as_ref(), self.steer.as_ref()) {
+            run.unregister(steer);
+        }
         if let Some(p) = self.pool.take() {
             p.join();
         }
-        self.steer.take();
+        if let Some(steer) = self.steer.take() {
+            match self.inline.as_ref().map(|r| r.on_exit) {
+                Some(OnExit::Bypass) => drop(steer.leave_attached()),
+                _ => drop(steer),
+            }
+        }
+        self.host.take();
     }
+}
+
+/// The pool settings of a session with `n` workers: cores from `cfg.cores` (or worker i on
+/// core i modulo the machine's cores) unless the pool config names them.
+fn pool_config(cfg: &LiveConfig, n: usize) -> PoolConfig {
+    let mut pool_cfg = cfg.pool.clone();
+    if pool_cfg.cores.is_empty() {
+        let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        pool_cfg.cores = (0..n)
+            .map(|i| match &cfg.cores {
+                Some(list) => list.get(i).copied(),
+                None => Some(i % ncpu),
+            })
+            .collect();
+    }
+    pool_cfg
 }
 
 impl LiveReport {
@@ -230,6 +341,54 @@ impl LiveReport {
             drops,
             lost_user
         );
+        self.render_modes(&mut s);
         s
+    }
+
+    /// Host and inline lines of the accounting.
+    fn render_modes(&self, s: &mut String) {
+        if let Some((iface, tc)) = &self.host {
+            let _ = writeln!(s, "tc on {iface} (ingress+egress): {tc}");
+            // A GSO clone is segmented on the veth: one control segment (counted in
+            // `steered`) plus data segments the XDP program drops (`not_steered_tcp`).
+            let veth_lost = tc.cloned().saturating_sub(tc.clone_fail).saturating_sub(self.bpf.steered());
+            let _ = writeln!(
+                s,
+                "host: cloned {} - clone failures {} -> steered on {} {} (lost on the veth {veth_lost}); originals untouched",
+                tc.cloned(),
+                tc.clone_fail,
+                self.iface,
+                self.bpf.steered()
+            );
+        }
+        if let Some((peer, on_exit, pairs)) = &self.inline {
+            let mut tot = InlineCounts::default();
+            for (q, c) in self.queues.iter().zip(pairs) {
+                let _ = writeln!(
+                    s,
+                    "inline queue {q}: rx {} from {}, {} from {peer}; tx {} to {peer}, {} to {}; tx retries {}, tx failed {}, \
+                     device busy {}, completed {}, drained at stop {}",
+                    c.rx_a, self.iface, c.rx_b, c.tx_b, c.tx_a, self.iface, c.tx_retries, c.tx_failed, c.tx_busy, c.completed, c.drained
+                );
+                tot.rx_a += c.rx_a;
+                tot.rx_b += c.rx_b;
+                tot.tx_a += c.tx_a;
+                tot.tx_b += c.tx_b;
+                tot.tx_failed += c.tx_failed;
+            }
+            let inspected = tot.rx_a + tot.rx_b;
+            let forwarded = tot.tx_a + tot.tx_b;
+            let verdict = if inspected == forwarded + tot.tx_failed { "adds up" } else { "MISMATCH" };
+            let _ = writeln!(
+                s,
+                "inline: received {inspected} = sent on {forwarded} + given up {} ({verdict}); other frames forwarded in the kernel; \
+                 at exit: {}",
+                tot.tx_failed,
+                match on_exit {
+                    OnExit::Bypass => "fail-open (the XDP program stays attached and forwards)",
+                    OnExit::Disconnect => "disconnect (program detached)",
+                }
+            );
+        }
     }
 }

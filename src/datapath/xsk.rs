@@ -538,7 +538,7 @@ impl XskQueue {
 /// `desc` must describe a frame of `umem` that user space currently owns
 /// (consumed from the rx ring, not yet returned to the fill ring) and that
 /// is not otherwise borrowed. `frame_mask` must be the frame size minus one.
-unsafe fn take_meta(umem: &Umem, desc: &mut FrameDesc, frame_mask: usize) -> Option<KernelMeta> {
+pub(crate) unsafe fn take_meta(umem: &Umem, desc: &mut FrameDesc, frame_mask: usize) -> Option<KernelMeta> {
     // Metadata lives in the XDP headroom between the frame start and the
     // packet; never read across the frame start.
     if desc.addr() & frame_mask < META_LEN {
@@ -577,7 +577,7 @@ pub fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
-fn validate(cfg: &XskConfig) -> Result<()> {
+pub(crate) fn validate(cfg: &XskConfig) -> Result<()> {
     for (name, v) in [
         ("frame size", cfg.frame_size),
         ("fill ring", cfg.fill_ring),
@@ -604,11 +604,11 @@ fn validate(cfg: &XskConfig) -> Result<()> {
     Ok(())
 }
 
-fn cfg_err(e: impl std::fmt::Display) -> DatapathError {
+pub(crate) fn cfg_err(e: impl std::fmt::Display) -> DatapathError {
     DatapathError::Config(e.to_string())
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(src) = cur {
@@ -619,7 +619,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn socket_error(
+pub(crate) fn socket_error(
     iface: &str,
     queue: u32,
     mode: BindMode,

@@ -757,6 +757,13 @@ impl<S: EventSink> Ctx<'_, S> {
             }
             return;
         }
+        if let Some(orphan) = self.pending.remove(&self.fp) {
+            // An earlier stale-ACKed attempt on this 4-tuple that the flow entry lost track of
+            // (its STALE flag was cleared by a SYN from the other side or a reuse, or the entry
+            // was evicted and re-created). A new attempt supersedes it: end it now instead of
+            // overwriting it, so every stale_ack keeps exactly one outcome (found by fuzz/engine).
+            emit_outcome(self.counters, self.out, orphan, Outcome::Failed, self.now_ns, seg.frame, None);
+        }
         let (cause, prev_state, age) = self.cause(flow);
         let mut ev = self.event(EventKind::StaleAck, client);
         ev.syn_seq = Some(flow.isn);
@@ -774,7 +781,9 @@ impl<S: EventSink> Ctx<'_, S> {
         let since_syn_ns = u64::from(self.now_us.wrapping_sub(flow.syn_us)) * 1000;
         let stale_syn_ns = self.now_ns.saturating_sub(since_syn_ns);
         *self.generation += 1;
-        let deadline_ns = stale_syn_ns + u64::from(self.cfg.connect_timeout_ms) * 1_000_000;
+        // Saturating: segment clocks near u64::MAX (a pcapng timestamp that saturated) must
+        // not wrap the deadline to the past (found by fuzz/engine).
+        let deadline_ns = stale_syn_ns.saturating_add(u64::from(self.cfg.connect_timeout_ms) * 1_000_000);
         let mut pev = ev;
         pev.stale_acks = 1;
         pev.rst_ignored = Some(false);

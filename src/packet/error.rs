@@ -54,6 +54,9 @@ pub enum ContentError {
     TcpHeaderBeyondIpPayload,
     /// A TCP option's length is < 2 or runs past the end of the header.
     TcpOptionOverrun,
+    /// An IPv6 extension header runs past the end of the IPv6 payload length (the frame holds
+    /// the bytes, the length field says they are not part of the packet).
+    BadIpv6PayloadLength,
 }
 
 impl ContentError {
@@ -68,6 +71,7 @@ impl ContentError {
             ContentError::BadDataOffset => "bad_tcp_data_offset",
             ContentError::TcpHeaderBeyondIpPayload => "tcp_header_beyond_ip_payload",
             ContentError::TcpOptionOverrun => "tcp_option_overrun",
+            ContentError::BadIpv6PayloadLength => "bad_ipv6_payload_length",
         }
     }
 }
@@ -98,7 +102,7 @@ pub enum ParseError {
 }
 
 /// Number of distinct parse-problem reasons ([`ParseError::reason_index`]).
-pub const PARSE_REASONS: usize = 13;
+pub const PARSE_REASONS: usize = 14;
 
 impl ParseError {
     /// A short stable reason name for counters: `truncated_<layer>` or the content error name.
@@ -134,6 +138,7 @@ const REASON_NAMES: [&str; PARSE_REASONS] = [
     ContentError::BadDataOffset.as_str(),
     ContentError::TcpHeaderBeyondIpPayload.as_str(),
     ContentError::TcpOptionOverrun.as_str(),
+    ContentError::BadIpv6PayloadLength.as_str(),
 ];
 
 impl fmt::Display for ParseError {

@@ -128,7 +128,13 @@ fn ipv6(data: &[u8], off: usize, seg: &mut Segment) -> Result<Result<L4, SkipRea
                 };
                 need(Layer::Ipv6, data, at, hlen)?;
                 if hlen > remaining {
-                    return Err(ParseError::Len { layer: Layer::Ipv6, offset: at, required: hlen, available: remaining });
+                    // The frame has the bytes; the payload length field excludes them. A bad
+                    // length, not a truncated capture (found by fuzz/parse_frame).
+                    return Err(ParseError::Content {
+                        layer: Layer::Ipv6,
+                        offset: at,
+                        error: ContentError::BadIpv6PayloadLength,
+                    });
                 }
                 next = data[at];
                 at += hlen;

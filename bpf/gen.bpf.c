@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * ackscope traffic generator (`ackscope gen`).
+ *
+ * Never attached to an interface: user space runs it with BPF_PROG_RUN and
+ * BPF_F_TEST_XDP_LIVE_FRAMES, `repeat` times per call, with the ingress
+ * ifindex of the sending interface in the context. Every invocation writes the
+ * next frame of the mix, gen_frames[gen_cursor % gen_nframes], into the live
+ * frame and returns XDP_TX: the kernel then transmits it out of that interface
+ * (ndo_xdp_xmit; on a veth the peer needs NAPI: an XDP program or GRO).
+ *
+ * The mix is one "lap" of frames built by src/gen. On lap k (k = cursor /
+ * nframes) the sequence numbers of every frame are moved by k * gen_lap_delta
+ * (and the acknowledgment numbers of frames with ACK set), with an incremental
+ * checksum update (RFC 1624), so each lap reuses the same 4-tuples with fresh
+ * ISNs, as a real client population does.
+ *
+ * Live frames are recycled pages whose content may or may not have been reset
+ * (Documentation/bpf/bpf_prog_run.rst), so the program never relies on what is
+ * there: it sets the length and overwrites the whole frame.
+ *
+ * gen_cursor counts invocations, gen_errors the ones that produced no frame;
+ * user space reads both through the mmap()ed .bss.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+char _license[] SEC("license") = "GPL";
+
+/* Largest frame the mix may hold (mirrored in src/gen/inject.rs). */
+#define GEN_SLOT 128
+
+#define TCP_FLAG_ACK 0x10
+
+/* One frame of the mix; layout mirrored in src/gen/inject.rs. */
+struct gen_frame {
+	__u16 len;    /* frame length, 14..GEN_SLOT */
+	__u16 l4off;  /* offset of the TCP header */
+	__u8 shift;   /* 1: move seq/ack by the lap offset */
+	__u8 _pad[3];
+	__u8 data[GEN_SLOT];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* resized by the loader to the mix length */
+	__type(key, __u32);
+	__type(value, struct gen_frame);
+} gen_frames SEC(".maps");
+
+/* Frames in one lap (set by the loader). */
+const volatile __u32 gen_nframes = 1;
+/* Sequence-number offset added per lap (set by the loader). */
+const volatile __u32 gen_lap_delta = 0x01000193;
+
+/* Invocations so far: the index of the next frame. */
+__u64 gen_cursor = 0;
+/* Invocations that produced no frame (a helper failed). */
+__u64 gen_errors = 0;
+
+static __always_inline __u16 csum_fold(__u64 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+SEC("xdp")
+int ackscope_gen(struct xdp_md *ctx)
+{
+	__u64 c = gen_cursor;
+	__u64 n = gen_nframes ? gen_nframes : 1;
+	__u32 idx = (__u32)(c % n);
+	__u32 lap = (__u32)(c / n);
+	struct gen_frame *f;
+	__u32 len, off;
+	int cur;
+
+	gen_cursor = c + 1;
+	f = bpf_map_lookup_elem(&gen_frames, &idx);
+	if (!f)
+		goto err;
+	len = f->len;
+	if (len < 14 || len > GEN_SLOT)
+		goto err;
+	cur = (int)(ctx->data_end - ctx->data);
+	if (cur != (int)len && bpf_xdp_adjust_tail(ctx, (int)len - cur))
+		goto err;
+	if (bpf_xdp_store_bytes(ctx, 0, f->data, len))
+		goto err;
+
+	if (lap && f->shift) {
+		void *data = (void *)(long)ctx->data;
+		void *data_end = (void *)(long)ctx->data_end;
+		__u32 d = lap * gen_lap_delta;
+		__be32 from[2], to[2];
+		__u8 *t;
+		__u16 *check;
+		__s64 s;
+
+		off = f->l4off & 0x7f;
+		t = data + off;
+		if ((void *)(t + 20) > data_end)
+			goto err;
+		__builtin_memcpy(&from[0], t + 4, 4);
+		__builtin_memcpy(&from[1], t + 8, 4);
+		to[0] = bpf_htonl(bpf_ntohl(from[0]) + d);
+		to[1] = (t[13] & TCP_FLAG_ACK) ? bpf_htonl(bpf_ntohl(from[1]) + d) : from[1];
+		check = (__u16 *)(t + 16);
+		/* RFC 1624: HC' = ~(~HC + ~m + m'); bpf_csum_diff sums ~from + to + seed. */
+		s = bpf_csum_diff(from, sizeof(from), to, sizeof(to), (__u16)~*check);
+		if (s < 0)
+			goto err;
+		__builtin_memcpy(t + 4, &to[0], 4);
+		__builtin_memcpy(t + 8, &to[1], 4);
+		*check = (__u16)~csum_fold((__u64)s);
+	}
+	return XDP_TX;
+err:
+	gen_errors++;
+	return XDP_DROP;
+}

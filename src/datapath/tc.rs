@@ -1,0 +1,443 @@
+//! Loader for host mode's tc clone program (`bpf/tc_clone.bpf.c`).
+//!
+//! [`TcClone::attach`] loads the program with the ifindex of ackscope's
+//! private veth end as clone target and attaches it as a cls_bpf
+//! direct-action filter to the clsact **ingress and egress** hooks of the
+//! production interface, with a fixed handle and priority
+//! ([`TC_HANDLE`], [`TC_PRIORITY`]) so that it can be recognised later.
+//!
+//! - The clsact qdisc is created only when the interface has none; whether
+//!   ackscope created it is remembered ([`TcClone::created_clsact`]) and it
+//!   is removed on detach only then, and only when no other filter is left
+//!   on it. An operator's clsact and filters are never touched.
+//! - The program returns `TC_ACT_UNSPEC`: filters after ours still run.
+//! - tc filters are netlink objects that outlive a killed process;
+//!   [`remove_leftover_filters`] finds ours (handle, priority *and* program
+//!   name `ackscope_tc`) and removes them.
+
+use std::fmt;
+use std::io;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::os::fd::AsFd;
+use std::process::Command;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{MapCore, MapFlags, OpenObject, TcHook, TC_EGRESS, TC_INGRESS};
+use tracing::{debug, info, warn};
+
+use super::bpf::{check_capabilities, ifindex_of, load_error, prog_name, route_libbpf_logs};
+use super::error::{DatapathError, Result};
+
+#[allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn)]
+mod skel {
+    include!(concat!(env!("OUT_DIR"), "/tc_clone.skel.rs"));
+}
+use skel::{TcCloneSkel, TcCloneSkelBuilder};
+
+/// Name of the tc program as the kernel reports it.
+pub const TC_PROG_NAME: &str = "ackscope_tc";
+/// Filter handle of ackscope's filters (both hooks).
+pub const TC_HANDLE: u32 = 0xacc5;
+/// Filter priority ("pref") of ackscope's filters: low, so that it runs
+/// before filters added without an explicit priority (the kernel numbers
+/// those from 49152 down) and sees every packet.
+pub const TC_PRIORITY: u32 = 0x0acc;
+
+/// Counters of the tc program, summed over all CPUs
+/// (`struct ackscope_tc_counters`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcCounters {
+    /// Packets the program saw (ingress + egress).
+    pub packets: u64,
+    /// SYNs cloned.
+    pub cloned_syn: u64,
+    /// SYN-ACKs cloned.
+    pub cloned_synack: u64,
+    /// FINs cloned.
+    pub cloned_fin: u64,
+    /// RSTs cloned.
+    pub cloned_rst: u64,
+    /// Bare ACKs of 4-tuples in handshake/teardown cloned.
+    pub cloned_ack: u64,
+    /// TCP packets not cloned.
+    pub not_cloned_tcp: u64,
+    /// Non-TCP packets.
+    pub not_tcp: u64,
+    /// Packets whose headers could not be parsed.
+    pub parse_fail: u64,
+    /// `bpf_clone_redirect` failures (clone lost; the original is unaffected).
+    pub clone_fail: u64,
+    /// Stale handshake/teardown entries deleted on lookup.
+    pub flows_expired: u64,
+    /// Packets whose headers had to be made linear first.
+    pub pulled: u64,
+}
+
+impl TcCounters {
+    const FIELDS: usize = 12;
+
+    /// Every clone attempted.
+    pub fn cloned(&self) -> u64 {
+        self.cloned_syn + self.cloned_synack + self.cloned_fin + self.cloned_rst + self.cloned_ack
+    }
+
+    fn add_raw(&mut self, raw: &[u8]) {
+        let mut v = [0u64; Self::FIELDS];
+        for (slot, chunk) in v.iter_mut().zip(raw.chunks_exact(8)) {
+            *slot = u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk"));
+        }
+        self.packets += v[0];
+        self.cloned_syn += v[1];
+        self.cloned_synack += v[2];
+        self.cloned_fin += v[3];
+        self.cloned_rst += v[4];
+        self.cloned_ack += v[5];
+        self.not_cloned_tcp += v[6];
+        self.not_tcp += v[7];
+        self.parse_fail += v[8];
+        self.clone_fail += v[9];
+        self.flows_expired += v[10];
+        self.pulled += v[11];
+    }
+}
+
+impl fmt::Display for TcCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "packets={} cloned: syn={} synack={} fin={} rst={} ack={}; not_cloned_tcp={} not_tcp={} \
+             parse_fail={} clone_fail={} flows_expired={} pulled={}",
+            self.packets,
+            self.cloned_syn,
+            self.cloned_synack,
+            self.cloned_fin,
+            self.cloned_rst,
+            self.cloned_ack,
+            self.not_cloned_tcp,
+            self.not_tcp,
+            self.parse_fail,
+            self.clone_fail,
+            self.flows_expired,
+            self.pulled
+        )
+    }
+}
+
+/// Configuration of [`TcClone::attach`].
+#[derive(Debug, Clone)]
+pub struct TcConfig {
+    /// Handshake/teardown entries older than this are treated as absent.
+    pub flow_age: Duration,
+    /// Capacity of the in-kernel LRU of 4-tuples in handshake or teardown.
+    pub flow_table_size: u32,
+}
+
+impl Default for TcConfig {
+    fn default() -> Self {
+        TcConfig { flow_age: Duration::from_secs(10), flow_table_size: 65536 }
+    }
+}
+
+/// The loaded tc clone program, attached to both hooks of one interface.
+/// Dropping it detaches the filters (and the clsact qdisc if ackscope
+/// created it and nothing else uses it).
+pub struct TcClone {
+    hooks: Vec<TcHook>,
+    skel: ManuallyDrop<TcCloneSkel<'static>>,
+    /// Heap storage the skeleton borrows for `'static`; from `Box::leak`,
+    /// freed in `Drop` after `skel`.
+    storage: NonNull<MaybeUninit<OpenObject>>,
+    iface: String,
+    ifindex: u32,
+    created_clsact: bool,
+    detached: bool,
+}
+
+// SAFETY: the skeleton is `Send` (the generated code implements it), the
+// hooks are plain C structs, and `storage` is a heap allocation owned
+// exclusively by this value and only reached through `skel`.
+unsafe impl Send for TcClone {}
+
+impl fmt::Debug for TcClone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcClone")
+            .field("iface", &self.iface)
+            .field("ifindex", &self.ifindex)
+            .field("created_clsact", &self.created_clsact)
+            .field("hooks", &self.hooks.len())
+            .finish()
+    }
+}
+
+impl TcClone {
+    /// Loads the program (clones go to the egress of `clone_ifindex`) and
+    /// attaches it to the ingress and egress hooks of `iface`.
+    pub fn attach(iface: &str, clone_ifindex: u32, cfg: &TcConfig) -> Result<TcClone> {
+        route_libbpf_logs();
+        check_capabilities()?;
+        if cfg.flow_table_size == 0 {
+            return Err(DatapathError::Config("flow table size must be > 0".into()));
+        }
+        let ifindex = ifindex_of(iface)?;
+        let storage: NonNull<MaybeUninit<OpenObject>> =
+            NonNull::from(Box::leak(Box::new(MaybeUninit::uninit())));
+        // SAFETY: `storage` is a fresh, exclusively owned heap allocation
+        // that lives until `TcClone::drop` (or the error path below) frees it
+        // after the skeleton borrowing it has been dropped; it is never
+        // moved, and no other reference to it is created.
+        let storage_ref: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *storage.as_ptr() };
+        let skel = match load(clone_ifindex, cfg, storage_ref) {
+            Ok(s) => s,
+            Err(e) => {
+                // SAFETY: `load` failed, so any skeleton borrowing the
+                // storage is gone; `storage` came from `Box::leak`.
+                drop(unsafe { Box::from_raw(storage.as_ptr()) });
+                return Err(e);
+            }
+        };
+        let mut tc = TcClone {
+            hooks: Vec::new(),
+            skel: ManuallyDrop::new(skel),
+            storage,
+            iface: iface.to_string(),
+            ifindex,
+            created_clsact: false,
+            detached: false,
+        };
+        // From here on, `Drop` undoes whatever part was done.
+        tc.created_clsact = create_clsact(iface, ifindex)?;
+        for (point, name) in [(TC_INGRESS, "ingress"), (TC_EGRESS, "egress")] {
+            let mut hook = TcHook::new(tc.skel.progs.ackscope_tc.as_fd());
+            hook.ifindex(ifindex as i32)
+                .attach_point(point)
+                .handle(TC_HANDLE)
+                .priority(TC_PRIORITY)
+                .replace(false);
+            let attached = hook.attach().map_err(|e| DatapathError::Tc {
+                iface: iface.to_string(),
+                what: format!("attaching the {name} filter (pref {TC_PRIORITY}, handle {TC_HANDLE:#x})"),
+                source: io::Error::other(e.to_string()),
+            })?;
+            tc.hooks.push(attached);
+        }
+        info!(iface, ifindex, clone_ifindex, created_clsact = tc.created_clsact,
+              pref = TC_PRIORITY, handle = TC_HANDLE, "tc clone program attached (ingress + egress)");
+        Ok(tc)
+    }
+
+    /// Whether ackscope created the clsact qdisc (it had none before).
+    pub fn created_clsact(&self) -> bool {
+        self.created_clsact
+    }
+
+    /// Interface the filters are on.
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    /// The program's counters, summed over all CPUs.
+    pub fn counters(&self) -> Result<TcCounters> {
+        let per_cpu = self
+            .skel
+            .maps
+            .ackscope_tc_cnt
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| DatapathError::Map { map: "ackscope_tc_cnt", what: "per-CPU lookup".into(), source })?;
+        let mut sum = TcCounters::default();
+        for raw in per_cpu.iter().flatten() {
+            sum.add_raw(raw);
+        }
+        Ok(sum)
+    }
+
+    /// Removes the filters (no more clones from here on) and, when ackscope
+    /// created the clsact qdisc and no other filter uses it, the qdisc.
+    /// Idempotent; also done by `Drop`.
+    pub fn detach(&mut self) {
+        if self.detached {
+            return;
+        }
+        self.detached = true;
+        for hook in self.hooks.iter_mut().rev() {
+            if let Err(e) = hook.detach() {
+                warn!(iface = %self.iface, error = %e,
+                      "could not remove ackscope's tc filter; remove it with \
+                       `tc filter del dev {} ingress|egress pref {TC_PRIORITY}`", self.iface);
+            }
+        }
+        self.hooks.clear();
+        if self.created_clsact {
+            remove_clsact_if_unused(&self.iface, self.ifindex);
+        }
+        debug!(iface = %self.iface, "tc clone program detached");
+    }
+}
+
+impl Drop for TcClone {
+    fn drop(&mut self) {
+        self.detach();
+        // SAFETY: the skeleton is dropped exactly once, here, before the
+        // storage it borrows is freed below.
+        unsafe { ManuallyDrop::drop(&mut self.skel) };
+        // SAFETY: `storage` came from `Box::leak` in `attach`; the skeleton
+        // that borrowed it is gone, so this is the last use.
+        drop(unsafe { Box::from_raw(self.storage.as_ptr()) });
+    }
+}
+
+fn load(
+    clone_ifindex: u32,
+    cfg: &TcConfig,
+    storage: &'static mut MaybeUninit<OpenObject>,
+) -> Result<TcCloneSkel<'static>> {
+    let mut open = TcCloneSkelBuilder::default().open(storage).map_err(|e| load_error("open", e))?;
+    let rodata = open
+        .maps
+        .rodata_data
+        .as_deref_mut()
+        .ok_or_else(|| DatapathError::Config("tc BPF object has no .rodata section".into()))?;
+    rodata.ackscope_clone_ifindex = clone_ifindex;
+    rodata.ackscope_flow_age_ns = u64::try_from(cfg.flow_age.as_nanos()).unwrap_or(u64::MAX);
+    open.maps
+        .ackscope_tc_flows
+        .set_max_entries(cfg.flow_table_size)
+        .map_err(|e| load_error("size the tc flow table", e))?;
+    open.load().map_err(|e| load_error("load", e))
+}
+
+fn hook_on(ifindex: u32, point: libbpf_sys::bpf_tc_attach_point) -> libbpf_sys::bpf_tc_hook {
+    // SAFETY: zero is a valid bit pattern for this plain C struct.
+    let mut h: libbpf_sys::bpf_tc_hook = unsafe { std::mem::zeroed() };
+    h.sz = std::mem::size_of::<libbpf_sys::bpf_tc_hook>() as _;
+    h.ifindex = ifindex as i32;
+    h.attach_point = point;
+    h
+}
+
+/// Creates the clsact qdisc on `ifindex`; `Ok(false)` when one was there.
+fn create_clsact(iface: &str, ifindex: u32) -> Result<bool> {
+    let mut h = hook_on(ifindex, TC_INGRESS | TC_EGRESS);
+    // SAFETY: `h` is a valid, sized hook struct for the call.
+    let r = unsafe { libbpf_sys::bpf_tc_hook_create(&mut h) };
+    match -r {
+        0 => Ok(true),
+        libc::EEXIST => Ok(false),
+        e => Err(DatapathError::Tc {
+            iface: iface.to_string(),
+            what: "creating the clsact qdisc".into(),
+            source: io::Error::from_raw_os_error(e),
+        }),
+    }
+}
+
+/// Id of the filter program at ackscope's handle/priority on one hook.
+fn our_filter(ifindex: u32, point: libbpf_sys::bpf_tc_attach_point) -> Option<u32> {
+    let h = hook_on(ifindex, point);
+    // SAFETY: zero is a valid bit pattern for this plain C struct.
+    let mut opts: libbpf_sys::bpf_tc_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _;
+    opts.handle = TC_HANDLE;
+    opts.priority = TC_PRIORITY;
+    // SAFETY: valid, sized structs; the kernel fills in `opts.prog_id`.
+    let r = unsafe { libbpf_sys::bpf_tc_query(&h, &mut opts) };
+    (r == 0 && opts.prog_id != 0).then_some(opts.prog_id)
+}
+
+/// Removes ackscope's tc filters left on `iface` by a killed run (matched by
+/// handle, priority and program name). Returns how many were removed.
+pub fn remove_leftover_filters(iface: &str, ifindex: u32) -> usize {
+    let mut removed = 0;
+    if has_clsact(iface) == Some(false) {
+        return 0; // no clsact, no filters (and no libbpf complaint about the query)
+    }
+    for (point, name) in [(TC_INGRESS, "ingress"), (TC_EGRESS, "egress")] {
+        let Some(id) = our_filter(ifindex, point) else { continue };
+        let pname = prog_name(id).unwrap_or_default();
+        if pname != TC_PROG_NAME {
+            warn!(iface, hook = name, prog = %pname, id,
+                  "a foreign tc filter sits at ackscope's handle/priority; leaving it alone");
+            continue;
+        }
+        let h = hook_on(ifindex, point);
+        // SAFETY: zero is a valid bit pattern for this plain C struct.
+        let mut opts: libbpf_sys::bpf_tc_opts = unsafe { std::mem::zeroed() };
+        opts.sz = std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _;
+        opts.handle = TC_HANDLE;
+        opts.priority = TC_PRIORITY;
+        // SAFETY: valid, sized structs.
+        let r = unsafe { libbpf_sys::bpf_tc_detach(&h, &opts) };
+        if r == 0 {
+            warn!(iface, hook = name, id, "removed leftover {TC_PROG_NAME} filter of a previous run");
+            removed += 1;
+        } else {
+            warn!(iface, hook = name, error = %io::Error::from_raw_os_error(-r),
+                  "could not remove a leftover {TC_PROG_NAME} filter");
+        }
+    }
+    removed
+}
+
+/// Whether `iface` has any filter on its clsact `ingress`/`egress` hook
+/// (`tc filter show`); `None` when that cannot be told.
+fn hook_has_filters(iface: &str, hook: &str) -> Option<bool> {
+    let out = Command::new("tc").args(["filter", "show", "dev", iface, hook]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(!String::from_utf8_lossy(&out.stdout).trim().is_empty())
+}
+
+/// Whether a clsact qdisc is on `iface`.
+pub fn has_clsact(iface: &str) -> Option<bool> {
+    let out = Command::new("tc").args(["qdisc", "show", "dev", iface]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("qdisc clsact")))
+}
+
+/// Removes the clsact qdisc of `iface` (ackscope created it) unless some
+/// filter still uses it; returns true when it was removed.
+pub fn remove_clsact_if_unused(iface: &str, ifindex: u32) -> bool {
+    let busy = ["ingress", "egress"].iter().map(|h| hook_has_filters(iface, h)).collect::<Vec<_>>();
+    if busy.iter().any(|b| *b != Some(false)) {
+        info!(iface, "keeping the clsact qdisc ackscope created: other filters use it (or `tc` could not tell)");
+        return false;
+    }
+    let mut h = hook_on(ifindex, TC_INGRESS | TC_EGRESS);
+    // SAFETY: `h` is a valid, sized hook struct for the call.
+    let r = unsafe { libbpf_sys::bpf_tc_hook_destroy(&mut h) };
+    if r == 0 || -r == libc::ENOENT || -r == libc::EINVAL {
+        debug!(iface, "removed the clsact qdisc ackscope created");
+        r == 0
+    } else {
+        warn!(iface, error = %io::Error::from_raw_os_error(-r),
+              "could not remove the clsact qdisc ackscope created; `tc qdisc del dev {iface} clsact`");
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_sum_raw() {
+        let mut c = TcCounters::default();
+        let raw: Vec<u8> = (1..=12u64).flat_map(|v| v.to_ne_bytes()).collect();
+        c.add_raw(&raw);
+        assert_eq!(c.packets, 1);
+        assert_eq!(c.pulled, 12);
+        assert_eq!(c.cloned(), 2 + 3 + 4 + 5 + 6);
+    }
+
+    #[test]
+    fn handle_and_priority_fit_tc() {
+        // The kernel keeps the priority in 16 bits.
+        assert!(TC_PRIORITY > 0 && TC_PRIORITY <= 0xffff);
+        assert!(TC_HANDLE != 0);
+    }
+}

@@ -1,0 +1,452 @@
+//! Traffic generator (`ackscope gen`): a realistic mix of TCP control segments, with a known
+//! number of stale-ACK exchanges, sent out of an interface at a target rate.
+//!
+//! - [`mix`] builds the frames: one story per 4-tuple (handshakes, client- and server-first
+//!   closes, resets, refused SYNs, retransmitted SYNs, port reuses, and the four stale-ACK
+//!   exchanges), interleaved, over IPv4 and IPv6, and says what ackscope must report for any
+//!   number of frames sent ([`Expected::after`]).
+//! - [`inject`] sends them with `BPF_PROG_RUN` live frames (`BPF_F_TEST_XDP_LIVE_FRAMES`): a
+//!   tiny XDP program (`bpf/gen.bpf.c`) writes the next frame of the mix and returns `XDP_TX`,
+//!   so frames leave through the interface's own transmit path (`ndo_xdp_xmit`), on a veth or a
+//!   real NIC, without a socket or a copy per frame from user space.
+//! - [`run`] drives it: one thread per part of the flows (each pinned, each with its own
+//!   program instance), rate control by chunks of `repeat`, and a [`GenReport`] with frames
+//!   sent, the achieved rate, the interface's transmit counters and the expectations.
+//!
+//! On a veth, the peer must run NAPI for `XDP_TX`/redirected frames to arrive: an XDP program
+//! attached natively (ackscope's is) or GRO enabled on the peer. The frame sequence loops over
+//! one lap of the mix; each later lap moves every sequence number by [`mix::LAP_DELTA`] in the
+//! kernel, so 4-tuples are reused with fresh ISNs.
+
+pub mod inject;
+pub mod mix;
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub use inject::{Injector, GEN_SLOT, MAX_BATCH};
+pub use mix::{Expected, MixConfig, MixFrame, Plan, Story, Trigger, LAP_DELTA, MIN_FRAME, STORIES};
+
+use crate::detect::Cause;
+
+/// What can go wrong while generating.
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    /// A setting that cannot work.
+    #[error("{0}")]
+    Config(String),
+    /// The interface does not exist (in this network namespace).
+    #[error("interface {0} not found (in this network namespace)")]
+    NoInterface(String),
+    /// Loading the generator program failed.
+    #[error("BPF: cannot {stage} the generator program: {source} (needs root or CAP_BPF + CAP_NET_ADMIN)")]
+    Bpf {
+        /// What was being done.
+        stage: &'static str,
+        /// libbpf's error.
+        source: libbpf_rs::Error,
+    },
+    /// `BPF_PROG_RUN` failed.
+    #[error("BPF_PROG_RUN (live frames) on ifindex {ifindex} failed: {source}; live frames need Linux ≥ 5.18, and on a veth the peer needs NAPI (an XDP program attached natively, or `ethtool -K PEER gro on`)")]
+    Run {
+        /// Interface index in the context.
+        ifindex: u32,
+        /// The kernel's error.
+        source: std::io::Error,
+    },
+    /// A signal interrupted a run.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// How to generate.
+#[derive(Clone, Debug)]
+pub struct GenConfig {
+    /// Interface to send out of.
+    pub iface: String,
+    /// The mix.
+    pub mix: MixConfig,
+    /// Target rate, frames per second over all threads; 0: as fast as possible.
+    pub rate: u64,
+    /// Stop after this long (`None`: until `max_frames` or the stop flag).
+    pub duration: Option<Duration>,
+    /// Stop after this many frames (all threads together).
+    pub max_frames: Option<u64>,
+    /// Frames per kernel batch (`batch_size`, 1..=256).
+    pub batch: u32,
+    /// Sending threads; each sends its own part of the flows.
+    pub threads: u32,
+    /// Core of each thread (default: thread i on core i).
+    pub cpus: Option<Vec<usize>>,
+    /// `rx_queue_index` in the program's context (unused by the program; any valid queue).
+    pub queue: u32,
+}
+
+impl Default for GenConfig {
+    fn default() -> GenConfig {
+        GenConfig {
+            iface: String::new(),
+            mix: MixConfig::default(),
+            rate: 0,
+            duration: Some(Duration::from_secs(10)),
+            max_frames: None,
+            batch: 64,
+            threads: 1,
+            cpus: None,
+            queue: 0,
+        }
+    }
+}
+
+/// Transmit counters of an interface (`/sys/class/net/IF/statistics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfaceTx {
+    /// `tx_packets`.
+    pub packets: u64,
+    /// `tx_dropped`.
+    pub dropped: u64,
+    /// `tx_errors`.
+    pub errors: u64,
+}
+
+impl IfaceTx {
+    /// Read the counters of `iface` (zeros where unreadable).
+    pub fn read(iface: &str) -> IfaceTx {
+        let rd = |n: &str| {
+            std::fs::read_to_string(format!("/sys/class/net/{iface}/statistics/{n}"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        IfaceTx { packets: rd("tx_packets"), dropped: rd("tx_dropped"), errors: rd("tx_errors") }
+    }
+
+    fn since(self, before: IfaceTx) -> IfaceTx {
+        IfaceTx {
+            packets: self.packets.wrapping_sub(before.packets),
+            dropped: self.dropped.wrapping_sub(before.dropped),
+            errors: self.errors.wrapping_sub(before.errors),
+        }
+    }
+}
+
+/// One sending thread's result.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadReport {
+    /// Core it ran on (if pinned).
+    pub cpu: Option<usize>,
+    /// Frames transmitted (program runs that produced a frame).
+    pub frames: u64,
+    /// Program runs that produced no frame.
+    pub errors: u64,
+    /// Frames in its lap.
+    pub lap_len: u64,
+    /// Its flows.
+    pub flows: u64,
+    /// What its frames make ackscope report.
+    pub expected: Expected,
+    /// Time spent inside `BPF_PROG_RUN`.
+    pub busy: Duration,
+    /// The error that stopped it, if any.
+    pub error: Option<String>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct GenReport {
+    /// Interface.
+    pub iface: String,
+    /// Frames transmitted (all threads).
+    pub frames: u64,
+    /// Program runs that produced no frame.
+    pub errors: u64,
+    /// Wall time from the first send to the last thread's end.
+    pub elapsed: Duration,
+    /// Target rate (0: unlimited).
+    pub target_rate: u64,
+    /// Distinct 4-tuples.
+    pub flows: u64,
+    /// IPv6 4-tuples.
+    pub ipv6_flows: u64,
+    /// Flows per story kind ([`Story::ALL`] order).
+    pub stories: [u64; STORIES],
+    /// Frames per lap (all threads).
+    pub lap_frames: u64,
+    /// What ackscope must report for the frames sent.
+    pub expected: Expected,
+    /// The interface's transmit counters over the run.
+    pub iface_tx: IfaceTx,
+    /// Per thread.
+    pub threads: Vec<ThreadReport>,
+}
+
+impl GenReport {
+    /// Achieved rate, frames per second.
+    pub fn rate(&self) -> f64 {
+        self.frames as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Laps of the mix sent.
+    pub fn laps(&self) -> f64 {
+        self.frames as f64 / (self.lap_frames.max(1)) as f64
+    }
+
+    /// Human-readable report.
+    pub fn render_text(&self) -> String {
+        let e = &self.expected;
+        let mut s = String::new();
+        let target = if self.target_rate == 0 { "max".to_string() } else { format!("{}", self.target_rate) };
+        let _ = writeln!(
+            s,
+            "gen on {}: sent {} frames in {:.3} s = {:.0} frames/s (target {target}); {:.2} laps of {} frames over {} 4-tuples ({} IPv6); {} program errors",
+            self.iface,
+            self.frames,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.laps(),
+            self.lap_frames,
+            self.flows,
+            self.ipv6_flows,
+            self.errors
+        );
+        let stories: Vec<String> =
+            Story::ALL.iter().zip(self.stories).filter(|(_, n)| *n > 0).map(|(k, n)| format!("{}={n}", k.as_str())).collect();
+        let _ = writeln!(s, "stories per lap: {}", stories.join(" "));
+        let causes: Vec<String> = Cause::ALL.iter().zip(e.stale_by_cause).map(|(c, n)| format!("{}={n}", c.as_str())).collect();
+        let _ = writeln!(
+            s,
+            "injected: stale-ACK exchanges {} ({}); ackscope must report stale_ack {}, reuse_in_time_wait {}, connection_refused {}, stale_ack_outcome recovered {} (the last attempts may be unresolved if a lap was cut)",
+            e.stale_acks,
+            causes.join(" "),
+            e.stale_acks,
+            e.reuse_in_time_wait,
+            e.connection_refused,
+            e.recovered
+        );
+        let _ = writeln!(s, "data segments sent {} (not steered by ackscope's XDP program)", e.data_segments);
+        let _ = writeln!(
+            s,
+            "interface {} tx counters over the run: packets {} dropped {} errors {}",
+            self.iface, self.iface_tx.packets, self.iface_tx.dropped, self.iface_tx.errors
+        );
+        for (i, t) in self.threads.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "thread {i} (cpu {}): sent {} frames, {} errors, busy in BPF_PROG_RUN {:.3} s{}",
+                t.cpu.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                t.frames,
+                t.errors,
+                t.busy.as_secs_f64(),
+                t.error.as_ref().map(|e| format!(", stopped: {e}")).unwrap_or_default()
+            );
+        }
+        s
+    }
+
+    /// The report as one JSON object (for scripts).
+    pub fn render_json(&self) -> String {
+        let e = &self.expected;
+        let mut s = String::from("{");
+        let _ = write!(
+            s,
+            "\"iface\":\"{}\",\"frames\":{},\"errors\":{},\"elapsed_s\":{:.6},\"rate_fps\":{:.1},\"target_rate\":{},\"flows\":{},\"ipv6_flows\":{},\"lap_frames\":{},\"laps\":{:.4},",
+            self.iface.replace(['"', '\\'], "_"),
+            self.frames,
+            self.errors,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.target_rate,
+            self.flows,
+            self.ipv6_flows,
+            self.lap_frames,
+            self.laps()
+        );
+        s.push_str("\"stories\":{");
+        let st: Vec<String> = Story::ALL.iter().zip(self.stories).map(|(k, n)| format!("\"{}\":{n}", k.as_str())).collect();
+        s.push_str(&st.join(","));
+        s.push_str("},\"stale_ack_by_cause\":{");
+        let c: Vec<String> = Cause::ALL.iter().zip(e.stale_by_cause).map(|(c, n)| format!("\"{}\":{n}", c.as_str())).collect();
+        s.push_str(&c.join(","));
+        let _ = write!(
+            s,
+            "}},\"stale_acks\":{},\"reuse_in_time_wait\":{},\"connection_refused\":{},\"recovered\":{},\"data_segments\":{},\"iface_tx_packets\":{},\"iface_tx_dropped\":{},\"iface_tx_errors\":{},\"threads\":[",
+            e.stale_acks,
+            e.reuse_in_time_wait,
+            e.connection_refused,
+            e.recovered,
+            e.data_segments,
+            self.iface_tx.packets,
+            self.iface_tx.dropped,
+            self.iface_tx.errors
+        );
+        let th: Vec<String> = self
+            .threads
+            .iter()
+            .map(|t| {
+                format!(
+                    "{{\"cpu\":{},\"frames\":{},\"errors\":{},\"busy_s\":{:.6}}}",
+                    t.cpu.map(|c| c.to_string()).unwrap_or_else(|| "null".into()),
+                    t.frames,
+                    t.errors,
+                    t.busy.as_secs_f64()
+                )
+            })
+            .collect();
+        s.push_str(&th.join(","));
+        s.push_str("]}");
+        s
+    }
+}
+
+/// Index of `iface` in the current network namespace.
+pub fn ifindex_of(iface: &str) -> Result<u32, GenError> {
+    std::fs::read_to_string(format!("/sys/class/net/{iface}/ifindex"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| GenError::NoInterface(iface.to_string()))
+}
+
+/// Largest chunk (`repeat`) of one `BPF_PROG_RUN` call: ~10 ms of sending at 1.7 Mpps, so a
+/// stop request or the end of the duration is honoured within that.
+const MAX_CHUNK: u64 = 16_384;
+
+/// Generate until the duration, the frame budget or `stop` ends it.
+///
+/// The mix is built once ([`Plan`]); thread `t` of `T` sends the flows whose index is `t`
+/// modulo `T` with its own program instance (one lap of its part in the frame table) at
+/// `rate / T`, pinned to its core. Each thread's frames for a flow leave in order; with
+/// several threads, different flows' frames interleave across them.
+pub fn run(cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport, GenError> {
+    let threads = cfg.threads.max(1);
+    if cfg.mix.flows < threads {
+        return Err(GenError::Config(format!("--flows ({}) must be at least the thread count ({threads})", cfg.mix.flows)));
+    }
+    let ifindex = ifindex_of(&cfg.iface)?;
+    let plan = Plan::new(&cfg.mix);
+    // Load every thread's program before the clock starts.
+    let mut parts = Vec::with_capacity(threads as usize);
+    for t in 0..threads {
+        let part = plan.part(t, threads);
+        let lap = part.lap(0);
+        let inj = Injector::load(ifindex, cfg.queue, &lap, cfg.batch)?;
+        parts.push((part, lap, inj));
+    }
+    let lap_frames: u64 = parts.iter().map(|p| p.1.len() as u64).sum();
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let before = IfaceTx::read(&cfg.iface);
+    let start = Instant::now();
+    let per_rate = cfg.rate / u64::from(threads);
+    let per_max = cfg.max_frames.map(|m| m.div_ceil(u64::from(threads)));
+    let results: Vec<ThreadReport> = std::thread::scope(|sc| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(t, (part, lap, inj))| {
+                let cpu = match &cfg.cpus {
+                    Some(list) => list.get(t).copied(),
+                    None if threads > 1 => Some(t % ncpu),
+                    None => None,
+                };
+                let duration = cfg.duration;
+                sc.spawn(move || {
+                    if let Some(c) = cpu {
+                        core_affinity::set_for_current(core_affinity::CoreId { id: c });
+                    }
+                    let mut r = send_loop(inj, per_rate, duration, per_max, start, stop);
+                    r.cpu = cpu;
+                    r.flows = u64::from(part.flows());
+                    r.expected = Expected::after(&lap, r.frames + r.errors);
+                    r
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| ThreadReport { error: Some("panicked".into()), ..Default::default() })).collect()
+    });
+    let elapsed = start.elapsed();
+    let iface_tx = IfaceTx::read(&cfg.iface).since(before);
+    let mut expected = Expected::default();
+    for r in &results {
+        expected.add(&r.expected);
+    }
+    if let Some(e) = results.iter().find_map(|r| r.error.clone()) {
+        if results.iter().all(|r| r.frames == 0) {
+            return Err(GenError::Config(e));
+        }
+    }
+    Ok(GenReport {
+        iface: cfg.iface.clone(),
+        frames: results.iter().map(|r| r.frames).sum(),
+        errors: results.iter().map(|r| r.errors).sum(),
+        elapsed,
+        target_rate: cfg.rate,
+        flows: u64::from(plan.flows()),
+        ipv6_flows: plan.ipv6_flows(),
+        stories: plan.story_counts(),
+        lap_frames,
+        expected,
+        iface_tx,
+        threads: results,
+    })
+}
+
+fn send_loop(
+    mut inj: Injector,
+    rate: u64,
+    duration: Option<Duration>,
+    max_frames: Option<u64>,
+    start: Instant,
+    stop: &AtomicBool,
+) -> ThreadReport {
+    let mut r = ThreadReport { lap_len: u64::from(inj.lap_len()), ..Default::default() };
+    // Per call: about 1 ms of frames at the target rate, at least one batch.
+    let chunk_for_rate = if rate == 0 { MAX_CHUNK } else { (rate / 1000).clamp(64, MAX_CHUNK) };
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let el = start.elapsed();
+        if duration.is_some_and(|d| el >= d) {
+            break;
+        }
+        let done = inj.cursor();
+        if max_frames.is_some_and(|m| done >= m) {
+            break;
+        }
+        let mut want = chunk_for_rate;
+        if rate > 0 {
+            let due = (rate as f64 * el.as_secs_f64()) as u64;
+            if due < done + want.min(64) {
+                // Ahead of schedule: wait until the next chunk is due (bounded by the end).
+                let next_at = Duration::from_secs_f64((done + want) as f64 / rate as f64);
+                let mut wait = next_at.saturating_sub(el).max(Duration::from_micros(20));
+                if let Some(d) = duration {
+                    wait = wait.min(d.saturating_sub(el));
+                }
+                std::thread::sleep(wait.min(Duration::from_millis(50)));
+                continue;
+            }
+            want = want.min(due - done);
+        }
+        if let Some(m) = max_frames {
+            want = want.min(m - done);
+        }
+        let t0 = Instant::now();
+        let res = inj.send(want as u32);
+        r.busy += t0.elapsed();
+        match res {
+            Ok(()) => {}
+            Err(GenError::Interrupted) => continue,
+            Err(e) => {
+                r.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    r.errors = inj.errors();
+    r.frames = inj.cursor() - r.errors;
+    r
+}
+
+#[cfg(test)]
+mod tests;

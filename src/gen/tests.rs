@@ -1,0 +1,177 @@
+use super::*;
+use crate::detect::{Config, Event, EventKind, Outcome, Shard};
+use crate::flow::KeySeed;
+use crate::packet::build::checksum;
+use crate::packet::{parse_frame, LinkType, Parsed};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// TCP (and IPv4 header) checksums of an untagged or single-tagged frame are valid.
+fn checksums_ok(f: &[u8]) -> bool {
+    let mut off = 12;
+    let mut et = u16::from_be_bytes([f[off], f[off + 1]]);
+    while et == 0x8100 || et == 0x88A8 {
+        off += 4;
+        et = u16::from_be_bytes([f[off], f[off + 1]]);
+    }
+    let l3 = off + 2;
+    match et {
+        0x0800 => {
+            let tot = u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]) as usize;
+            if checksum(&[&f[l3..l3 + 20]], 0) != 0 {
+                return false;
+            }
+            let tcp = &f[l3 + 20..l3 + tot];
+            let mut pseudo = Vec::new();
+            pseudo.extend_from_slice(&f[l3 + 12..l3 + 20]);
+            pseudo.extend_from_slice(&[0, 6]);
+            pseudo.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
+            checksum(&[&pseudo, tcp], 0) == 0
+        }
+        0x86DD => {
+            let plen = u16::from_be_bytes([f[l3 + 4], f[l3 + 5]]) as usize;
+            let tcp = &f[l3 + 40..l3 + 40 + plen];
+            let mut pseudo = Vec::new();
+            pseudo.extend_from_slice(&f[l3 + 8..l3 + 40]);
+            pseudo.extend_from_slice(&(plen as u32).to_be_bytes());
+            pseudo.extend_from_slice(&[0, 0, 0, 6]);
+            checksum(&[&pseudo, tcp], 0) == 0
+        }
+        _ => false,
+    }
+}
+
+fn engine_events(frames: impl Iterator<Item = Vec<u8>>) -> (Vec<Event>, Shard) {
+    let mut shard = Shard::new(Config::default(), KeySeed::fixed(7));
+    let mut ev = Vec::new();
+    let mut ts = 1_700_000_000_000_000_000u64;
+    for (i, f) in frames.enumerate() {
+        ts += 1000;
+        match parse_frame(LinkType::Ethernet, &f, ts, i as u64 + 1).expect("mix frames parse") {
+            Parsed::Tcp(seg) => shard.process(&seg, &mut ev),
+            Parsed::Skip(r) => panic!("frame {i} skipped: {r:?}"),
+        }
+    }
+    (ev, shard)
+}
+
+fn count(ev: &[Event], kind: EventKind) -> u64 {
+    ev.iter().filter(|e| e.kind == kind).count() as u64
+}
+
+/// The engine reports exactly what the mix says, lap after lap, and nothing else.
+fn check_against_engine(cfg: MixConfig, laps: u64, extra: usize) {
+    let plan = Plan::new(&cfg);
+    let mut frames = Vec::new();
+    for lap in 0..laps {
+        plan.for_each_frame(lap, |f| frames.push(f.clone()));
+    }
+    // A cut lap too.
+    let lap_n = frames.len() / laps as usize;
+    let cut = plan.lap(laps);
+    frames.extend(cut[..extra.min(cut.len())].iter().cloned());
+    for f in &frames {
+        assert!(checksums_ok(&f.data), "bad checksum in {:?} frame of flow {}", f.story, f.flow);
+        assert!(f.data.len() >= MIN_FRAME);
+    }
+    let (ev, mut shard) = engine_events(frames.iter().map(|f| f.data.clone()));
+    let mut ev = ev;
+    shard.finish(&mut ev);
+    let exp = Expected::after(&plan.lap(0), frames.len() as u64);
+    assert_eq!(exp.frames, frames.len() as u64);
+    assert_eq!(lap_n as u64, plan.lap(0).len() as u64);
+    assert_eq!(count(&ev, EventKind::StaleAck), exp.stale_acks, "{cfg:?}");
+    for c in Cause::ALL {
+        let got = ev.iter().filter(|e| e.kind == EventKind::StaleAck && e.cause == Some(c)).count() as u64;
+        assert_eq!(got, exp.stale_by_cause[c as usize], "cause {c:?}");
+    }
+    assert_eq!(count(&ev, EventKind::ReuseInTimeWait), exp.reuse_in_time_wait);
+    assert_eq!(count(&ev, EventKind::ConnectionRefused), exp.connection_refused);
+    let recovered = ev.iter().filter(|e| e.kind == EventKind::StaleAckOutcome && e.outcome == Some(Outcome::Recovered)).count() as u64;
+    assert_eq!(recovered, exp.recovered);
+    assert_eq!(count(&ev, EventKind::SynackWrongAck), 0, "{:?}", ev.iter().find(|e| e.kind == EventKind::SynackWrongAck));
+    assert_eq!(count(&ev, EventKind::AckedUnseen), 0, "{:?}", ev.iter().find(|e| e.kind == EventKind::AckedUnseen));
+    assert_eq!(shard.flows() as u32, cfg.flows);
+    if extra == 0 {
+        // Every attempt ended: no unresolved outcome.
+        assert_eq!(count(&ev, EventKind::StaleAckOutcome), exp.recovered);
+    }
+}
+
+#[test]
+fn mix_matches_the_engine_over_laps() {
+    let cfg = MixConfig { flows: 2000, stale_ack_rate: 0.1, ipv6: 0.3, concurrency: 64, ..MixConfig::default() };
+    check_against_engine(cfg, 3, 0);
+}
+
+#[test]
+fn mix_with_data_vlan_and_a_cut_lap() {
+    let cfg = MixConfig {
+        flows: 777,
+        stale_ack_rate: 0.25,
+        ipv6: 0.5,
+        concurrency: 500,
+        data: Some((24, 48)),
+        vlan: Some(42),
+        seed: 99,
+        ..MixConfig::default()
+    };
+    check_against_engine(cfg, 2, 1234);
+}
+
+#[test]
+fn plan_counts_are_exact_and_parts_cover_every_flow() {
+    let cfg = MixConfig { flows: 1003, stale_ack_rate: 0.02, ipv6: 0.25, ..MixConfig::default() };
+    let plan = Plan::new(&cfg);
+    let c = plan.story_counts();
+    let stale: u64 = Story::STALE.iter().map(|s| c[*s as usize]).sum();
+    assert_eq!(stale, 20);
+    assert_eq!(c.iter().sum::<u64>(), 1003);
+    assert_eq!(plan.ipv6_flows(), 251);
+    let parts: Vec<Plan> = (0..3).map(|k| plan.part(k, 3)).collect();
+    assert_eq!(parts.iter().map(|p| p.flows()).sum::<u32>(), 1003);
+    let mut all: Vec<u32> = parts.iter().flat_map(|p| p.members().to_vec()).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..1003).collect::<Vec<_>>());
+    // 4-tuples are distinct.
+    let mut tuples: Vec<_> = (0..1003).map(|i| plan.endpoints(i)).collect();
+    tuples.sort_unstable();
+    tuples.dedup();
+    assert_eq!(tuples.len(), 1003);
+}
+
+#[test]
+fn frames_fit_the_injector_slots() {
+    let cfg = MixConfig { flows: 300, ipv6: 1.0, data: Some((24, 48)), vlan: Some(1), ..MixConfig::default() };
+    let plan = Plan::new(&cfg);
+    plan.for_each_frame(0, |f| assert!(f.data.len() <= GEN_SLOT, "{} bytes", f.data.len()));
+}
+
+/// The program, run in test mode, builds lap k's frame i exactly as user space builds it:
+/// the in-kernel lap shift and checksum update are right.
+#[test]
+fn kernel_lap_shift_matches_user_space() {
+    if !is_root() {
+        eprintln!("SKIPPED kernel_lap_shift_matches_user_space: needs root (BPF)");
+        return;
+    }
+    let cfg = MixConfig { flows: 200, stale_ack_rate: 0.2, ipv6: 0.5, vlan: Some(5), ..MixConfig::default() };
+    let plan = Plan::new(&cfg);
+    let lap0 = plan.lap(0);
+    let mut inj = Injector::load(1, 0, &lap0, 64).expect("load the generator program");
+    let n = lap0.len() as u64;
+    for lap in [0u64, 1, 2, 77, 1_000_003] {
+        let want = plan.lap(lap);
+        for i in (0..n).step_by(7) {
+            let got = inj.build_one(lap * n + i).expect("test run");
+            assert_eq!(got, want[i as usize].data, "lap {lap} frame {i} ({:?})", want[i as usize].story);
+            assert!(checksums_ok(&got));
+        }
+    }
+    assert_eq!(inj.errors(), 0);
+}
