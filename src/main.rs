@@ -286,6 +286,11 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    // Everything is attached and bound: keep only what tearing down needs.
+    match ackscope::datapath::privs::drop_after_setup() {
+        Ok(d) => tracing::info!(removed = d.removed.len(), "capabilities dropped after set-up"),
+        Err(e) => tracing::warn!(error = %e, "could not drop capabilities; running with the ones we had"),
+    }
     eprintln!(
         "ackscope: inspecting {} ({} queue(s)); stop with Ctrl-C{}",
         a.iface,

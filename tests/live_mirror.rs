@@ -33,6 +33,7 @@ struct Run {
     after: String,
     metrics: String,
     pcaps: usize,
+    privs: String,
 }
 
 fn run_mirror(queues: u32, ordinary: u32) -> Run {
@@ -66,6 +67,7 @@ fn run_mirror_with(queues: u32, ordinary: u32, metrics_port: Option<u16>) -> Run
         after: std::fs::read_to_string(out.join("after.txt")).unwrap_or_default(),
         metrics: std::fs::read_to_string(out.join("metrics.txt")).unwrap_or_default(),
         pcaps: std::fs::read_dir(out.join("pcaps")).map(|d| d.count()).unwrap_or(0),
+        privs: std::fs::read_to_string(out.join("privs.txt")).unwrap_or_default(),
     };
     let _ = std::fs::remove_dir_all(&out);
     r
@@ -97,6 +99,15 @@ fn check(r: &Run, ordinary: u64) {
     for e in r.events.iter().filter(|e| e["cause"] == "time_wait" && e["kind"] == "stale_ack") {
         assert_eq!(e["ack_matches_prev"], true, "{e}");
     }
+    // After set-up only CAP_NET_ADMIN (12), CAP_PERFMON (38) and CAP_BPF (39) remain, and
+    // no_new_privs is set.
+    let cap = |k: &str| {
+        let line = r.privs.lines().find(|l| l.starts_with(k)).unwrap_or_else(|| panic!("no {k} in {}", r.privs));
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(cap("CapEff:"), (1 << 12) | (1 << 38) | (1 << 39), "{}", r.privs);
+    assert_eq!(cap("CapBnd:"), (1 << 12) | (1 << 38) | (1 << 39), "{}", r.privs);
+    assert!(r.privs.contains("NoNewPrivs:\t1"), "{}", r.privs);
     // One flagged-flow pcap per flagged 4-tuple (4 TIME_WAIT reuses, 2 lingering).
     assert_eq!(r.pcaps, 6, "{}", r.stderr);
     // Counters add up: steered - redirect failures = received + kernel drops.

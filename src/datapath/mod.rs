@@ -12,6 +12,8 @@ pub mod error;
 pub mod host;
 /// Inline mode: two ports, shared-UMEM socket pairs, fail-open.
 pub mod inline;
+/// Dropping capabilities after set-up.
+pub mod privs;
 /// Worker threads, shard hand-off rings and the reorder window.
 pub mod pool;
 /// The tc clone program of host mode: load, attach (clsact), leftovers.

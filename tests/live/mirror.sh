@@ -21,6 +21,7 @@ for p in 41011 41012; do
 done
 # Ordinary traffic: must not produce a single stale_ack.
 client many --sport 42000 --count "$ORDINARY"
+grep -E "^(CapEff|CapBnd|NoNewPrivs)" "/proc/$ACK_PID/status" >"$OUT/privs.txt" || true
 sleep 0.5
 if [ -n "${METRICS_PORT:-}" ]; then
     # Scrape during the run (snapshots refresh every second), inside the server namespace.
