@@ -162,6 +162,18 @@ fn schedule(plan: &Plan, len: &[usize; STORIES], from_hi: &[[bool; MAX_STEPS]; S
 
 #[inline(never)]
 fn run_lap(shard: &mut Shard, lap: &Lap, steps: &[Step], sink: &mut CountSink) {
+    let d = prefetch_distance();
+    if d > 0 {
+        for (i, st) in steps.iter().enumerate() {
+            if let Some(ahead) = steps.get(i + d) {
+                shard.prefetch(&FlowKey { fp: ahead.fp, from: Side::Lo });
+            }
+            let seg = &lap.segs[st.tmpl as usize];
+            let key = FlowKey { fp: st.fp, from: if st.from_hi { Side::Hi } else { Side::Lo } };
+            shard.process_keyed(seg, key, sink);
+        }
+        return;
+    }
     for st in steps {
         let seg = &lap.segs[st.tmpl as usize];
         let key = FlowKey { fp: st.fp, from: if st.from_hi { Side::Hi } else { Side::Lo } };
@@ -205,6 +217,11 @@ fn measure(plan: &Plan, rounds: usize, window: usize, seed: u64) -> Measured {
     }
     assert_eq!(shard.evictions().live + shard.evictions().tombstones, 0, "the table must never evict");
     Measured { rates, segments: steps.len() as u64, flows: shard.flows(), table_bytes: shard.table_bytes(), events: sink.0 }
+}
+
+fn prefetch_distance() -> usize {
+    // Look-ahead of the table prefetch, as the live worker does per batch; ACKSCOPE_BENCH_PREFETCH=0 turns it off.
+    std::env::var("ACKSCOPE_BENCH_PREFETCH").ok().and_then(|v| v.parse().ok()).unwrap_or(8)
 }
 
 fn median(v: &mut [f64]) -> f64 {

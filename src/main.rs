@@ -293,7 +293,11 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
     }
     eprintln!(
         "ackscope: inspecting {} ({} queue(s)); stop with Ctrl-C{}",
-        a.iface,
+        match (a.mode, &a.peer) {
+            (ModeArg::Inline, Some(peer)) => format!("{} <-> {peer} (inline)", a.iface),
+            (ModeArg::Host, _) => format!("{} (host mode)", a.iface),
+            _ => a.iface.clone(),
+        },
         session.queues().len(),
         a.duration.map(|d| format!(" or after {d} s")).unwrap_or_default()
     );
@@ -579,6 +583,9 @@ struct GenArgs {
     /// Frames per kernel batch of BPF_PROG_RUN (1..=256).
     #[arg(long, default_value_t = 64, value_name = "N")]
     batch: u32,
+    /// Frames per BPF_PROG_RUN call (default: ~100 ms worth); smaller paces more smoothly.
+    #[arg(long, value_name = "N")]
+    chunk: Option<u32>,
     /// Sending threads, each with its own part of the 4-tuples.
     #[arg(long, default_value_t = 1, value_name = "N")]
     threads: u32,
@@ -632,6 +639,7 @@ fn run_gen(a: &GenArgs) -> Result<ExitCode> {
         threads: a.threads,
         cpus: a.cpus.as_deref().map(parse_cores).transpose().context("--cpus: give a list like 1 or 0,1")?,
         queue: 0,
+        chunk: a.chunk,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -43,7 +43,7 @@ fn events(dir: &Path, tag: &str) -> Vec<Value> {
 }
 
 fn count(evs: &[Value], kind: &str, cause: Option<&str>) -> usize {
-    evs.iter().filter(|e| e["kind"] == kind && cause.is_none_or(|c| e["cause"] == c)).count()
+    evs.iter().filter(|e| e["kind"] == kind && cause.map_or(true, |c| e["cause"] == c)).count()
 }
 
 /// `key=value` lines of a state file.

@@ -472,7 +472,8 @@ impl AttemptId {
 /// Checks the event stream as it comes.
 #[derive(Default)]
 struct Checker {
-    open: Vec<AttemptId>,
+    /// Open attempts and the time of their stale ACK.
+    open: Vec<(AttemptId, u64)>,
     kinds: [u64; EVENT_KINDS],
     seen: usize,
 }
@@ -490,17 +491,21 @@ impl Checker {
                     assert_ne!(ack, exp, "a stale ACK that acknowledges the SYN: {e:?}");
                     assert!(e.cause.is_some() && e.prev_state.is_some() && e.outcome.is_none(), "{e:?}");
                     let id = AttemptId::of(e);
-                    if let Some(o) = self.open.iter().find(|o| o.same_tuple(&id)) {
+                    if let Some(o) = self.open.iter().find(|o| o.0.same_tuple(&id)) {
                         panic!("second stale_ack on a 4-tuple whose attempt is still open:\n  open: {o:?}\n  new:  {e:?}");
                     }
-                    self.open.push(id);
+                    self.open.push((id, e.ts_ns));
                 }
                 EventKind::StaleAckOutcome => {
                     let id = AttemptId::of(e);
-                    let Some(i) = self.open.iter().position(|o| *o == id) else {
+                    let Some(i) = self.open.iter().position(|o| o.0 == id) else {
                         panic!("stale_ack_outcome without an open stale_ack: {e:?}\n  open: {:?}", self.open)
                     };
-                    self.open.swap_remove(i);
+                    let (_, stale_ts) = self.open.swap_remove(i);
+                    // An outcome is stamped at or after its attempt's SYN, which the engine
+                    // dates at most 2^32 µs before the stale ACK: never decades earlier (a
+                    // wrapped deadline, which release builds would not otherwise show).
+                    assert!(e.ts_ns.saturating_add((1 << 32) * 1000) >= stale_ts, "outcome long before its stale_ack at {stale_ts}: {e:?}");
                     let outcome = e.outcome.expect("an outcome");
                     assert!(e.recovery_us.is_none() || outcome == Outcome::Recovered, "{e:?}");
                     assert!(e.stale_acks >= 1 && e.client_rst.is_some() && e.rst_ignored.is_some(), "{e:?}");
@@ -674,10 +679,8 @@ pub fn encode_engine(h: [u8; 3], segs: &[Segment]) -> Vec<u8> {
             }
         }
         out.extend_from_slice(&[o0, o1, o2, o3, o4, o5]);
-        for lit in [seq_lit, ack_lit, time_lit] {
-            if let Some(v) = lit {
-                out.extend_from_slice(&v.to_be_bytes());
-            }
+        for v in [seq_lit, ack_lit, time_lit].into_iter().flatten() {
+            out.extend_from_slice(&v.to_be_bytes());
         }
         if let Some(p) = pay_lit {
             out.extend_from_slice(&p.to_be_bytes());

@@ -24,6 +24,7 @@
 //! "cleaning up" the first one's live setup.
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
 use std::process::Command;
@@ -88,6 +89,58 @@ fn ip(args: &[&str]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Deletes the link with index `ifindex` (a veth: both ends) with one rtnetlink
+/// `RTM_DELLINK`, in process. Teardown runs after the capabilities were dropped
+/// (`datapath::privs`): only CAP_NET_ADMIN is left, which child processes such as `ip` do
+/// not inherit.
+pub fn delete_link(ifindex: u32) -> io::Result<()> {
+    // SAFETY: plain socket creation; the result is checked.
+    let raw = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a new socket we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // struct nlmsghdr (16 bytes) + struct ifinfomsg (16 bytes).
+    let mut msg = [0u8; 32];
+    msg[0..4].copy_from_slice(&32u32.to_ne_bytes());
+    msg[4..6].copy_from_slice(&libc::RTM_DELLINK.to_ne_bytes());
+    msg[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
+    msg[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    msg[16] = libc::AF_UNSPEC as u8;
+    msg[20..24].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+    // SAFETY: zero is a valid sockaddr_nl; the kernel is addressed by pid 0.
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: `msg` and `sa` are valid for the lengths passed.
+    let r = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            msg.as_ptr().cast(),
+            msg.len(),
+            0,
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = [0u8; 1024];
+    // SAFETY: `buf` is writable for its length.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // NLMSG_ERROR (2) carries the verdict: 0 = done, else -errno.
+    if n >= 20 && u16::from_ne_bytes([buf[4], buf[5]]) == libc::NLMSG_ERROR as u16 {
+        let err = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
+        return if err == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-err)) };
+    }
+    Err(io::Error::other("unexpected rtnetlink answer to RTM_DELLINK"))
 }
 
 fn read_alias(dev: &str) -> String {
@@ -203,7 +256,10 @@ impl HostSetup {
 impl Drop for HostSetup {
     fn drop(&mut self) {
         self.stop_cloning();
-        if let Err(e) = ip(&["link", "del", "dev", &self.veth_a]) {
+        let res = ifindex_of(&self.veth_a)
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(delete_link);
+        if let Err(e) = res {
             warn!(veth = %self.veth_a, error = %e,
                   "could not delete host mode's veth pair; `ip link del {}`", self.veth_a);
         } else {
@@ -224,7 +280,7 @@ pub fn remove_leftovers(iface: &str, ifindex: u32) {
         if ifindex_of(dev).is_ok() {
             found_veth = true;
             clsact_ours |= read_alias(dev).contains(ALIAS_CLSACT_CREATED);
-            match ip(&["link", "del", "dev", dev]) {
+            match ifindex_of(dev).map_err(|e| io::Error::other(e.to_string())).and_then(delete_link) {
                 Ok(()) => warn!(iface, veth = %dev, "removed host mode's veth pair left by a previous run"),
                 Err(e) => warn!(iface, veth = %dev, error = %e, "could not remove a leftover veth pair"),
             }
@@ -236,6 +292,43 @@ pub fn remove_leftovers(iface: &str, ifindex: u32) {
     }
     if filters > 0 && !found_veth {
         warn!(iface, filters, "removed tc filters of a previous run (its veth pair was already gone)");
+    }
+}
+
+/// How long a host-mode worker waits after a small batch (see [`Paced`]).
+pub const HOST_PACE: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// A frame source that lets frames accumulate: after a batch smaller than a quarter of the
+/// requested size, the next receive is delayed by `pause`. Host mode runs beside the
+/// production workload on the same cores; without this a worker would spin on a trickle of
+/// clones (a few per connection) and take a whole core from it. The delay bounds the added
+/// latency (events are not time-critical: every frame keeps its kernel timestamp), and the
+/// rx ring (2048 frames by default) holds ~10 ms of clones at 200 k/s.
+pub struct Paced<S> {
+    inner: S,
+    pause: std::time::Duration,
+    small: bool,
+}
+
+impl<S> Paced<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, pause: std::time::Duration) -> Paced<S> {
+        Paced { inner, pause, small: false }
+    }
+}
+
+impl<S: super::pool::FrameSource> super::pool::FrameSource for Paced<S> {
+    fn recv<F: FnMut(u64, &[u8])>(&mut self, max: usize, timeout_ms: i32, f: F) -> Result<usize> {
+        if self.small {
+            std::thread::sleep(self.pause);
+        }
+        let n = self.inner.recv(max, timeout_ms, f)?;
+        self.small = n > 0 && n < max.div_ceil(4);
+        Ok(n)
+    }
+
+    fn xsk_stats(&self) -> Option<super::xsk::XskStats> {
+        self.inner.xsk_stats()
     }
 }
 

@@ -482,23 +482,20 @@ impl InlinePair {
         let n = unsafe { port.rx.consume(&mut batch[..max]) };
         if n > 0 {
             let mut batch_ts: Option<u64> = None;
-            for desc in &mut batch[..n] {
-                match f {
-                    Some(f) => {
-                        // SAFETY: `desc` was just consumed from the rx ring:
-                        // the kernel is done writing its frame and does not
-                        // touch it until it is transmitted or refilled
-                        // (below); nothing else in this process accesses it.
-                        let ts = match unsafe { take_meta(&self.umem, desc, self.frame_mask) } {
-                            Some(m) => m.rx_ts_ns,
-                            None => *batch_ts.get_or_insert_with(monotonic_ns),
-                        };
-                        // SAFETY: same frame and exclusivity argument; the
-                        // borrow ends before the frame goes on a TX ring.
-                        let data = unsafe { self.umem.data(desc) };
-                        f(ts, data.contents());
-                    }
-                    None => {}
+            if let Some(f) = f {
+                for desc in &mut batch[..n] {
+                    // SAFETY: `desc` was just consumed from the rx ring:
+                    // the kernel is done writing its frame and does not
+                    // touch it until it is transmitted or refilled
+                    // (below); nothing else in this process accesses it.
+                    let ts = match unsafe { take_meta(&self.umem, desc, self.frame_mask) } {
+                        Some(m) => m.rx_ts_ns,
+                        None => *batch_ts.get_or_insert_with(monotonic_ns),
+                    };
+                    // SAFETY: same frame and exclusivity argument; the
+                    // borrow ends before the frame goes on a TX ring.
+                    let data = unsafe { self.umem.data(desc) };
+                    f(ts, data.contents());
                 }
             }
             let (rx, drained) = match from {

@@ -95,13 +95,13 @@ impl Session {
     /// Attach and start. On error everything created so far is removed again.
     pub fn start(cfg: &LiveConfig) -> Result<Session> {
         match &cfg.mode {
-            LiveMode::Mirror => {}
-            LiveMode::Host => return Self::start_host(cfg),
+            LiveMode::Mirror => Self::start_mirror(cfg, None),
+            LiveMode::Host => Self::start_host(cfg),
             LiveMode::Inline { peer, on_exit } => {
                 let st = super::inline::start(&cfg.iface, peer, *on_exit, cfg.queues.as_deref(), &cfg.steer, &cfg.xsk)?;
                 tracing::info!(a = %cfg.iface, b = %peer, queues = ?st.queues, mode = %st.steer.attached_mode(), zerocopy = st.zerocopy, on_exit = ?on_exit, "inline session started");
                 let pool = Pool::spawn(st.pairs, pool_config(cfg, st.queues.len()));
-                return Ok(Session {
+                Ok(Session {
                     stats: pool.stats.clone(),
                     snapshots: pool.snapshots.clone(),
                     events: pool.events.clone(),
@@ -111,9 +111,14 @@ impl Session {
                     zerocopy: st.zerocopy,
                     host: None,
                     inline: Some(st.run),
-                });
+                })
             }
         }
+    }
+
+    /// Mirror mode (also host mode's session on its veth, with `pace`: see
+    /// [`super::host::Paced`]).
+    fn start_mirror(cfg: &LiveConfig, pace: Option<std::time::Duration>) -> Result<Session> {
         let steer = XdpSteer::attach(&cfg.iface, &cfg.steer)?;
         let queues = match &cfg.queues {
             Some(q) => q.clone(),
@@ -131,7 +136,10 @@ impl Session {
         let zerocopy = sockets.iter().all(|s| s.is_zerocopy());
         let pool_cfg = pool_config(cfg, sockets.len());
         tracing::info!(iface = %cfg.iface, queues = ?queues, mode = %steer.attached_mode(), zerocopy, "live session started");
-        let pool = Pool::spawn(sockets, pool_cfg);
+        let pool = match pace {
+            None => Pool::spawn(sockets, pool_cfg),
+            Some(p) => Pool::spawn(sockets.into_iter().map(|s| super::host::Paced::new(s, p)).collect(), pool_cfg),
+        };
         Ok(Session { stats: pool.stats.clone(), snapshots: pool.snapshots.clone(), events: pool.events.clone(), pool: Some(pool), steer: Some(steer), queues, zerocopy, host: None, inline: None })
     }
 
@@ -149,7 +157,7 @@ impl Session {
         mcfg.queues = Some((0..n).collect());
         mcfg.steer.steer_mode = super::bpf::SteerMode::Mirror;
         mcfg.steer.presorted = true;
-        let mut session = Session::start(&mcfg)?;
+        let mut session = Session::start_mirror(&mcfg, Some(super::host::HOST_PACE))?;
         host.attach_tc(&TcConfig { flow_age: cfg.steer.flow_age, flow_table_size: cfg.steer.flow_table_size })?;
         tracing::info!(iface = %cfg.iface, capture = %host.capture_iface(), "host session started");
         session.host = Some(host);

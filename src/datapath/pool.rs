@@ -322,6 +322,11 @@ fn worker<S: FrameSource>(
     let mut next_stats = 0u64;
 
     let recording = cfg.recorder.is_some();
+    // One queue: its kernel stamps are already in order, so there is nothing to wait for;
+    // segments go straight to the shard, a receive batch at a time, their table buckets
+    // prefetched first so the cache misses of the batch overlap.
+    let direct = n == 1 && !recording;
+    let mut batch: Vec<(Segment, FlowKey)> = Vec::with_capacity(cfg.batch.max(1));
     let mut recorder = match &cfg.recorder {
         Some(rc) => {
             let mut rc = rc.clone();
@@ -378,7 +383,9 @@ fn worker<S: FrameSource>(
                         let key = FlowKey::of(&seg, &seed);
                         let owner = key.shard(n);
                         let snap = if recording { FrameSnap::of(data) } else { FrameSnap::EMPTY };
-                        if owner == me {
+                        if direct {
+                            batch.push((seg, key));
+                        } else if owner == me {
                             if heap.len() < heap_cap {
                                 order += 1;
                                 heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, snap }));
@@ -409,6 +416,17 @@ fn worker<S: FrameSource>(
                     stop.store(true, Ordering::Relaxed);
                 }
             }
+        }
+        if !batch.is_empty() {
+            for (_, key) in &batch {
+                shard.prefetch(key);
+            }
+            let mut sink = ChannelSink { tx: &tx, stats: st };
+            let done = batch.len() as u64;
+            for (seg, key) in batch.drain(..) {
+                shard.process_keyed(&seg, key, &mut sink);
+            }
+            st.processed.fetch_add(done, Ordering::Relaxed);
         }
         // Segments other workers handed us.
         let mut inbound = 0u64;

@@ -46,6 +46,9 @@ pub const TC_HANDLE: u32 = 0xacc5;
 /// those from 49152 down) and sees every packet.
 pub const TC_PRIORITY: u32 = 0x0acc;
 
+// The kernel keeps the priority in 16 bits; handle 0 would mean "kernel picks".
+const _: () = assert!(TC_PRIORITY > 0 && TC_PRIORITY <= 0xffff && TC_HANDLE != 0);
+
 /// Counters of the tc program, summed over all CPUs
 /// (`struct ackscope_tc_counters`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -434,10 +437,4 @@ mod tests {
         assert_eq!(c.cloned(), 2 + 3 + 4 + 5 + 6);
     }
 
-    #[test]
-    fn handle_and_priority_fit_tc() {
-        // The kernel keeps the priority in 16 bits.
-        assert!(TC_PRIORITY > 0 && TC_PRIORITY <= 0xffff);
-        assert!(TC_HANDLE != 0);
-    }
 }

@@ -357,7 +357,7 @@ impl Plan {
             } else {
                 ((ordinary as u64 * u64::from(share)) / u64::from(total)) as usize
             };
-            kinds.extend(std::iter::repeat_n(story, k));
+            kinds.extend(std::iter::repeat(story).take(k));
             placed += k;
         }
         shuffle(&mut kinds, &mut rng);
@@ -444,7 +444,7 @@ impl Plan {
             at: usize,
         }
         let window = self.cfg.concurrency.max(1) as usize;
-        let mut rng = Rng::new(self.cfg.seed ^ 0x5EED_0F_1A7E);
+        let mut rng = Rng::new(self.cfg.seed ^ 0x005E_ED0F_1A7E);
         let mut open: Vec<Open> = Vec::with_capacity(window);
         let mut next = 0usize;
         loop {

@@ -109,7 +109,7 @@ modes_kill9_ackscope() {
 # bulk MBYTES [PORT]: byte-exact transfer client -> server; prints the client's result line.
 bulk() {
     local mb="$1" port="${2:-5001}" ready; ready="$(mktemp -u /tmp/ackscope-modes-$$-bulk.XXXXXX)"
-    nss "$PY" "$BULK" server --addr "$SRV_IP" --port "$port" --ready-file "$ready" --once &
+    ip netns exec "$NS_S" "$PY" "$BULK" server --addr "$SRV_IP" --port "$port" --ready-file "$ready" --once &
     local spid=$!
     _PIDS+=("$spid")
     local i; for i in $(seq 1 100); do [ -e "$ready" ] && break; sleep 0.05; done

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Host- and inline-mode measurements for bench/README.md ("Host and inline modes").
+#
+#   bench/modes.sh host   ACKSCOPE CONNRATE [RUNS] [SECS]   connection rate on a real
+#       client/server pair, without ackscope and with `--mode host` on the server's
+#       interface, runs interleaved (without, with, without, ...)
+#   bench/modes.sh inline ACKSCOPE [RUNS] [MB]              bulk TCP throughput client ->
+#       server through a Linux bridge and through `--mode inline` on the same veths,
+#       interleaved
+#
+# ACKSCOPE is target/release/ackscope, CONNRATE target/release/examples/connrate
+# (`cargo build --release --example connrate`). Runs as root in namespaces
+# ackscope-modes-$$-* (tests/live/modes_lib.sh), removed on exit. Prints one line per run and
+# the medians; exit 0.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/../tests/live/lib.sh"
+source "$HERE/../tests/live/modes_lib.sh"
+PART="${1:?host|inline}"
+BIN="${2:?ackscope binary}"
+OUT="$(mktemp -d /tmp/ackscope-modes-bench.XXXXXX)"
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+case "$PART" in
+host)
+    CONNRATE="${3:?connrate binary}" RUNS="${4:-5}" SECS="${5:-5}"
+    modes_setup_host bench net.ipv4.tcp_tw_reuse=1 "net.ipv4.ip_local_port_range=1024 65000"
+    ip netns exec "$NS_S" "$CONNRATE" server "$SRV_IP:7000" 4 &
+    SPID=$!; _PIDS+=("$SPID")
+    sleep 0.5
+    nsc "$CONNRATE" client "$SRV_IP:7000" 1 4 >/dev/null   # warm-up
+    : >"$OUT/without"; : >"$OUT/with"
+    for i in $(seq 1 "$RUNS"); do
+        r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
+        echo "run $i without ackscope: $r"
+        echo "$r" | sed 's/.*rate=//' >>"$OUT/without"
+        modes_start_ackscope "$NS_S" "$OUT" "host$i" --mode host --iface s0 --quiet ${ACKSCOPE_ARGS:-}
+        r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
+        live_stop_ackscope || true
+        echo "run $i with --mode host: $r"
+        echo "$r" | sed 's/.*rate=//' >>"$OUT/with"
+    done
+    a="$(median <"$OUT/without")"; b="$(median <"$OUT/with")"
+    echo "median connections/s: without $a, with host mode $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}')"
+    kill "$SPID" 2>/dev/null || true
+    ;;
+inline)
+    RUNS="${3:-5}" MB="${4:-1000}"
+    modes_setup_inline bench
+    ip netns exec "$NS_S" "$PY" "$BULK" server --addr "$SRV_IP" --port 7001 --no-hash &
+    SPID=$!; _PIDS+=("$SPID")
+    sleep 0.5
+    : >"$OUT/bridge"; : >"$OUT/inline"
+    for i in $(seq 1 "$RUNS"); do
+        nsm ip link add br0 type bridge
+        nsm ip link set ia master br0; nsm ip link set ib master br0; nsm ip link set br0 up
+        sleep 0.5
+        r="$(nsc "$PY" "$BULK" client --dst "$SRV_IP" --port 7001 --mbytes "$MB" --no-hash)"
+        echo "run $i linux bridge: $r"
+        echo "$r" | sed 's/.*mbit_s=//' >>"$OUT/bridge"
+        nsm ip link del br0
+        modes_start_ackscope "$NS_M" "$OUT" "inline$i" --mode inline --iface ia --peer ib --on-exit disconnect --quiet ${ACKSCOPE_ARGS:-}
+        r="$(nsc "$PY" "$BULK" client --dst "$SRV_IP" --port 7001 --mbytes "$MB" --no-hash)"
+        live_stop_ackscope || true
+        echo "run $i --mode inline: $r"
+        echo "$r" | sed 's/.*mbit_s=//' >>"$OUT/inline"
+    done
+    a="$(median <"$OUT/bridge")"; b="$(median <"$OUT/inline")"
+    echo "median Mbit/s: linux bridge $a, inline $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}')"
+    kill "$SPID" 2>/dev/null || true
+    ;;
+*) die "part must be host or inline" ;;
+esac
+rm -rf "$OUT"

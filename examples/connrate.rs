@@ -1,0 +1,101 @@
+//! Connection-rate load for bench/modes.sh (std only).
+//!
+//! ```text
+//! connrate server ADDR:PORT [THREADS]          accept; read to EOF; answer 16 bytes; close
+//! connrate client ADDR:PORT SECS [THREADS]     connect, send 16 bytes, shut down the write
+//!                                              side, read the answer to EOF, close; repeat
+//! ```
+//!
+//! The client prints `conns=N failed=F secs=S rate=R` (connections per second). The client
+//! closes first, so its namespace needs `net.ipv4.tcp_tw_reuse=1` and a wide
+//! `ip_local_port_range` for long runs.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn serve(l: TcpListener) {
+    let mut buf = [0u8; 256];
+    loop {
+        let Ok((mut s, _)) = l.accept() else { continue };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = s.write_all(&[b'r'; 16]);
+    }
+}
+
+fn client(addr: SocketAddr, until: Instant, ok: &AtomicU64, failed: &AtomicU64, stop: &AtomicBool) {
+    let mut buf = [0u8; 256];
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        let r = (|| -> std::io::Result<()> {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(&[b'q'; 16])?;
+            s.shutdown(Shutdown::Write)?;
+            let mut got = 0;
+            loop {
+                match s.read(&mut buf)? {
+                    0 => break,
+                    k => got += k,
+                }
+            }
+            if got == 16 {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("short answer"))
+            }
+        })();
+        match r {
+            Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+            Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: connrate server ADDR:PORT [THREADS] | connrate client ADDR:PORT SECS [THREADS]";
+    let addr: SocketAddr = args.get(2).and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("{usage}"));
+    match args.get(1).map(String::as_str) {
+        Some("server") => {
+            let threads: usize = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(4);
+            let l = TcpListener::bind(addr).expect("bind");
+            let hs: Vec<_> = (0..threads)
+                .map(|_| {
+                    let l = l.try_clone().expect("clone listener");
+                    std::thread::spawn(move || serve(l))
+                })
+                .collect();
+            for h in hs {
+                let _ = h.join();
+            }
+        }
+        Some("client") => {
+            let secs: f64 = args.get(3).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("{usage}"));
+            let threads: usize = args.get(4).and_then(|t| t.parse().ok()).unwrap_or(4);
+            let (ok, failed, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+            let t0 = Instant::now();
+            let until = t0 + Duration::from_secs_f64(secs);
+            let hs: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (ok, failed, stop) = (ok.clone(), failed.clone(), stop.clone());
+                    std::thread::spawn(move || client(addr, until, &ok, &failed, &stop))
+                })
+                .collect();
+            for h in hs {
+                let _ = h.join();
+            }
+            let el = t0.elapsed().as_secs_f64();
+            let n = ok.load(Ordering::Relaxed);
+            println!("conns={n} failed={} secs={el:.3} rate={:.0}", failed.load(Ordering::Relaxed), n as f64 / el);
+        }
+        _ => panic!("{usage}"),
+    }
+}
