@@ -130,7 +130,14 @@ pub struct CaptureReader {
     format: Format,
     buf: Vec<u8>,
     frames: u64,
+    /// Classic pcap: `buf` is a read window; unread bytes are `buf[win_pos..win_end]`.
+    win_pos: usize,
+    win_end: usize,
+    eof: bool,
 }
+
+/// Bytes read at a time for classic pcap; records are parsed in place from this window.
+const WINDOW: usize = 4 << 20;
 
 /// Read exactly `buf.len()` bytes; `Ok(n)` with `n < len` only at end of file.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -186,6 +193,9 @@ impl CaptureReader {
             format: Format::Pcap { swap: false, nanos: false, link: LinkType::Ethernet },
             buf: Vec::with_capacity(65_536),
             frames: 0,
+            win_pos: 0,
+            win_end: 0,
+            eof: false,
         };
         let pcap = match magic_le {
             0xA1B2_C3D4 => Some((false, false)),
@@ -203,6 +213,7 @@ impl CaptureReader {
             let link = u32_at(&head, 20, swap) & 0x0FFF_FFFF;
             me.format = Format::Pcap { swap, nanos, link: LinkType::from_linktype(link) };
             me.offset = 24;
+            me.buf = vec![0; WINDOW];
             return Ok(me);
         }
         if magic_le == SHB {
@@ -261,33 +272,60 @@ impl CaptureReader {
         }
     }
 
+    /// Make at least `n` unread bytes available in the window if the file has them; returns
+    /// how many are available.
+    fn fill(&mut self, n: usize) -> Result<usize, CaptureError> {
+        if self.win_end - self.win_pos >= n || self.eof {
+            return Ok(self.win_end - self.win_pos);
+        }
+        self.buf.copy_within(self.win_pos..self.win_end, 0);
+        self.win_end -= self.win_pos;
+        self.win_pos = 0;
+        if n > self.buf.len() {
+            self.buf.resize(n, 0);
+        }
+        while self.win_end < n {
+            match self.r.read(&mut self.buf[self.win_end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(k) => self.win_end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
+            }
+        }
+        Ok(self.win_end - self.win_pos)
+    }
+
     fn next_pcap(&mut self, swap: bool, nanos: bool, link: LinkType) -> Result<Option<Frame<'_>>, CaptureError> {
         let at = self.offset;
-        let mut h = [0u8; 16];
-        let n = read_full(&mut self.r, &mut h).map_err(|source| CaptureError::Io { path: self.path.clone(), source })?;
+        let n = self.fill(16)?;
         if n == 0 {
             return Ok(None);
         }
         if n < 16 {
             return Err(self.truncated(at, "record header", 16, n as u64));
         }
-        let (sec, frac) = (u32_at(&h, 0, swap), u32_at(&h, 4, swap));
-        let (incl, orig) = (u32_at(&h, 8, swap) as usize, u32_at(&h, 12, swap));
+        let h = &self.buf[self.win_pos..self.win_pos + 16];
+        let (sec, frac) = (u32_at(h, 0, swap), u32_at(h, 4, swap));
+        let (incl, orig) = (u32_at(h, 8, swap) as usize, u32_at(h, 12, swap));
         if incl > MAX_RECORD {
             return Err(self.corrupt(at, "record header", format!("captured length {incl} exceeds {MAX_RECORD}")));
         }
         if (nanos && frac >= 1_000_000_000) || (!nanos && frac >= 1_000_000) {
             return Err(self.corrupt(at, "record header", format!("sub-second timestamp {frac} out of range")));
         }
-        self.buf.resize(incl, 0);
-        let got = read_full(&mut self.r, &mut self.buf).map_err(|source| CaptureError::Io { path: self.path.clone(), source })?;
-        if got < incl {
-            return Err(self.truncated(at, "record", 16 + incl as u64, 16 + got as u64));
+        let got = self.fill(16 + incl)?;
+        if got < 16 + incl {
+            return Err(self.truncated(at, "record", 16 + incl as u64, got as u64));
         }
+        let start = self.win_pos + 16;
+        self.win_pos = start + incl;
         self.offset = at + 16 + incl as u64;
         self.frames += 1;
         let ts_ns = u64::from(sec) * 1_000_000_000 + if nanos { u64::from(frac) } else { u64::from(frac) * 1000 };
-        Ok(Some(Frame { data: &self.buf, orig_len: orig, ts_ns, link, number: self.frames }))
+        Ok(Some(Frame { data: &self.buf[start..start + incl], orig_len: orig, ts_ns, link, number: self.frames }))
     }
 
     fn next_pcapng(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
