@@ -3,10 +3,11 @@
 #
 #   bench/modes.sh host   ACKSCOPE CONNRATE [RUNS] [SECS]   connection rate on a real
 #       client/server pair, without ackscope and with `--mode host` on the server's
-#       interface, runs interleaved (without, with, without, ...)
+#       interface, runs interleaved (without, with, without, ...); HOST_Q1=1 adds a run
+#       with --queues 1 to each round
 #   bench/modes.sh inline ACKSCOPE [RUNS] [MB]              bulk TCP throughput client ->
-#       server through a Linux bridge and through `--mode inline` on the same veths,
-#       interleaved
+#       server through a Linux bridge and through `--mode inline` (native XDP, the default,
+#       and --xdp-mode generic) on the same veths, interleaved
 #
 # ACKSCOPE is target/release/ackscope, CONNRATE target/release/examples/connrate
 # (`cargo build --release --example connrate`). Runs as root in namespaces
@@ -40,9 +41,21 @@ host)
         live_stop_ackscope || true
         echo "run $i with --mode host: $r"
         echo "$r" | sed 's/.*rate=//' >>"$OUT/with"
+        if [ -n "${HOST_Q1:-}" ]; then
+            modes_start_ackscope "$NS_S" "$OUT" "hostn$i" --mode host --iface s0 --quiet --queues 1
+            r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
+            live_stop_ackscope || true
+            echo "run $i with --mode host --queues 1: $r"
+            echo "$r" | sed 's/.*rate=//' >>"$OUT/withn"
+        fi
     done
+    if [ -n "${HOST_Q1:-}" ]; then
+        echo "--queues 1: median $(median <"$OUT/withn"), median of paired ratios $(paste "$OUT/without" "$OUT/withn" | awk '{print $2/$1}' | median)"
+    fi
     a="$(median <"$OUT/without")"; b="$(median <"$OUT/with")"
-    echo "median connections/s: without $a, with host mode $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}')"
+    # Each run's ratio against the run just before it: less sensitive to load from elsewhere.
+    p="$(paste "$OUT/without" "$OUT/with" | awk '{print $2/$1}' | median)"
+    echo "median connections/s: without $a, with host mode $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}'); median of paired ratios $(printf '%.3f' "$p")"
     kill "$SPID" 2>/dev/null || true
     ;;
 inline)
@@ -65,9 +78,17 @@ inline)
         live_stop_ackscope || true
         echo "run $i --mode inline: $r"
         echo "$r" | sed 's/.*mbit_s=//' >>"$OUT/inline"
+        modes_start_ackscope "$NS_M" "$OUT" "generic$i" --mode inline --iface ia --peer ib --on-exit disconnect --quiet --xdp-mode generic ${ACKSCOPE_ARGS:-}
+        r="$(nsc "$PY" "$BULK" client --dst "$SRV_IP" --port 7001 --mbytes "$MB" --no-hash)"
+        live_stop_ackscope || true
+        echo "run $i --mode inline --xdp-mode generic: $r"
+        echo "$r" | sed 's/.*mbit_s=//' >>"$OUT/generic"
     done
-    a="$(median <"$OUT/bridge")"; b="$(median <"$OUT/inline")"
-    echo "median Mbit/s: linux bridge $a, inline $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}')"
+    a="$(median <"$OUT/bridge")"; b="$(median <"$OUT/inline")"; g="$(median <"$OUT/generic")"
+    pb="$(paste "$OUT/bridge" "$OUT/inline" | awk '{print $2/$1}' | median)"
+    pg="$(paste "$OUT/bridge" "$OUT/generic" | awk '{print $2/$1}' | median)"
+    echo "median of paired ratios: inline $(printf '%.3f' "$pb"), inline --xdp-mode generic $(printf '%.3f' "$pg")"
+    echo "median Mbit/s: linux bridge $a, inline $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}'); inline --xdp-mode generic $g, ratio $(awk -v a="$a" -v b="$g" 'BEGIN {printf "%.3f", b/a}')"
     kill "$SPID" 2>/dev/null || true
     ;;
 *) die "part must be host or inline" ;;

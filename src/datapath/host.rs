@@ -296,14 +296,14 @@ pub fn remove_leftovers(iface: &str, ifindex: u32) {
 }
 
 /// How long a host-mode worker waits after a small batch (see [`Paced`]).
-pub const HOST_PACE: std::time::Duration = std::time::Duration::from_micros(200);
+pub const HOST_PACE: std::time::Duration = std::time::Duration::from_micros(1000);
 
 /// A frame source that lets frames accumulate: after a batch smaller than a quarter of the
 /// requested size, the next receive is delayed by `pause`. Host mode runs beside the
 /// production workload on the same cores; without this a worker would spin on a trickle of
 /// clones (a few per connection) and take a whole core from it. The delay bounds the added
 /// latency (events are not time-critical: every frame keeps its kernel timestamp), and the
-/// rx ring (2048 frames by default) holds ~10 ms of clones at 200 k/s.
+/// rx ring (2048 frames by default) holds 10 ms of clones at 200 k/s (docs/MODES.md, "Pacing").
 pub struct Paced<S> {
     inner: S,
     pause: std::time::Duration,

@@ -146,10 +146,20 @@ impl Session {
     /// Host mode: private veth pair, a mirror session on its far end (presorted: the tc
     /// program already chose), then the tc filters on the production interface.
     fn start_host(cfg: &LiveConfig) -> Result<Session> {
-        let n = match &cfg.queues {
-            Some(q) => q.len() as u32,
-            None => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1).min(4),
-        };
+        // Generic XDP skips every skb a tc program redirected (netif_receive_generic_xdp:
+        // "reinjected packets ... should not get XDP generic processing"), i.e. every clone;
+        // native XDP on the veth sees them.
+        if cfg.steer.attach_mode == super::bpf::AttachMode::Generic {
+            return Err(DatapathError::Config(
+                "host mode needs native XDP on its private veth (generic XDP skips the clones a tc program redirects); \
+                 drop --xdp-mode generic"
+                    .into(),
+            ));
+        }
+        // One queue and one worker unless asked: the clones are a trickle next to the
+        // production traffic, and a second worker cost 4 % more of the connection rate on a
+        // 2-core host (bench/README.md).
+        let n = cfg.queues.as_ref().map_or(1, |q| q.len().max(1) as u32);
         let mut host = HostSetup::create(&cfg.iface, n)?;
         let mut mcfg = cfg.clone();
         mcfg.mode = LiveMode::Mirror;
@@ -157,6 +167,7 @@ impl Session {
         mcfg.queues = Some((0..n).collect());
         mcfg.steer.steer_mode = super::bpf::SteerMode::Mirror;
         mcfg.steer.presorted = true;
+        mcfg.steer.attach_mode = super::bpf::AttachMode::Native;
         let mut session = Session::start_mirror(&mcfg, Some(super::host::HOST_PACE))?;
         host.attach_tc(&TcConfig { flow_age: cfg.steer.flow_age, flow_table_size: cfg.steer.flow_table_size })?;
         tracing::info!(iface = %cfg.iface, capture = %host.capture_iface(), "host session started");
