@@ -69,6 +69,12 @@ fn engine_corpus() {
     eprintln!("engine: {n} corpus entries replayed");
 }
 
+#[test]
+fn flow_table_corpus() {
+    let n = replay("flow_table", harness::flow_table_input);
+    eprintln!("flow_table: {n} corpus entries replayed");
+}
+
 /// The engine seeds made from real captures reproduce the captures' own detections: the
 /// encoding keeps sequence numbers, flags and timing exactly (only addresses are remapped).
 #[test]
@@ -299,6 +305,23 @@ fn write_seed_corpus() {
             std::fs::write(en.join(format!("seed-{name}-clockmax")), harness::encode_engine([0, 0x35, 3], &segs)).unwrap();
         }
     }
+    // flow_table: fill to the cap and beyond with colliding keys, remove, expire, re-insert.
+    let ft = dir("flow_table");
+    let mut ops = vec![0u8];
+    for k in 0..60u8 {
+        ops.extend_from_slice(&[0, k, k % 8, k]);
+    }
+    for k in 0..20u8 {
+        ops.extend_from_slice(&[3, k, k % 8, 0, 4, k + 20, k % 8, 0]);
+    }
+    ops.extend_from_slice(&[6, 0, 0, 200, 5, 0, 0, 10]);
+    for k in 0..40u8 {
+        ops.extend_from_slice(&[1, k, 4 | (k % 4), 3]);
+    }
+    std::fs::write(ft.join("seed-fill-evict-expire"), &ops).unwrap();
+    // Insert, get, remove the special fingerprints 0 and 1.
+    let special = [0u8, 0, 0, 0, 0, 0, 0, 1, 0, 4, 0, 0, 0, 4, 0, 1, 0, 3, 0, 0, 0, 4, 0, 0, 0, 3, 0, 1, 0, 4, 0, 1, 0];
+    std::fs::write(ft.join("seed-special-keys"), special).unwrap();
     for (i, f) in crafted_frames().iter().enumerate() {
         let mut e = vec![0];
         e.extend_from_slice(f);

@@ -12,6 +12,8 @@
 //! - [`engine_input`]: the bytes are decoded ([`decode_engine`]) into segments on a small pool
 //!   of 4-tuples; frames are built with `TcpSpec`, parsed back, and fed to a `Shard` with a
 //!   small flow cap; then `finish()`.
+//! - [`flow_table_input`]: the bytes are operations on the shard's open-addressing
+//!   `FlowTable`, checked against a `HashMap` model.
 
 #![allow(dead_code)]
 
@@ -19,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use ackscope::detect::{Config, Event, EventKind, Outcome, Shard, EVENT_KINDS};
-use ackscope::flow::KeySeed;
+use ackscope::flow::{FlowTable, KeySeed, TableEntry};
 use ackscope::packet::build::TcpSpec;
 use ackscope::packet::{parse_frame, LinkType, ParseError, Parsed, Segment, TcpFlags, PARSE_REASONS, NO_VLAN};
 use ackscope::replay::{CaptureError, CaptureReader, MAX_RECORD};
@@ -718,4 +720,117 @@ fn encode_value(v: u32, bases: &[(u8, u32)]) -> (u8, Option<u32>) {
         return (2 | ((i as u8) << 3), None);
     }
     (7, Some(v))
+}
+
+// ---- flow_table ----------------------------------------------------------------------------
+//
+// h0: cap = 16 + h0 % 64. Then 4-byte ops [op, k, l, x]:
+//   key  fp = k << 32 | LOW[l & 3]: 256 × 4 keys; the low 32 bits (which pick the home bucket)
+//        take only four values, so probes collide and wrap; k = 0 with l & 3 ∈ {0, 1} gives
+//        the special fingerprints 0 and 1
+//   op % 8: 0-2 insert {last = now - x, tomb = l & 4}   3 remove   4 get_mut and touch
+//           5 expire(now, ttl = x·8, idle = x·16)        6 now += x   7 now += x << 16
+
+const LOW: [u64; 4] = [0, 1, 0x8000_0000, 0xFFFF_FFFF];
+
+/// A table entry that knows who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TestEntry {
+    /// Its key.
+    pub fp: u64,
+    /// Insertion serial number.
+    pub serial: u32,
+    /// Last activity, ms.
+    pub last: u32,
+    /// Tombstone.
+    pub tomb: bool,
+}
+
+impl TableEntry for TestEntry {
+    fn last_ms(&self) -> u32 {
+        self.last
+    }
+    fn is_tombstone(&self) -> bool {
+        self.tomb
+    }
+}
+
+fn evicted_total(t: &FlowTable<TestEntry>) -> u64 {
+    let e = t.evictions;
+    e.tombstones + e.live + e.expired
+}
+
+/// The table holds exactly the model's entries; entries gone from the table since the model
+/// last agreed are dropped from the model and returned (the caller checks they were counted).
+fn reconcile(t: &mut FlowTable<TestEntry>, model: &mut std::collections::HashMap<u64, TestEntry>) -> u64 {
+    let mut vanished = Vec::new();
+    for (fp, want) in model.iter() {
+        match t.get_mut(*fp) {
+            Some(got) => assert_eq!(*got, *want, "entry {fp:#x} changed"),
+            None => vanished.push(*fp),
+        }
+    }
+    for fp in &vanished {
+        model.remove(fp);
+    }
+    assert_eq!(t.len(), model.len(), "len() disagrees with the entries found");
+    vanished.len() as u64
+}
+
+/// The whole `flow_table` target.
+pub fn flow_table_input(data: &[u8]) {
+    let Some((&h0, ops)) = data.split_first() else { return };
+    let cap = 16 + usize::from(h0 % 64);
+    let mut t: FlowTable<TestEntry> = FlowTable::new(cap);
+    let mut model: std::collections::HashMap<u64, TestEntry> = std::collections::HashMap::new();
+    let mut now: u32 = 1 << 20;
+    let mut serial = 0u32;
+    for op in ops.chunks(4) {
+        let [o, k, l, x] = [op[0], *op.get(1).unwrap_or(&0), *op.get(2).unwrap_or(&0), *op.get(3).unwrap_or(&0)];
+        let fp = u64::from(k) << 32 | LOW[usize::from(l & 3)];
+        let before = evicted_total(&t);
+        match o % 8 {
+            0..=2 => {
+                serial += 1;
+                let v = TestEntry { fp, serial, last: now.wrapping_sub(u32::from(x)), tomb: l & 4 != 0 };
+                let stored = *t.insert(fp, v, now);
+                assert_eq!(stored, v);
+                model.insert(fp, v);
+                assert_eq!(t.get_mut(fp).copied(), Some(v), "the entry just inserted is gone");
+                // Whatever vanished was evicted (and counted), never the new entry.
+                let gone = reconcile(&mut t, &mut model);
+                assert_eq!(gone, evicted_total(&t) - before, "entries vanished without being counted");
+                assert!(t.len() <= t.cap(), "{} entries over the cap {}", t.len(), t.cap());
+            }
+            3 => {
+                assert_eq!(t.remove(fp), model.remove(&fp), "remove({fp:#x})");
+                assert_eq!(t.get_mut(fp), None);
+            }
+            4 => {
+                assert_eq!(t.get_mut(fp).copied(), model.get(&fp).copied(), "get_mut({fp:#x})");
+                if let Some(v) = t.get_mut(fp) {
+                    v.last = now;
+                    model.get_mut(&fp).expect("model agrees").last = now;
+                }
+            }
+            5 => {
+                let (ttl, idle) = (u32::from(x) * 8, u32::from(x) * 16);
+                t.expire(now, ttl, idle);
+                let n = model.len();
+                model.retain(|_, v| {
+                    let age = now.wrapping_sub(v.last);
+                    if v.tomb {
+                        age < ttl
+                    } else {
+                        age < idle
+                    }
+                });
+                assert_eq!((n - model.len()) as u64, evicted_total(&t) - before, "expire() count");
+            }
+            6 => now = now.wrapping_add(u32::from(x)),
+            _ => now = now.wrapping_add(u32::from(x) << 16),
+        }
+        assert_eq!(reconcile(&mut t, &mut model), 0, "entries vanished outside insert/expire");
+        let _ = t.memory_bytes();
+    }
 }
