@@ -181,6 +181,7 @@ impl CaptureReader {
     pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
         let io_err = |source| CaptureError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io_err)?;
+        let file_len = file.metadata().map(|m| m.len()).unwrap_or(WINDOW as u64);
         let mut r = BufReader::with_capacity(1 << 20, file);
         let mut head = [0u8; 24];
         let n = read_full(&mut r, &mut head).map_err(io_err)?;
@@ -213,7 +214,8 @@ impl CaptureReader {
             let link = u32_at(&head, 20, swap) & 0x0FFF_FFFF;
             me.format = Format::Pcap { swap, nanos, link: LinkType::from_linktype(link) };
             me.offset = 24;
-            me.buf = vec![0; WINDOW];
+            // A small file needs no 4 MiB window; `fill` grows it for a larger record.
+            me.buf = vec![0; (file_len as usize).clamp(64, WINDOW)];
             return Ok(me);
         }
         if magic_le == SHB {
