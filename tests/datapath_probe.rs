@@ -4,21 +4,16 @@
 //! SIGKILL leaves nothing attached, a leftover ackscope program is removed, a foreign one is
 //! refused unless forced. Skips loudly without root unless ACKSCOPE_REQUIRE_ROOT=1.
 
+mod common;
+use common::root_or_skip;
+
 use std::path::PathBuf;
 use std::process::Command;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
 
 #[test]
 fn xdp_and_af_xdp_datapath_scenarios() {
-    if !is_root() {
-        assert_ne!(std::env::var("ACKSCOPE_REQUIRE_ROOT").as_deref(), Ok("1"), "needs root");
-        eprintln!("SKIPPED xdp_and_af_xdp_datapath_scenarios: needs root");
+    if !root_or_skip("xdp_and_af_xdp_datapath_scenarios") {
         return;
     }
     // target/<profile>/deps/<this test> → target/<profile>/examples/xsk_probe (cargo test builds examples).

@@ -1,20 +1,15 @@
 //! `ackscope demo --format json` (the README's main command) shows all three causes live and
 //! leaves nothing behind. Needs root; skips loudly otherwise unless ACKSCOPE_REQUIRE_ROOT=1.
 
+mod common;
+use common::root_or_skip;
+
 use std::process::Command;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
 
 #[test]
 fn demo_shows_every_cause_and_cleans_up() {
-    if !is_root() {
-        assert_ne!(std::env::var("ACKSCOPE_REQUIRE_ROOT").as_deref(), Ok("1"), "the demo test needs root");
-        eprintln!("SKIPPED demo_shows_every_cause_and_cleans_up: needs root");
+    if !root_or_skip("demo_shows_every_cause_and_cleans_up") {
         return;
     }
     let out = Command::new("timeout")

@@ -2,20 +2,15 @@
 //! event output is a closed pipe (events counted as not written, the run goes on), SIGHUP
 //! reopens the events file. Skips loudly without root unless ACKSCOPE_REQUIRE_ROOT=1.
 
+mod common;
+use common::root_or_skip;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
 
 fn scenario(name: &str) -> Option<(PathBuf, String)> {
-    if !is_root() {
-        assert_ne!(std::env::var("ACKSCOPE_REQUIRE_ROOT").as_deref(), Ok("1"), "needs root");
-        eprintln!("SKIPPED live fault `{name}`: needs root");
+    if !root_or_skip(&format!("live fault `{name}`")) {
         return None;
     }
     let out = std::env::temp_dir().join(format!("ackscope-faults-{}-{name}", std::process::id()));

@@ -5,28 +5,15 @@
 //! keeps forwarding (after SIGINT and after kill -9), `--on-exit disconnect` leaves nothing.
 //! Without root these tests say so and pass, unless ACKSCOPE_REQUIRE_ROOT=1.
 
+mod common;
+use common::root_or_skip;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
 
-fn root_or_skip(name: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    if std::env::var("ACKSCOPE_REQUIRE_ROOT").as_deref() == Ok("1") {
-        panic!("{name} needs root (network namespaces, XDP) and ACKSCOPE_REQUIRE_ROOT=1");
-    }
-    eprintln!("SKIPPED {name}: needs root (network namespaces, XDP); run as root or set ACKSCOPE_REQUIRE_ROOT=1 to fail instead");
-    false
-}
 
 fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
