@@ -38,6 +38,8 @@ pub fn link_of(sel: u8) -> LinkType {
         4 => LinkType::Ipv4,
         5 => LinkType::Ipv6,
         6 => LinkType::Other(147),
+        _ if sel == 7 => LinkType::Null,
+        _ if sel == 15 => LinkType::Loop,
         _ => LinkType::Other(u32::from(sel)),
     }
 }
@@ -52,6 +54,8 @@ pub fn sel_of(link: LinkType) -> u8 {
         LinkType::Ipv4 => 4,
         LinkType::Ipv6 => 5,
         LinkType::Other(_) => 6,
+        LinkType::Null => 7,
+        LinkType::Loop => 15,
     }
 }
 

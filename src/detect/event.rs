@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::packet::{SeqNum, NO_VLAN};
+use crate::packet::{SeqNum, Tunnel, NO_VLAN};
 
 /// Event kinds (DESIGN §3). The names are the stable `kind` field values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,6 +183,8 @@ pub struct Event {
     pub vlan: u16,
     /// Outer VLAN id of QinQ or [`NO_VLAN`].
     pub svlan: u16,
+    /// The encapsulation the flow came in (mirror session, tunnel), `None` for plain frames.
+    pub tunnel: Option<Tunnel>,
     /// The client's ISN of the attempt.
     pub syn_seq: Option<SeqNum>,
     /// The ack number in question.
@@ -222,6 +224,7 @@ impl Event {
             server,
             vlan,
             svlan,
+            tunnel: None,
             syn_seq: None,
             ack: None,
             expected_ack: None,

@@ -363,7 +363,9 @@ fn rtt_bucket(us: u32) -> usize {
 impl<S: EventSink> Ctx<'_, S> {
     fn event(&self, kind: EventKind, client: Side) -> Event {
         let (c, s) = self.endpoints(client);
-        Event::new(kind, self.now_ns, self.seg.frame, c, s, self.seg.vlan, self.seg.svlan)
+        let mut ev = Event::new(kind, self.now_ns, self.seg.frame, c, s, self.seg.vlan, self.seg.svlan);
+        ev.tunnel = self.seg.tunnel;
+        ev
     }
 
     fn endpoints(&self, client: Side) -> (SocketAddr, SocketAddr) {

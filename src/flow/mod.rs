@@ -1,8 +1,10 @@
 //! Flow tables: canonical 4-tuple keys and the table one shard owns.
 //!
 //! A flow is keyed by its canonical 4-tuple: the two `(address, port)` endpoints in a fixed
-//! order (the smaller first), plus its VLAN tags, so both directions of a connection find the same
-//! entry. The table does not store the 40-byte IPv6 4-tuple; it stores a keyed 64-bit
+//! order (the smaller first), plus its VLAN tags and, for a segment that came in a tunnel, the
+//! tunnel's identity (type, id, and the outer endpoints in canonical order), so both directions
+//! of a connection find the same entry and two mirror sessions carrying the same inner 4-tuple
+//! stay apart. The table does not store the 40-byte IPv6 4-tuple; it stores a keyed 64-bit
 //! fingerprint of it ([`FlowKey::fp`]). The events carry the real addresses from the segment
 //! that triggered them. Two different 4-tuples merge only if their fingerprints collide: with
 //! 1 M tracked flows that chance is about n²/2⁶⁵ ≈ 3·10⁻⁸ per table, and the per-process random
@@ -46,7 +48,7 @@ impl Side {
 /// A segment's flow: the fingerprint of its canonical 4-tuple and which side sent it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
-    /// Keyed 64-bit fingerprint of (lo endpoint, hi endpoint, vlan, svlan).
+    /// Keyed 64-bit fingerprint of (lo endpoint, hi endpoint, vlan, svlan, tunnel identity).
     pub fp: u64,
     /// Sender of the segment.
     pub from: Side,
@@ -105,7 +107,19 @@ impl FlowKey {
         let k = &seed.0;
         let a = fold(l0 ^ k[0], l1 ^ k[1]);
         let b = fold(h0 ^ k[2], h1 ^ k[3]);
-        let fp = fold(a ^ rest, b ^ k[0].rotate_left(17));
+        // 0 without a tunnel: plain frames keep the fingerprint they always had.
+        let tun = match &seg.tunnel {
+            None => 0,
+            Some(t) => {
+                let (x, y) = if t.outer_src <= t.outer_dst { (&t.outer_src, &t.outer_dst) } else { (&t.outer_dst, &t.outer_src) };
+                let (x0, x1) = halves(x);
+                let (y0, y1) = halves(y);
+                // Kind, and the id with a presence bit (id 0 and no id differ).
+                let id = ((t.kind as u64 + 1) << 40) | t.id.map_or(0, |v| (1 << 32) | u64::from(v));
+                fold(fold(x0 ^ k[1], x1 ^ k[2]) ^ id, fold(y0 ^ k[3], y1 ^ k[0]) ^ k[1].rotate_left(29))
+            }
+        };
+        let fp = fold(a ^ rest, b ^ k[0].rotate_left(17) ^ tun);
         FlowKey { fp, from }
     }
 

@@ -24,6 +24,9 @@ pub fn write_json(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
     if ev.svlan != NO_VLAN {
         let _ = write!(s, ",\"svlan\":{}", ev.svlan);
     }
+    if let Some(t) = &ev.tunnel {
+        super::write_tunnel_json(&mut s, t);
+    }
     if let Some(v) = ev.syn_seq {
         let _ = write!(s, ",\"syn_seq\":{v}");
     }

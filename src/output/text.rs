@@ -24,6 +24,15 @@ pub fn write_text(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
     if ev.svlan != NO_VLAN {
         let _ = write!(s, " svlan={}", ev.svlan);
     }
+    if let Some(t) = &ev.tunnel {
+        let _ = write!(s, " tunnel={}", t.kind.as_str());
+        if let Some(id) = t.id {
+            let _ = write!(s, ":{}={id}", t.kind.id_name());
+        }
+        if let (Some(a), Some(b)) = (t.outer_src_ip(), t.outer_dst_ip()) {
+            let _ = write!(s, ":{a}>{b}");
+        }
+    }
     if let Some(c) = ev.cause {
         let _ = write!(s, " cause={}", c.as_str());
     }

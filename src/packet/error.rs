@@ -20,7 +20,24 @@ pub enum Layer {
     Ipv6,
     /// TCP header or its options.
     Tcp,
+    /// UDP header of a UDP tunnel (VXLAN, GENEVE).
+    Udp,
+    /// VXLAN header (RFC 7348).
+    Vxlan,
+    /// GENEVE header and its options (RFC 8926).
+    Geneve,
+    /// GRE header with its optional fields (RFC 2784, RFC 2890).
+    Gre,
+    /// ERSPAN type II / III header.
+    Erspan,
+    /// MPLS label stack entry (RFC 3032) or pseudowire control word (RFC 4385).
+    Mpls,
+    /// PPPoE session header (RFC 2516) and the PPP protocol field.
+    Pppoe,
 }
+
+/// Number of [`Layer`] variants.
+pub const LAYERS: usize = 12;
 
 impl Layer {
     /// Lower-case name used in summaries.
@@ -31,6 +48,13 @@ impl Layer {
             Layer::Ipv4 => "ipv4",
             Layer::Ipv6 => "ipv6",
             Layer::Tcp => "tcp",
+            Layer::Udp => "udp",
+            Layer::Vxlan => "vxlan",
+            Layer::Geneve => "geneve",
+            Layer::Gre => "gre",
+            Layer::Erspan => "erspan",
+            Layer::Mpls => "mpls",
+            Layer::Pppoe => "pppoe",
         }
     }
 }
@@ -38,7 +62,7 @@ impl Layer {
 /// What is wrong with a header's content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContentError {
-    /// More than two VLAN tags (802.1Q inside 802.1ad); we key flows by at most two.
+    /// More VLAN tags in one Ethernet header than we follow ([`super::MAX_VLAN_TAGS`]).
     TooManyVlanTags,
     /// IPv4 version field is not 4 (or IPv6 not 6) where the link layer said it would be.
     BadIpVersion,
@@ -57,7 +81,16 @@ pub enum ContentError {
     /// An IPv6 extension header runs past the end of the IPv6 payload length (the frame holds
     /// the bytes, the length field says they are not part of the packet).
     BadIpv6PayloadLength,
+    /// More nested encapsulations than we follow ([`super::MAX_ENCAP_DEPTH`]), or an MPLS
+    /// label stack deeper than [`super::MAX_MPLS_LABELS`].
+    TooManyEncapsulations,
+    /// A GENEVE option length runs past the header, or a GRE/ERSPAN/PPPoE header field is
+    /// impossible (reserved version, PPPoE code other than session data).
+    BadTunnelHeader,
 }
+
+/// Number of [`ContentError`] variants.
+pub const CONTENT_ERRORS: usize = 11;
 
 impl ContentError {
     /// Stable snake_case name used in summaries and metrics.
@@ -72,6 +105,8 @@ impl ContentError {
             ContentError::TcpHeaderBeyondIpPayload => "tcp_header_beyond_ip_payload",
             ContentError::TcpOptionOverrun => "tcp_option_overrun",
             ContentError::BadIpv6PayloadLength => "bad_ipv6_payload_length",
+            ContentError::TooManyEncapsulations => "too_many_encapsulations",
+            ContentError::BadTunnelHeader => "bad_tunnel_header",
         }
     }
 }
@@ -102,7 +137,7 @@ pub enum ParseError {
 }
 
 /// Number of distinct parse-problem reasons ([`ParseError::reason_index`]).
-pub const PARSE_REASONS: usize = 14;
+pub const PARSE_REASONS: usize = LAYERS + CONTENT_ERRORS;
 
 impl ParseError {
     /// A short stable reason name for counters: `truncated_<layer>` or the content error name.
@@ -114,7 +149,7 @@ impl ParseError {
     pub const fn reason_index(&self) -> usize {
         match self {
             ParseError::Len { layer, .. } => *layer as usize,
-            ParseError::Content { error, .. } => 5 + *error as usize,
+            ParseError::Content { error, .. } => LAYERS + *error as usize,
         }
     }
 
@@ -130,6 +165,13 @@ const REASON_NAMES: [&str; PARSE_REASONS] = [
     "truncated_ipv4",
     "truncated_ipv6",
     "truncated_tcp",
+    "truncated_udp",
+    "truncated_vxlan",
+    "truncated_geneve",
+    "truncated_gre",
+    "truncated_erspan",
+    "truncated_mpls",
+    "truncated_pppoe",
     ContentError::TooManyVlanTags.as_str(),
     ContentError::BadIpVersion.as_str(),
     ContentError::BadIhl.as_str(),
@@ -139,6 +181,8 @@ const REASON_NAMES: [&str; PARSE_REASONS] = [
     ContentError::TcpHeaderBeyondIpPayload.as_str(),
     ContentError::TcpOptionOverrun.as_str(),
     ContentError::BadIpv6PayloadLength.as_str(),
+    ContentError::TooManyEncapsulations.as_str(),
+    ContentError::BadTunnelHeader.as_str(),
 ];
 
 impl fmt::Display for ParseError {
@@ -170,10 +214,24 @@ pub enum SkipReason {
     NonFirstFragment,
     /// The capture's link type is not one we decode.
     UnsupportedLinkType,
+    /// GRE we do not decode: version 1 (PPTP), source routing (RFC 1701), or a payload
+    /// protocol other than IPv4, IPv6, Ethernet (TEB), ERSPAN and MPLS.
+    UnsupportedGre,
+    /// ERSPAN with an unknown version, or type III carrying something other than Ethernet/IP.
+    UnsupportedErspan,
+    /// UDP to the VXLAN or GENEVE port that is not a decodable frame: VXLAN without the I
+    /// flag, GENEVE control (O bit) or a version/protocol we do not decode, VXLAN-GPE (4790).
+    UnsupportedUdpTunnel,
+    /// An MPLS stack whose payload is neither IPv4, IPv6 nor a recognisable Ethernet
+    /// pseudowire (see `packet::encap`).
+    UnsupportedMplsPayload,
+    /// A PPPoE session frame carrying a PPP protocol other than IPv4/IPv6 (LCP, IPCP, ...),
+    /// or PPPoE discovery.
+    PppNotIp,
 }
 
 /// Number of [`SkipReason`] variants.
-pub const SKIP_REASONS: usize = 4;
+pub const SKIP_REASONS: usize = 9;
 
 impl SkipReason {
     /// Stable snake_case name.
@@ -183,7 +241,31 @@ impl SkipReason {
             SkipReason::NotTcp => "not_tcp",
             SkipReason::NonFirstFragment => "non_first_fragment",
             SkipReason::UnsupportedLinkType => "unsupported_link_type",
+            SkipReason::UnsupportedGre => "unsupported_gre",
+            SkipReason::UnsupportedErspan => "unsupported_erspan",
+            SkipReason::UnsupportedUdpTunnel => "unsupported_udp_tunnel",
+            SkipReason::UnsupportedMplsPayload => "unsupported_mpls_payload",
+            SkipReason::PppNotIp => "ppp_not_ip",
         }
+    }
+
+    /// True for the reasons that name an encapsulation we met but do not decode.
+    pub const fn is_unsupported_encap(self) -> bool {
+        matches!(
+            self,
+            SkipReason::UnsupportedGre
+                | SkipReason::UnsupportedErspan
+                | SkipReason::UnsupportedUdpTunnel
+                | SkipReason::UnsupportedMplsPayload
+        )
+    }
+
+    /// True when the frame was IP (or an IP tunnel) but carried no TCP for us.
+    pub const fn saw_ip(self) -> bool {
+        !matches!(
+            self,
+            SkipReason::NotIp | SkipReason::UnsupportedLinkType | SkipReason::PppNotIp | SkipReason::UnsupportedMplsPayload
+        )
     }
 
     /// All variants, in index order.
@@ -192,5 +274,10 @@ impl SkipReason {
         SkipReason::NotTcp,
         SkipReason::NonFirstFragment,
         SkipReason::UnsupportedLinkType,
+        SkipReason::UnsupportedGre,
+        SkipReason::UnsupportedErspan,
+        SkipReason::UnsupportedUdpTunnel,
+        SkipReason::UnsupportedMplsPayload,
+        SkipReason::PppNotIp,
     ];
 }

@@ -7,18 +7,22 @@
 //! only the fields the engine needs are copied into the fixed-size [`Segment`].
 
 pub mod build;
+mod encap;
 mod error;
 mod link;
 mod net;
 mod seq;
 mod tcp;
 
-pub use error::{ContentError, Layer, ParseError, SkipReason, PARSE_REASONS, SKIP_REASONS};
-pub use link::LinkType;
+pub use encap::{Tunnel, TunnelKind, GENEVE_PORT, MAX_ENCAP_DEPTH, MAX_MPLS_LABELS, TUNNEL_KINDS, VXLAN_PORT};
+pub use error::{ContentError, Layer, ParseError, SkipReason, CONTENT_ERRORS, LAYERS, PARSE_REASONS, SKIP_REASONS};
+pub use link::{LinkType, MAX_VLAN_TAGS};
 pub use seq::SeqNum;
 pub use tcp::{TcpFlags, TcpOptions};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use encap::Hdr;
 
 /// "No VLAN tag" in [`Segment::vlan`].
 pub const NO_VLAN: u16 = 0xFFFF;
@@ -40,10 +44,13 @@ pub struct Segment {
     pub sport: u16,
     /// Destination port.
     pub dport: u16,
-    /// Innermost VLAN id, or [`NO_VLAN`].
+    /// Innermost VLAN id of the Ethernet header that carried the IP packet, or [`NO_VLAN`].
     pub vlan: u16,
-    /// Outer (service) VLAN id of a QinQ frame, or [`NO_VLAN`].
+    /// The tag just outside it (the service VLAN of a QinQ frame), or [`NO_VLAN`].
     pub svlan: u16,
+    /// The outermost encapsulation the segment came in (VXLAN, GRE, ERSPAN, MPLS, ...), or
+    /// `None` for plain frames. The addresses and ports above are the inner ones.
+    pub tunnel: Option<Tunnel>,
     /// Sequence number.
     pub seq: SeqNum,
     /// Acknowledgment number (meaningful when [`TcpFlags::ACK`] is set).
@@ -100,13 +107,11 @@ pub enum Parsed {
 
 /// Parse one frame of link type `link`.
 ///
-/// `ts_ns` and `frame` are copied into the segment. Never panics and never allocates, whatever
-/// the bytes.
+/// Encapsulations (see `encap.rs`: VXLAN, GENEVE, GRE, ERSPAN, IP-in-IP, MPLS, PPPoE) are
+/// decoded down to the inner TCP segment, at most [`MAX_ENCAP_DEPTH`] deep; the outermost one
+/// is kept in [`Segment::tunnel`]. `ts_ns` and `frame` are copied into the segment. Never
+/// panics and never allocates, whatever the bytes.
 pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Result<Parsed, ParseError> {
-    let l3 = match link::parse(link, data)? {
-        Ok(l3) => l3,
-        Err(skip) => return Ok(Parsed::Skip(skip)),
-    };
     let mut seg = Segment {
         ts_ns,
         frame,
@@ -114,8 +119,9 @@ pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Resul
         dst: [0; 16],
         sport: 0,
         dport: 0,
-        vlan: l3.vlan,
-        svlan: l3.svlan,
+        vlan: NO_VLAN,
+        svlan: NO_VLAN,
+        tunnel: None,
         seq: SeqNum(0),
         ack: SeqNum(0),
         payload_len: 0,
@@ -124,12 +130,71 @@ pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Resul
         v6: false,
         opts: TcpOptions::default(),
     };
-    let l4 = match net::parse(l3.proto, data, l3.offset, &mut seg)? {
-        Ok(l4) => l4,
+    let mut hdr = match link::start(link, data)? {
+        Ok(h) => h,
         Err(skip) => return Ok(Parsed::Skip(skip)),
     };
-    tcp::parse(data, l4.offset, l4.len, &mut seg)?;
-    Ok(Parsed::Tcp(seg))
+    let mut depth = 0usize;
+    // Every iteration consumes one header; encapsulations are bounded by MAX_ENCAP_DEPTH (an
+    // error beyond), VLAN tags and MPLS labels inside their own bounded loops, so this ends.
+    loop {
+        // (step, offset of its header, carried by IP) for an encapsulation; the next header
+        // otherwise.
+        let (step, at, outer_ip) = match hdr {
+            Hdr::Eth(off) => {
+                hdr = link::ethernet(data, off, &mut seg)?;
+                continue;
+            }
+            Hdr::EtherType { off, ethertype } => {
+                hdr = match link::ethertype(data, off, ethertype, &mut seg)? {
+                    Ok(h) => h,
+                    Err(skip) => return Ok(Parsed::Skip(skip)),
+                };
+                continue;
+            }
+            Hdr::Ip { off, ethertype } => {
+                let l4 = match net::parse(ethertype, data, off, &mut seg)? {
+                    Ok(l4) => l4,
+                    Err(skip) => return Ok(Parsed::Skip(skip)),
+                };
+                match l4.proto {
+                    net::IPPROTO_TCP => {
+                        tcp::parse(data, l4.offset, l4.len, &mut seg)?;
+                        return Ok(Parsed::Tcp(seg));
+                    }
+                    net::IPPROTO_IPIP | net::IPPROTO_IPV6 => (encap::ipip(l4.offset, l4.proto), off, true),
+                    net::IPPROTO_GRE => {
+                        hdr = Hdr::Gre(l4.offset);
+                        continue;
+                    }
+                    net::IPPROTO_UDP => {
+                        hdr = Hdr::Udp(l4.offset);
+                        continue;
+                    }
+                    _ => return Ok(Parsed::Skip(SkipReason::NotTcp)),
+                }
+            }
+            Hdr::Udp(off) => match encap::udp(data, off)? {
+                Ok(step) => (step, off, true),
+                Err(skip) => return Ok(Parsed::Skip(skip)),
+            },
+            Hdr::Gre(off) => match encap::gre(data, off)? {
+                Ok(step) => (step, off, true),
+                Err(skip) => return Ok(Parsed::Skip(skip)),
+            },
+            // MPLS and PPPoE: on IP only inside GRE, whose `enter` already took the addresses.
+            Hdr::Mpls(off) => match encap::mpls(data, off)? {
+                Ok(step) => (step, off, false),
+                Err(skip) => return Ok(Parsed::Skip(skip)),
+            },
+            Hdr::Pppoe(off) => match encap::pppoe(data, off)? {
+                Ok(step) => (step, off, false),
+                Err(skip) => return Ok(Parsed::Skip(skip)),
+            },
+        };
+        encap::enter(&mut seg, &step, outer_ip, &mut depth, at)?;
+        hdr = step.next;
+    }
 }
 
 #[cfg(test)]

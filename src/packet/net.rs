@@ -5,7 +5,13 @@ use super::error::{ContentError, Layer, ParseError, SkipReason};
 use super::link::{be16, need, ETH_P_IPV4, ETH_P_IPV6};
 use super::Segment;
 
-const IPPROTO_TCP: u8 = 6;
+pub(super) const IPPROTO_TCP: u8 = 6;
+pub(super) const IPPROTO_UDP: u8 = 17;
+/// IPv4 in IP (RFC 2003).
+pub(super) const IPPROTO_IPIP: u8 = 4;
+/// IPv6 in IP (RFC 4213 §3.5, RFC 2473).
+pub(super) const IPPROTO_IPV6: u8 = 41;
+pub(super) const IPPROTO_GRE: u8 = 47;
 const IPV6_HOPOPTS: u8 = 0;
 const IPV6_ROUTING: u8 = 43;
 const IPV6_FRAGMENT: u8 = 44;
@@ -14,10 +20,12 @@ const IPV6_DSTOPTS: u8 = 60;
 /// Longest extension-header chain we follow; a longer (or looping) chain is an error.
 pub(super) const MAX_IPV6_EXT: usize = 8;
 
-/// Where TCP starts and how many bytes the IP layer says it has (header + payload).
+/// Where the transport (or tunnelled) header starts, how many bytes the IP layer says it has
+/// (header + payload), and its IP protocol number.
 pub(super) struct L4 {
     pub offset: usize,
     pub len: usize,
+    pub proto: u8,
 }
 
 pub(super) fn parse(
@@ -72,9 +80,6 @@ fn ipv4(data: &[u8], off: usize, seg: &mut Segment) -> Result<Result<L4, SkipRea
         // Non-first fragment: "fragment offset" non-zero, no TCP header here.
         return Ok(Err(SkipReason::NonFirstFragment));
     }
-    if data[off + 9] != IPPROTO_TCP {
-        return Ok(Err(SkipReason::NotTcp));
-    }
     seg.src[10] = 0xFF;
     seg.src[11] = 0xFF;
     seg.src[12..16].copy_from_slice(&data[off + 12..off + 16]);
@@ -83,7 +88,7 @@ fn ipv4(data: &[u8], off: usize, seg: &mut Segment) -> Result<Result<L4, SkipRea
     seg.dst[12..16].copy_from_slice(&data[off + 16..off + 20]);
     seg.v6 = false;
     let len = if total == 0 { data.len() - off - ihl } else { total - ihl };
-    Ok(Ok(L4 { offset: off + ihl, len }))
+    Ok(Ok(L4 { offset: off + ihl, len, proto: data[off + 9] }))
 }
 
 fn ipv6(data: &[u8], off: usize, seg: &mut Segment) -> Result<Result<L4, SkipReason>, ParseError> {
@@ -102,7 +107,6 @@ fn ipv6(data: &[u8], off: usize, seg: &mut Segment) -> Result<Result<L4, SkipRea
     let mut hops = 0;
     loop {
         match next {
-            IPPROTO_TCP => return Ok(Ok(L4 { offset: at, len: remaining })),
             IPV6_HOPOPTS | IPV6_ROUTING | IPV6_DSTOPTS | IPV6_FRAGMENT | IPV6_AH => {
                 if hops == MAX_IPV6_EXT {
                     return Err(ParseError::Content {
@@ -140,7 +144,8 @@ fn ipv6(data: &[u8], off: usize, seg: &mut Segment) -> Result<Result<L4, SkipRea
                 at += hlen;
                 remaining -= hlen;
             }
-            _ => return Ok(Err(SkipReason::NotTcp)),
+            // TCP, a tunnel (4, 41, 47, 17) or anything else: the caller decides.
+            _ => return Ok(Ok(L4 { offset: at, len: remaining, proto: next })),
         }
     }
 }
