@@ -174,4 +174,36 @@ mod test {
         assert_ne!(base, FlowKey::of(&seg("10.0.0.1:40001", "10.0.0.2:80", vec![]), &seed).fp);
         assert_ne!(base, FlowKey::of(&seg("10.0.0.1:80", "10.0.0.2:40000", vec![]), &seed).fp);
     }
+
+    fn tunnelled(src: &str, dst: &str, w: &crate::packet::build::Wrap) -> Segment {
+        let f = TcpSpec::new(src.parse().unwrap(), dst.parse().unwrap(), 1, 1, F::ACK).ethernet();
+        match parse_frame(LinkType::Ethernet, &crate::packet::build::wrap(w, &f, 0), 0, 1).unwrap() {
+            Parsed::Tcp(s) => s,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_tunnel_is_part_of_the_key_and_its_endpoints_are_canonical() {
+        use crate::packet::build::Wrap;
+        let seed = KeySeed::fixed(1);
+        let (a, b) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let key = |s: &str, d: &str, w: &Wrap| FlowKey::of(&tunnelled(s, d, w), &seed);
+        let (c, sv) = ("10.0.0.1:40000", "10.0.0.2:80");
+        let v1 = Wrap::Vxlan { vni: 1, outer: (a, b) };
+        let base = key(c, sv, &v1);
+        // The other direction, through the swapped outer endpoints (a VTEP pair): same flow.
+        let back = key(sv, c, &Wrap::Vxlan { vni: 1, outer: (b, a) });
+        assert_eq!(base.fp, back.fp);
+        assert_ne!(base.from, back.from);
+        // Another VNI, other outer endpoints, another encapsulation, no tunnel: other flows.
+        assert_ne!(base.fp, key(c, sv, &Wrap::Vxlan { vni: 2, outer: (a, b) }).fp);
+        assert_ne!(base.fp, key(c, sv, &Wrap::Vxlan { vni: 1, outer: (a, "192.0.2.3".parse().unwrap()) }).fp);
+        assert_ne!(base.fp, key(c, sv, &Wrap::Geneve { vni: 1, opts: 0, outer: (a, b) }).fp);
+        assert_ne!(base.fp, FlowKey::of(&seg(c, sv, vec![]), &seed).fp);
+        // GRE: key 0 and no key differ.
+        let g0 = key(c, sv, &Wrap::Gre { csum: false, key: Some(0), seq: None, outer: (a, b) });
+        let gn = key(c, sv, &Wrap::Gre { csum: false, key: None, seq: None, outer: (a, b) });
+        assert_ne!(g0.fp, gn.fp);
+    }
 }

@@ -358,7 +358,12 @@ pub(super) fn mpls(data: &[u8], off: usize) -> R {
         6 => Hdr::Ip { off: at, ethertype: ETH_P_IPV6 },
         nibble => {
             // RFC 4385 §3: a control word starts with nibble 0; an Ethernet frame follows it.
-            let eth = if nibble == 0 { at + 4 } else { at };
+            let eth = if nibble == 0 {
+                need(Layer::Mpls, data, at, 4)?;
+                at + 4
+            } else {
+                at
+            };
             need(Layer::Mpls, data, eth, 14)?;
             if !known_ethertype(be16(data, eth + 12)) {
                 return Ok(Err(SkipReason::UnsupportedMplsPayload));

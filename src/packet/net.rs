@@ -80,12 +80,9 @@ fn ipv4(data: &[u8], off: usize, seg: &mut Segment) -> Result<Result<L4, SkipRea
         // Non-first fragment: "fragment offset" non-zero, no TCP header here.
         return Ok(Err(SkipReason::NonFirstFragment));
     }
-    seg.src[10] = 0xFF;
-    seg.src[11] = 0xFF;
-    seg.src[12..16].copy_from_slice(&data[off + 12..off + 16]);
-    seg.dst[10] = 0xFF;
-    seg.dst[11] = 0xFF;
-    seg.dst[12..16].copy_from_slice(&data[off + 16..off + 20]);
+    // Whole addresses are written: an outer IPv6 header of a tunnel may have filled them.
+    seg.src = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, data[off + 12], data[off + 13], data[off + 14], data[off + 15]];
+    seg.dst = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, data[off + 16], data[off + 17], data[off + 18], data[off + 19]];
     seg.v6 = false;
     let len = if total == 0 { data.len() - off - ihl } else { total - ihl };
     Ok(Ok(L4 { offset: off + ihl, len, proto: data[off + 9] }))

@@ -96,8 +96,16 @@ fn vlan_and_qinq() {
     assert_eq!((s.vlan, s.svlan), (200, 10));
     spec.vlans = vec![1, 2];
     let mut f = spec.ethernet();
-    // Third tag: splice another 802.1Q tag after the second.
+    // Third tag: splice another 802.1Q tag after the second; the innermost two are kept.
     f.splice(20..20, [0x81, 0x00, 0x00, 0x03]);
+    let s = tcp(parse_frame(LinkType::Ethernet, &f, 0, 1));
+    assert_eq!((s.vlan, s.svlan), (3, 2));
+    // Up to MAX_VLAN_TAGS tags in all, then refused.
+    for _ in 3..MAX_VLAN_TAGS {
+        f.splice(20..20, [0x81, 0x00, 0x00, 0x09]);
+    }
+    assert_eq!(tcp(parse_frame(LinkType::Ethernet, &f, 0, 1)).vlan, 3);
+    f.splice(20..20, [0x81, 0x00, 0x00, 0x09]);
     let e = parse_frame(LinkType::Ethernet, &f, 0, 1).unwrap_err();
     assert_eq!(e.reason(), "too_many_vlan_tags");
 }
@@ -177,4 +185,241 @@ fn ethernet_padding_does_not_count_as_payload() {
     let mut f = TcpSpec::new(v4("10.0.0.1:1"), v4("10.0.0.2:2"), 1, 1, F::ACK).ethernet();
     f.resize(60, 0); // minimum Ethernet frame
     assert_eq!(tcp(parse_frame(LinkType::Ethernet, &f, 0, 1)).payload_len, 0);
+}
+
+// ---- encapsulations ---------------------------------------------------------------------------
+
+use super::build::{wrap, Wrap};
+
+fn ipa(s: &str) -> std::net::IpAddr {
+    s.parse().unwrap()
+}
+
+fn wraps() -> Vec<Wrap> {
+    let o4 = (ipa("192.0.2.1"), ipa("192.0.2.2"));
+    let o6 = (ipa("2001:db8::1"), ipa("2001:db8::2"));
+    vec![
+        Wrap::Vxlan { vni: 0xFFFFFF, outer: o4 },
+        Wrap::Geneve { vni: 5, opts: 0, outer: o4 },
+        Wrap::Geneve { vni: 5, opts: 7, outer: o6 },
+        Wrap::Gre { csum: false, key: None, seq: None, outer: o4 },
+        Wrap::Gre { csum: true, key: Some(0), seq: Some(9), outer: o6 },
+        Wrap::GreTeb { key: 1, outer: o4 },
+        Wrap::ErspanII { session: 1023, outer_vlan: Some(7), outer: o4 },
+        Wrap::ErspanIII { session: 5, subheader: false, outer: o4 },
+        Wrap::ErspanIII { session: 5, subheader: true, outer: o6 },
+        Wrap::IpIp { outer: o4 },
+        Wrap::IpIp { outer: o6 },
+        Wrap::Mpls { labels: vec![1048575], pw: false },
+        Wrap::Mpls { labels: vec![1, 2, 3, 4, 5, 6, 7, 8], pw: true },
+        Wrap::Pppoe { session: 0xFFFF, vlan: Some(3) },
+        Wrap::Null { af: 2, big_endian: true },
+        Wrap::Null { af: 28, big_endian: false },
+        Wrap::Loop { af: 30 },
+    ]
+}
+
+fn inner_frames() -> Vec<Vec<u8>> {
+    let mut v6 = TcpSpec::new(v4("[fd00::1]:5000"), v4("[fd00::2]:443"), 7, 9, F::ACK);
+    v6.ts = Some((3, 4));
+    v6.payload = 5;
+    // The IPv6 inner for the NULL/LOOP IPv6 families, IPv4 for AF 2.
+    vec![syn_spec().ethernet(), v6.ethernet()]
+}
+
+fn link_of(w: &Wrap) -> LinkType {
+    LinkType::from_linktype(w.linktype())
+}
+
+#[test]
+fn every_encapsulation_gives_the_inner_segment_and_its_tunnel() {
+    for w in wraps() {
+        for inner in inner_frames() {
+            let is_v6 = inner[12] == 0x86;
+            match w {
+                Wrap::Null { af, .. } | Wrap::Loop { af } if (af == 2) == is_v6 => continue,
+                _ => {}
+            }
+            let plain = tcp(parse_frame(LinkType::Ethernet, &inner, 0, 1));
+            let f = wrap(&w, &inner, 3);
+            let s = tcp(parse_frame(link_of(&w), &f, 0, 1));
+            let ctx = format!("{w:?} v6={is_v6}");
+            assert_eq!((s.src, s.dst, s.sport, s.dport, s.seq, s.ack, s.flags, s.payload_len), (plain.src, plain.dst, plain.sport, plain.dport, plain.seq, plain.ack, plain.flags, plain.payload_len), "{ctx}");
+            assert_eq!((s.v6, s.opts, s.tsval), (plain.v6, plain.opts, plain.tsval), "{ctx}");
+            let t = s.tunnel;
+            let (kind, id) = match &w {
+                Wrap::Vxlan { vni, .. } | Wrap::Geneve { vni, .. } => (if matches!(w, Wrap::Vxlan { .. }) { "vxlan" } else { "geneve" }, Some(*vni)),
+                Wrap::Gre { key, .. } => ("gre", *key),
+                Wrap::GreTeb { key, .. } => ("gre_teb", Some(*key)),
+                Wrap::ErspanII { session, .. } => ("erspan_ii", Some(u32::from(*session))),
+                Wrap::ErspanIII { session, .. } => ("erspan_iii", Some(u32::from(*session))),
+                Wrap::IpIp { .. } => ("ipip", None),
+                Wrap::Mpls { labels, .. } => ("mpls", labels.last().copied()),
+                Wrap::Pppoe { session, .. } => ("pppoe", Some(u32::from(*session))),
+                _ => {
+                    assert_eq!(t, None, "{ctx}");
+                    continue;
+                }
+            };
+            let t = t.unwrap_or_else(|| panic!("{ctx}: no tunnel"));
+            assert_eq!((t.kind.as_str(), t.id, t.depth), (kind, id, 1), "{ctx}");
+            if let Wrap::Vxlan { outer, .. } | Wrap::Gre { outer, .. } | Wrap::IpIp { outer } | Wrap::ErspanIII { outer, .. } = &w {
+                assert_eq!((t.outer_src_ip(), t.outer_dst_ip()), (Some(outer.0), Some(outer.1)), "{ctx}");
+            }
+            if let Wrap::ErspanII { .. } = &w {
+                // The outer VLAN belongs to the mirror transport, not the inner flow.
+                assert_eq!(s.vlan, NO_VLAN, "{ctx}");
+            }
+            if let Wrap::Pppoe { vlan, .. } = &w {
+                assert_eq!(s.vlan, vlan.unwrap(), "{ctx}");
+                assert!(!t.outer_ip);
+            }
+        }
+    }
+}
+
+#[test]
+fn encapsulated_truncations_are_length_errors_of_the_layer_cut() {
+    for w in wraps() {
+        let inner = &inner_frames()[match w {
+            Wrap::Null { af: 28, .. } | Wrap::Loop { .. } => 1,
+            _ => 0,
+        }];
+        let f = wrap(&w, inner, 0);
+        let full = tcp(parse_frame(link_of(&w), &f, 0, 1));
+        let mut layers = std::collections::BTreeSet::new();
+        for cut in 0..f.len() {
+            match parse_frame(link_of(&w), &f[..cut], 0, 1) {
+                Err(e @ ParseError::Len { offset, available, .. }) => {
+                    assert!(offset <= cut && available == cut - offset.min(cut), "{w:?} cut {cut}: {e:?}");
+                    layers.insert(e.reason());
+                }
+                Ok(Parsed::Tcp(s)) if s == full => {}
+                other => panic!("{w:?} cut {cut}: {other:?}"),
+            }
+        }
+        let want: &[&str] = match w {
+            Wrap::Vxlan { .. } => &["truncated_udp", "truncated_vxlan", "truncated_link", "truncated_ipv4", "truncated_tcp"],
+            Wrap::Geneve { .. } => &["truncated_udp", "truncated_geneve", "truncated_link"],
+            Wrap::Gre { .. } | Wrap::GreTeb { .. } => &["truncated_gre"],
+            Wrap::ErspanII { .. } | Wrap::ErspanIII { .. } => &["truncated_gre", "truncated_erspan", "truncated_vlan"][..if matches!(w, Wrap::ErspanII { .. }) { 3 } else { 2 }],
+            Wrap::Mpls { .. } => &["truncated_mpls"],
+            Wrap::Pppoe { .. } => &["truncated_pppoe", "truncated_vlan"],
+            _ => &["truncated_link", "truncated_tcp"],
+        };
+        for l in want {
+            assert!(layers.contains(l), "{w:?}: no {l} among {layers:?}");
+        }
+    }
+}
+
+#[test]
+fn unsupported_and_broken_encapsulations() {
+    let inner = syn_spec().ethernet();
+    let o4 = (ipa("192.0.2.1"), ipa("192.0.2.2"));
+    let skip = |f: &[u8]| match parse_frame(LinkType::Ethernet, f, 0, 1) {
+        Ok(Parsed::Skip(r)) => r.as_str(),
+        other => panic!("expected a skip, got {other:?}"),
+    };
+    let err = |f: &[u8]| parse_frame(LinkType::Ethernet, f, 0, 1).unwrap_err().reason();
+    // VXLAN without the I flag; VXLAN-GPE; plain UDP.
+    let mut f = wrap(&Wrap::Vxlan { vni: 1, outer: o4 }, &inner, 0);
+    f[14 + 20 + 8] = 0;
+    assert_eq!(skip(&f), "unsupported_udp_tunnel");
+    let mut f = wrap(&Wrap::Vxlan { vni: 1, outer: o4 }, &inner, 0);
+    f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&4790u16.to_be_bytes());
+    assert_eq!(skip(&f), "unsupported_udp_tunnel");
+    f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&53u16.to_be_bytes());
+    assert_eq!(skip(&f), "not_tcp");
+    // GENEVE control packet; option running past the options area.
+    let mut f = wrap(&Wrap::Geneve { vni: 1, opts: 2, outer: o4 }, &inner, 0);
+    f[14 + 28 + 1] = 0x80;
+    assert_eq!(skip(&f), "unsupported_udp_tunnel");
+    let mut f = wrap(&Wrap::Geneve { vni: 1, opts: 2, outer: o4 }, &inner, 0);
+    f[14 + 28 + 8 + 3] = 5;
+    assert_eq!(err(&f), "bad_tunnel_header");
+    // GRE version 1, routing present, unknown protocol.
+    let g = wrap(&Wrap::Gre { csum: false, key: None, seq: None, outer: o4 }, &inner, 0);
+    let mut f = g.clone();
+    f[14 + 20 + 1] = 1;
+    assert_eq!(skip(&f), "unsupported_gre");
+    let mut f = g.clone();
+    f[14 + 20] = 0x40;
+    assert_eq!(skip(&f), "unsupported_gre");
+    let mut f = g;
+    f[14 + 20 + 2] = 0x12;
+    assert_eq!(skip(&f), "unsupported_gre");
+    // ERSPAN of an unknown version; type III of an unknown frame type.
+    let mut f = wrap(&Wrap::ErspanII { session: 1, outer_vlan: None, outer: o4 }, &inner, 0);
+    f[14 + 20 + 8] = 0x70;
+    assert_eq!(skip(&f), "unsupported_erspan");
+    let mut f = wrap(&Wrap::ErspanIII { session: 1, subheader: false, outer: o4 }, &inner, 0);
+    f[14 + 20 + 8 + 10] = 0x3 << 2;
+    assert_eq!(skip(&f), "unsupported_erspan");
+    // ERSPAN type I: GRE 0x88BE without a sequence number, the frame right after GRE.
+    let mut e1 = super::build::gre_header(false, None, None, 0x88BE, &inner);
+    e1 = super::build::ip_packet(o4.0, o4.1, 47, &e1);
+    let s = tcp(parse_frame(LinkType::Ethernet, &super::build::ethernet_frame(&[], 0x0800, &e1), 0, 1));
+    assert_eq!(s.tunnel.map(|t| (t.kind, t.id)), Some((TunnelKind::ErspanI, None)));
+    // MPLS: payload neither IP nor a recognisable Ethernet; a stack deeper than the bound.
+    let mut f = wrap(&Wrap::Mpls { labels: vec![5], pw: true }, &inner, 0);
+    f[14 + 4 + 4 + 12] = 0x12;
+    assert_eq!(skip(&f), "unsupported_mpls_payload");
+    let f = wrap(&Wrap::Mpls { labels: (1..=MAX_MPLS_LABELS as u32 + 1).collect(), pw: false }, &inner, 0);
+    assert_eq!(err(&f), "too_many_encapsulations");
+    // PPPoE: LCP; discovery; a bad version; protocol-field compression.
+    let p = wrap(&Wrap::Pppoe { session: 1, vlan: None }, &inner, 0);
+    let mut f = p.clone();
+    f[14 + 6..14 + 8].copy_from_slice(&0xC021u16.to_be_bytes());
+    assert_eq!(skip(&f), "ppp_not_ip");
+    let mut f = p.clone();
+    f[12..14].copy_from_slice(&0x8863u16.to_be_bytes());
+    assert_eq!(skip(&f), "ppp_not_ip");
+    let mut f = p.clone();
+    f[14] = 0x21;
+    assert_eq!(err(&f), "bad_tunnel_header");
+    let mut f = p;
+    f.remove(14 + 6);
+    let s = tcp(parse_frame(LinkType::Ethernet, &f, 0, 1));
+    assert_eq!(s.sport, 40000);
+    // NULL with an unknown family.
+    assert_eq!(parse_frame(LinkType::Null, &[7, 0, 0, 0, 0x45], 0, 1), Ok(Parsed::Skip(SkipReason::NotIp)));
+    assert_eq!(parse_frame(LinkType::Loop, &[0, 0], 0, 1).unwrap_err().reason(), "truncated_link");
+}
+
+#[test]
+fn nesting_is_bounded_and_the_outermost_tunnel_is_kept() {
+    let o4 = (ipa("192.0.2.1"), ipa("192.0.2.2"));
+    let mut f = syn_spec().ethernet();
+    for depth in 1..=MAX_ENCAP_DEPTH + 1 {
+        f = wrap(&Wrap::Vxlan { vni: depth as u32, outer: o4 }, &f, 0);
+        let r = parse_frame(LinkType::Ethernet, &f, 0, 1);
+        if depth <= MAX_ENCAP_DEPTH {
+            let t = tcp(r).tunnel.unwrap();
+            assert_eq!((t.id, t.depth as usize), (Some(depth as u32), depth));
+        } else {
+            assert_eq!(r.unwrap_err().reason(), "too_many_encapsulations");
+        }
+    }
+    // IP-in-IP nested without end is refused as well (no loop on a crafted chain).
+    let mut ip = syn_spec().ip();
+    for _ in 0..=MAX_ENCAP_DEPTH {
+        ip = super::build::ip_packet(o4.0, o4.1, 4, &ip);
+    }
+    assert_eq!(parse_frame(LinkType::RawIp, &ip, 0, 1).unwrap_err().reason(), "too_many_encapsulations");
+}
+
+#[test]
+fn reason_tables_are_dense() {
+    for i in 0..PARSE_REASONS {
+        assert!(!ParseError::reason_name(i).is_empty());
+    }
+    let e = ParseError::Content { layer: Layer::Gre, offset: 0, error: ContentError::BadTunnelHeader };
+    assert_eq!(e.reason(), "bad_tunnel_header");
+    let e = ParseError::Len { layer: Layer::Pppoe, offset: 0, required: 8, available: 0 };
+    assert_eq!(e.reason(), "truncated_pppoe");
+    assert_eq!(SkipReason::ALL.len(), SKIP_REASONS);
+    for (i, r) in SkipReason::ALL.iter().enumerate() {
+        assert_eq!(*r as usize, i);
+    }
 }
