@@ -342,3 +342,66 @@ fn kernel_vxlan_mirror_capture_gives_the_stale_ack_in_the_tunnel() {
         check_against_tshark("kernel_vxlan_mirror", &path);
     }
 }
+
+// ---- the summary --------------------------------------------------------------------------
+
+fn write_pcap(name: &str, linktype: u32, frames: &[Vec<u8>]) -> PathBuf {
+    let mut w = ackscope::output::PcapWriter::new(Vec::new(), linktype, false).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write(1_700_000_000_000_000_000 + i as u64 * 1000, f).unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("ackscope-encap-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{name}.pcap"));
+    std::fs::write(&p, w.into_inner().unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn summary_names_encapsulations_met_unsupported_ones_and_link_types() {
+    // Decoded: the VXLAN fixture's summary counts its segments by encapsulation.
+    let (_, stderr) = replay(&caps().join("encap/vxlan.pcap"));
+    assert!(stderr.contains("encapsulated TCP segments (outermost):  vxlan=25"), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    // Not decoded: GRE version 1 and VXLAN-GPE frames, and nothing else: named with counts, and
+    // the IP-but-no-TCP warning.
+    let inner = frames(&caps().join("tw_repair.pcap"));
+    let outer = ("192.0.2.10".parse().unwrap(), "198.51.100.20".parse().unwrap());
+    let mut fr = Vec::new();
+    for (i, (_, f)) in inner.iter().enumerate().take(6) {
+        let mut g = wrap(&Wrap::Gre { csum: false, key: None, seq: None, outer }, f, i as u32);
+        g[14 + 20 + 1] = 1; // GRE version 1 (PPTP)
+        fr.push(g);
+        let mut v = wrap(&Wrap::Vxlan { vni: 1, outer }, f, i as u32);
+        v[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&4790u16.to_be_bytes());
+        fr.push(v);
+    }
+    let p = write_pcap("unsupported", 1, &fr);
+    let (events, stderr) = replay(&p);
+    std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    assert!(events.is_empty());
+    assert!(stderr.contains("encapsulations not decoded (frames skipped):  unsupported_gre=6  unsupported_udp_tunnel=6"), "{stderr}");
+    assert!(stderr.contains("warning: 12 IP frames were seen but no TCP segment was parsed"), "{stderr}");
+    assert!(!stderr.contains("skipped (not TCP for us)"), "{stderr}");
+
+    // A link type we do not decode: named by number with its count.
+    let p = write_pcap("linktype", 147, &inner.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>());
+    let (_, stderr) = replay(&p);
+    std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    assert!(stderr.contains("unsupported link types (frames skipped):  LINKTYPE 147=25"), "{stderr}");
+    assert!(!stderr.contains("warning"), "no IP was seen: {stderr}");
+
+    // UDP only (not a tunnel): plain skip, and the warning.
+    let udp: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            let u = ackscope::packet::build::udp_packet(outer.0, outer.1, 1000 + i, 53, &[0; 12]);
+            ackscope::packet::build::ethernet_frame(&[], 0x0800, &u)
+        })
+        .collect();
+    let p = write_pcap("udp", 1, &udp);
+    let (_, stderr) = replay(&p);
+    std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    assert!(stderr.contains("skipped (not TCP for us):  not_tcp=3"), "{stderr}");
+    assert!(stderr.contains("warning: 3 IP frames were seen but no TCP segment was parsed"), "{stderr}");
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::detect::{Cause, Counters, EventKind, Outcome};
 use crate::flow::Evictions;
-use crate::packet::{ParseError, SkipReason, PARSE_REASONS, SKIP_REASONS};
+use crate::packet::{ParseError, SkipReason, Tunnel, TunnelKind, PARSE_REASONS, SKIP_REASONS, TUNNEL_KINDS};
 
 /// Frames that were skipped or could not be parsed, by reason, with the first example.
 #[derive(Clone, Debug, Default)]
@@ -16,6 +16,11 @@ pub struct ParseProblems {
     pub errors: [u64; PARSE_REASONS],
     /// First frame number (and file index) of each error reason.
     pub first_error: [Option<(usize, u64)>; PARSE_REASONS],
+    /// TCP segments that came in an encapsulation, by the outermost one's [`TunnelKind`].
+    pub tunnels: [u64; TUNNEL_KINDS],
+    /// Frames of link types we do not decode: (pcap LINKTYPE_ value, frames), in the order
+    /// met. Grows only when a new link type appears, never per frame.
+    pub unsupported_links: Vec<(u32, u64)>,
 }
 
 impl ParseProblems {
@@ -33,6 +38,28 @@ impl ParseProblems {
         if self.first_error[i].is_none() {
             self.first_error[i] = Some((file, frame));
         }
+    }
+
+    /// Count a TCP segment's encapsulation (nothing for a plain frame).
+    #[inline]
+    pub fn tunnel(&mut self, t: Option<&Tunnel>) {
+        if let Some(t) = t {
+            self.tunnels[t.kind as usize] += 1;
+        }
+    }
+
+    /// Count a frame skipped because its link type `linktype` is not decoded.
+    pub fn unsupported_link(&mut self, linktype: u32) {
+        self.skip(SkipReason::UnsupportedLinkType);
+        match self.unsupported_links.iter_mut().find(|(l, _)| *l == linktype) {
+            Some((_, n)) => *n += 1,
+            None => self.unsupported_links.push((linktype, 1)),
+        }
+    }
+
+    /// Frames that were IP (or an IP tunnel) but gave no TCP segment.
+    pub fn ip_without_tcp(&self) -> u64 {
+        SkipReason::ALL.iter().filter(|r| r.saw_ip()).map(|r| self.skipped[*r as usize]).sum()
     }
 
     /// Total broken frames.
@@ -103,16 +130,57 @@ impl Summary<'_> {
             }
             s.push('\n');
         }
-        let skipped: u64 = self.problems.skipped.iter().sum();
-        if skipped > 0 {
+        let p = self.problems;
+        if p.tunnels.iter().any(|&n| n > 0) {
+            s.push_str("encapsulated TCP segments (outermost):");
+            for k in TunnelKind::ALL {
+                let n = p.tunnels[k as usize];
+                if n > 0 {
+                    let _ = write!(s, "  {}={n}", k.as_str());
+                }
+            }
+            s.push('\n');
+        }
+        // Link types and encapsulations that were met but not decoded get their own lines.
+        let plain = |r: SkipReason| !r.is_unsupported_encap() && r != SkipReason::UnsupportedLinkType;
+        if SkipReason::ALL.iter().any(|&r| plain(r) && p.skipped[r as usize] > 0) {
             s.push_str("skipped (not TCP for us):");
             for r in SkipReason::ALL {
-                let n = self.problems.skipped[r as usize];
-                if n > 0 {
+                let n = p.skipped[r as usize];
+                if n > 0 && plain(r) {
                     let _ = write!(s, "  {}={n}", r.as_str());
                 }
             }
             s.push('\n');
+        }
+        if SkipReason::ALL.iter().any(|&r| r.is_unsupported_encap() && p.skipped[r as usize] > 0) {
+            s.push_str("encapsulations not decoded (frames skipped):");
+            for r in SkipReason::ALL {
+                let n = p.skipped[r as usize];
+                if n > 0 && r.is_unsupported_encap() {
+                    let _ = write!(s, "  {}={n}", r.as_str());
+                }
+            }
+            s.push_str("  (see README, \"Transports and link types\")\n");
+        }
+        let unsupported_links = p.skipped[SkipReason::UnsupportedLinkType as usize];
+        if unsupported_links > 0 {
+            s.push_str("unsupported link types (frames skipped):");
+            if p.unsupported_links.is_empty() {
+                let _ = write!(s, "  {unsupported_links} frames");
+            }
+            for (l, n) in &p.unsupported_links {
+                let _ = write!(s, "  LINKTYPE {l}={n}");
+            }
+            s.push_str("  (https://www.tcpdump.org/linktypes.html; convert with editcap or capture on an Ethernet interface)\n");
+        }
+        if self.segments == 0 && p.ip_without_tcp() > 0 {
+            let _ = writeln!(
+                s,
+                "warning: {} IP frames were seen but no TCP segment was parsed: check the capture filter and that the \
+                 traffic's encapsulation is one listed above as decoded (the lines above say what was met)",
+                p.ip_without_tcp()
+            );
         }
         if self.problems.total_errors() > 0 {
             let _ = writeln!(s, "parse problems: {}", self.problems.total_errors());

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::detect::{Config, EventSink, Shard};
 use crate::flow::KeySeed;
 use crate::output::{FlaggingSink, FlowRecorder, FrameSnap, ParseProblems};
-use crate::packet::{parse_frame, Parsed};
+use crate::packet::{parse_frame, Parsed, SkipReason};
 
 /// What a replay did.
 pub struct ReplayReport {
@@ -69,6 +69,7 @@ pub fn replay_with<S: EventSink>(
                     match parse_frame(frame.link, frame.data, frame.ts_ns, frame.number) {
                         Ok(Parsed::Tcp(seg)) => {
                             segments += 1;
+                            problems.tunnel(seg.tunnel.as_ref());
                             match recorder.as_deref_mut() {
                                 None => shard.process(&seg, sink),
                                 Some(rec) => {
@@ -81,6 +82,9 @@ pub fn replay_with<S: EventSink>(
                                     }
                                 }
                             }
+                        }
+                        Ok(Parsed::Skip(SkipReason::UnsupportedLinkType)) => {
+                            problems.unsupported_link(frame.link.to_linktype())
                         }
                         Ok(Parsed::Skip(reason)) => problems.skip(reason),
                         Err(e) => problems.error(&e, fi, frame.number),
