@@ -695,16 +695,19 @@ fn parser_truncation_at_every_offset_of_every_encapsulated_frame() {
         let mut r = CaptureReader::open(f).unwrap();
         while let Some(fr) = r.next_frame().unwrap() {
             frames += 1;
-            let full = match parse_frame(fr.link, fr.data, 5, 1) {
-                Ok(Parsed::Tcp(s)) => s,
-                other => panic!("{} frame {}: {other:?}", f.display(), fr.number),
-            };
+            let full = parse_frame(fr.link, fr.data, 5, 1);
+            match full {
+                Ok(Parsed::Tcp(_)) => {}
+                // The ARP a kernel mirror carries along.
+                Ok(Parsed::Skip(SkipReason::NotIp)) if fr.data.len() < 128 => {}
+                ref other => panic!("{} frame {}: {other:?}", f.display(), fr.number),
+            }
             for cut in 0..=fr.data.len() {
                 let got = parse_frame(fr.link, &fr.data[..cut], 5, 1);
                 match got {
                     Err(ParseError::Len { offset, required, available, .. })
                         if offset <= cut && required > available && available == cut - offset => {}
-                    Ok(Parsed::Tcp(s)) if s == full => {}
+                    ref g if *g == full => {}
                     other => panic!("{} frame {} cut at {cut}: {other:?}", f.display(), fr.number),
                 }
                 n += 1;
