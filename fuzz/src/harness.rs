@@ -98,8 +98,15 @@ pub fn check_parse(link: LinkType, frame: &[u8], r: &Result<Parsed, ParseError>)
                 assert_eq!(&seg.src[..12], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]);
                 assert_eq!(&seg.dst[..12], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]);
             }
-            if matches!(link, LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6) {
+            if matches!(link, LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 | LinkType::Null | LinkType::Loop) && seg.tunnel.is_none() {
+                // VLAN tags only come from an Ethernet header (here: one inside a tunnel).
                 assert_eq!((seg.vlan, seg.svlan), (NO_VLAN, NO_VLAN));
+            }
+            if let Some(t) = seg.tunnel {
+                assert!(t.depth >= 1 && usize::from(t.depth) <= ackscope::packet::MAX_ENCAP_DEPTH, "{t:?}");
+                if !t.outer_v6 {
+                    assert_eq!(&t.outer_src[..10], &[0; 10], "{t:?}");
+                }
             }
             // The TCP header was inside the frame: at least 20 bytes of it.
             assert!(frame.len() >= 40, "a TCP segment from a {}-byte frame", frame.len());
