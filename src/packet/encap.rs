@@ -8,7 +8,8 @@
 //! the fixed-size [`Tunnel`] of the segment.
 //!
 //! Decoded:
-//! - **VXLAN** (RFC 7348): UDP destination port 4789, I flag set; the VNI.
+//! - **VXLAN** (RFC 7348): UDP destination port 4789 (or 8472, Linux's and flannel's default),
+//!   I flag set; the VNI.
 //! - **GENEVE** (RFC 8926): UDP destination port 6081, version 0, not a control packet (O bit),
 //!   protocol Ethernet (0x6558) or IPv4/IPv6; options are walked and must fit the header.
 //! - **GRE** (RFC 2784, RFC 2890) version 0, with checksum, key and sequence fields; payload
@@ -43,6 +44,8 @@ pub const MAX_MPLS_LABELS: usize = 8;
 
 /// UDP destination port of VXLAN (IANA).
 pub const VXLAN_PORT: u16 = 4789;
+/// The port Linux's vxlan driver used before IANA assigned 4789, still flannel's default.
+pub const VXLAN_LINUX_PORT: u16 = 8472;
 /// UDP destination port of VXLAN-GPE (not decoded).
 const VXLAN_GPE_PORT: u16 = 4790;
 /// UDP destination port of GENEVE (IANA).
@@ -242,7 +245,7 @@ pub(super) fn udp(data: &[u8], off: usize) -> R {
     need(Layer::Udp, data, off, 8)?;
     let body = off + 8;
     match be16(data, off + 2) {
-        VXLAN_PORT => {
+        VXLAN_PORT | VXLAN_LINUX_PORT => {
             // RFC 7348 §5: flags(8) with I = 0x08, reserved(24), VNI(24), reserved(8).
             need(Layer::Vxlan, data, body, 8)?;
             if data[body] & 0x08 == 0 {

@@ -331,6 +331,9 @@ fn unsupported_and_broken_encapsulations() {
     assert_eq!(skip(&f), "unsupported_udp_tunnel");
     f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&53u16.to_be_bytes());
     assert_eq!(skip(&f), "not_tcp");
+    // Linux's pre-IANA VXLAN port (flannel's default) is VXLAN too (UDP checksum not checked).
+    f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&8472u16.to_be_bytes());
+    assert_eq!(tcp(parse_frame(LinkType::Ethernet, &f, 0, 1)).tunnel.map(|t| t.kind), Some(TunnelKind::Vxlan));
     // GENEVE control packet; option running past the options area.
     let mut f = wrap(&Wrap::Geneve { vni: 1, opts: 2, outer: o4 }, &inner, 0);
     f[14 + 28 + 1] = 0x80;
@@ -422,4 +425,13 @@ fn reason_tables_are_dense() {
     for (i, r) in SkipReason::ALL.iter().enumerate() {
         assert_eq!(*r as usize, i);
     }
+}
+
+#[test]
+fn segment_stays_small() {
+    // The tunnel identity (outer addresses, id) made Segment grow from 88 bytes; it is copied
+    // through the shard hand-off rings, so keep an eye on it.
+    let n = std::mem::size_of::<Segment>();
+    eprintln!("Segment: {n} bytes, Tunnel: {} bytes", std::mem::size_of::<Tunnel>());
+    assert!(n <= 136, "Segment is {n} bytes");
 }
