@@ -67,8 +67,11 @@ fn label(e: &Value) -> String {
     }
 }
 
+/// (type, (id field, id), rides on IP) of a `tunnel` object.
+type WantTunnel = (&'static str, Option<(&'static str, u64)>, bool);
+
 /// The `tunnel` object an event of a capture wrapped in `w` must carry (None: no tunnel).
-fn tunnel_of(w: &Wrap) -> Option<(&'static str, Option<(&'static str, u64)>, bool)> {
+fn tunnel_of(w: &Wrap) -> Option<WantTunnel> {
     Some(match w {
         Wrap::Vlans(_) | Wrap::Null { .. } | Wrap::Loop { .. } => return None,
         Wrap::Vxlan { vni, .. } => ("vxlan", Some(("vni", u64::from(*vni))), true),
