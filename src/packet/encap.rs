@@ -46,8 +46,9 @@ pub const MAX_MPLS_LABELS: usize = 8;
 pub const VXLAN_PORT: u16 = 4789;
 /// The port Linux's vxlan driver used before IANA assigned 4789, still flannel's default.
 pub const VXLAN_LINUX_PORT: u16 = 8472;
-/// UDP destination port of VXLAN-GPE (not decoded).
-const VXLAN_GPE_PORT: u16 = 4790;
+/// UDP destination ports of tunnels we recognise but do not decode: VXLAN-GPE, GTP-U, L2TP,
+/// GRE-in-UDP (RFC 8086).
+const UNDECODED_UDP_TUNNELS: [u16; 4] = [4790, 2152, 1701, 4754];
 /// UDP destination port of GENEVE (IANA).
 pub const GENEVE_PORT: u16 = 6081;
 
@@ -254,7 +255,7 @@ pub(super) fn udp(data: &[u8], off: usize) -> R {
             Ok(Ok(Step { kind: TunnelKind::Vxlan, id: Some(be24(data, body + 4)), next: Hdr::Eth(body + 8) }))
         }
         GENEVE_PORT => geneve(data, body),
-        VXLAN_GPE_PORT => Ok(Err(SkipReason::UnsupportedUdpTunnel)),
+        p if UNDECODED_UDP_TUNNELS.contains(&p) => Ok(Err(SkipReason::UnsupportedUdpTunnel)),
         _ => Ok(Err(SkipReason::NotTcp)),
     }
 }

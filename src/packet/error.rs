@@ -219,9 +219,14 @@ pub enum SkipReason {
     UnsupportedGre,
     /// ERSPAN with an unknown version, or type III carrying something other than Ethernet/IP.
     UnsupportedErspan,
-    /// UDP to the VXLAN or GENEVE port that is not a decodable frame: VXLAN without the I
-    /// flag, GENEVE control (O bit) or a version/protocol we do not decode, VXLAN-GPE (4790).
+    /// UDP to the VXLAN or GENEVE port that is not a decodable frame (VXLAN without the I
+    /// flag, GENEVE control (O bit) or a version/protocol we do not decode), or to the port of
+    /// a UDP tunnel we do not decode: VXLAN-GPE (4790), GTP-U (2152), L2TP (1701), GRE-in-UDP
+    /// (4754).
     UnsupportedUdpTunnel,
+    /// An IP protocol that carries tunnelled traffic we cannot or do not decode: ESP (50,
+    /// encrypted), EtherIP (97), L2TPv3 (115).
+    UnsupportedIpTunnel,
     /// An MPLS stack whose payload is neither IPv4, IPv6 nor a recognisable Ethernet
     /// pseudowire (see `packet::encap`).
     UnsupportedMplsPayload,
@@ -231,7 +236,7 @@ pub enum SkipReason {
 }
 
 /// Number of [`SkipReason`] variants.
-pub const SKIP_REASONS: usize = 9;
+pub const SKIP_REASONS: usize = 10;
 
 impl SkipReason {
     /// Stable snake_case name.
@@ -244,6 +249,7 @@ impl SkipReason {
             SkipReason::UnsupportedGre => "unsupported_gre",
             SkipReason::UnsupportedErspan => "unsupported_erspan",
             SkipReason::UnsupportedUdpTunnel => "unsupported_udp_tunnel",
+            SkipReason::UnsupportedIpTunnel => "unsupported_ip_tunnel",
             SkipReason::UnsupportedMplsPayload => "unsupported_mpls_payload",
             SkipReason::PppNotIp => "ppp_not_ip",
         }
@@ -256,6 +262,7 @@ impl SkipReason {
             SkipReason::UnsupportedGre
                 | SkipReason::UnsupportedErspan
                 | SkipReason::UnsupportedUdpTunnel
+                | SkipReason::UnsupportedIpTunnel
                 | SkipReason::UnsupportedMplsPayload
         )
     }
@@ -277,6 +284,7 @@ impl SkipReason {
         SkipReason::UnsupportedGre,
         SkipReason::UnsupportedErspan,
         SkipReason::UnsupportedUdpTunnel,
+        SkipReason::UnsupportedIpTunnel,
         SkipReason::UnsupportedMplsPayload,
         SkipReason::PppNotIp,
     ];

@@ -171,6 +171,7 @@ pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Resul
                         hdr = Hdr::Udp(l4.offset);
                         continue;
                     }
+                    p if net::UNDECODED_IP_TUNNELS.contains(&p) => return Ok(Parsed::Skip(SkipReason::UnsupportedIpTunnel)),
                     _ => return Ok(Parsed::Skip(SkipReason::NotTcp)),
                 }
             }

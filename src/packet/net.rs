@@ -12,6 +12,9 @@ pub(super) const IPPROTO_IPIP: u8 = 4;
 /// IPv6 in IP (RFC 4213 §3.5, RFC 2473).
 pub(super) const IPPROTO_IPV6: u8 = 41;
 pub(super) const IPPROTO_GRE: u8 = 47;
+/// IP protocols that carry other traffic we cannot (ESP: encrypted) or do not decode:
+/// ESP (50), EtherIP (97, RFC 3378), L2TPv3 (115, RFC 3931).
+pub(super) const UNDECODED_IP_TUNNELS: [u8; 3] = [50, 97, 115];
 const IPV6_HOPOPTS: u8 = 0;
 const IPV6_ROUTING: u8 = 43;
 const IPV6_FRAGMENT: u8 = 44;

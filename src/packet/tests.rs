@@ -334,6 +334,17 @@ fn unsupported_and_broken_encapsulations() {
     // Linux's pre-IANA VXLAN port (flannel's default) is VXLAN too (UDP checksum not checked).
     f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&8472u16.to_be_bytes());
     assert_eq!(tcp(parse_frame(LinkType::Ethernet, &f, 0, 1)).tunnel.map(|t| t.kind), Some(TunnelKind::Vxlan));
+    // GTP-U, L2TP, GRE-in-UDP: recognised, not decoded.
+    for port in [2152u16, 1701, 4754] {
+        f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&port.to_be_bytes());
+        assert_eq!(skip(&f), "unsupported_udp_tunnel", "port {port}");
+    }
+    // ESP, EtherIP, L2TPv3 over IP.
+    for proto in [50u8, 97, 115] {
+        let ip = super::build::ip_packet(o4.0, o4.1, proto, &[0; 40]);
+        let f = super::build::ethernet_frame(&[], 0x0800, &ip);
+        assert_eq!(skip(&f), "unsupported_ip_tunnel", "protocol {proto}");
+    }
     // GENEVE control packet; option running past the options area.
     let mut f = wrap(&Wrap::Geneve { vni: 1, opts: 2, outer: o4 }, &inner, 0);
     f[14 + 28 + 1] = 0x80;
