@@ -526,7 +526,9 @@ fn crafted() -> Vec<Case> {
         for (t, n) in [(50u8, "ESP"), (59, "no next header"), (58, "ICMPv6")] {
             let mut g = v6(F::SYN, 0).ethernet();
             g[20] = t;
-            v.push(case(format!("ipv6 next header {n}"), g, Skip(SkipReason::NotTcp)));
+            // ESP is named as a tunnel the parser cannot decode (encrypted); "not TCP" in XDP.
+            let why = if t == 50 { SkipReason::UnsupportedIpTunnel } else { SkipReason::NotTcp };
+            v.push(case(format!("ipv6 next header {n}"), g, Skip(why)));
         }
         // The last header of a long chain sits exactly at the end of the frame.
         let chain: Vec<_> = (0..9).map(|_| ext(60, 0)).collect();
