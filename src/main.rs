@@ -45,6 +45,44 @@ enum Cmd {
     /// of an interface (BPF_PROG_RUN live frames), to measure ackscope on it (root).
     #[command(after_help = EXIT_CODES)]
     Gen(GenArgs),
+    /// Write an incident report (one self-contained HTML file: summary, time series, reuse
+    /// intervals, top servers/clients, a ladder diagram per stale ACK) from captures or events files.
+    #[command(after_help = EXIT_CODES)]
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Captures (pcap/pcapng, replayed through the engine) or events files (JSON lines of `run`/`replay`).
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(short, long, value_name = "REPORT.html")]
+    output: PathBuf,
+    /// Flagged-flow captures of the run (its --pcap-dir): ladders of events inputs use their segments.
+    #[arg(long, value_name = "DIR")]
+    pcap_dir: Option<PathBuf>,
+    #[command(flatten)]
+    report: ReportOpts,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct ReportOpts {
+    /// Ladders drawn at most (beyond: the earliest of each cause in turn; the tables count all).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    max_ladders: usize,
+    /// Rows of the per-server and per-client tables.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    top: usize,
+}
+
+fn write_report(inputs: &[PathBuf], out: &std::path::Path, pcap_dir: Option<PathBuf>, r: &ReportOpts, engine: &EngineArgs) -> Result<()> {
+    let opts = ackscope::report::ReportOptions { engine: engine.config(), max_ladders: r.max_ladders, top: r.top, pcap_dir };
+    let w = ackscope::report::write_report(inputs, &opts, out).with_context(|| format!("cannot write the report {}", out.display()))?;
+    eprintln!("ackscope: report written to {} ({} stale ACKs, {} ladders, {} KiB)", out.display(), w.stale_acks, w.ladders, w.bytes.div_ceil(1024));
+    Ok(())
 }
 
 #[derive(Args)]
@@ -540,6 +578,11 @@ struct ReplayArgs {
     engine: EngineArgs,
     #[command(flatten)]
     output: OutputArgs,
+    /// Also write an incident report (HTML) of the captures to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    #[command(flatten)]
+    report_opts: ReportOpts,
 }
 
 #[derive(Args)]
@@ -714,6 +757,9 @@ fn run_replay(a: &ReplayArgs) -> Result<ExitCode> {
             anyhow::bail!("could not write events: {e} ({} events lost; check the disk or the --events path)", w.dropped);
         }
     }
+    if let Some(out) = &a.report {
+        write_report(&a.files, out, None, &a.report_opts, &a.engine)?;
+    }
     Ok(if damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
 
@@ -725,6 +771,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run_live(a),
         Cmd::Demo(a) => run_demo(a),
         Cmd::Gen(a) => run_gen(a),
+        Cmd::Report(a) => write_report(&a.inputs, &a.output, a.pcap_dir.clone(), &a.report, &a.engine).map(|()| ExitCode::SUCCESS),
     };
     match r {
         Ok(code) => code,
