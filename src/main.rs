@@ -93,6 +93,9 @@ struct DemoArgs {
     /// Ordinary connections made in the background.
     #[arg(long, default_value_t = 200, value_name = "N")]
     ordinary: u32,
+    /// At the end, write the incident report of the run (HTML) to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 fn run_demo(a: &DemoArgs) -> Result<ExitCode> {
@@ -109,7 +112,7 @@ fn run_demo(a: &DemoArgs) -> Result<ExitCode> {
         None => "json",
     };
     let exe = std::env::current_exe().context("cannot find the ackscope executable")?;
-    ackscope::demo::run(&ackscope::demo::DemoOptions { exe, format, ordinary: a.ordinary }, stop)?;
+    ackscope::demo::run(&ackscope::demo::DemoOptions { exe, format, ordinary: a.ordinary, report: a.report.clone() }, stop)?;
     Ok(ExitCode::SUCCESS)
 }
 

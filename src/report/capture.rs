@@ -282,14 +282,23 @@ pub fn trace_pass(
             };
             if let Some((c, i)) = w.following {
                 let inc = &mut model.kept[c][i];
-                let past_outcome = inc.outcome.as_ref().is_some_and(|o| seg.ts_ns > o.ts_ns);
+                // Another capture's clock may be off by up to the tolerance.
+                let slack = match how {
+                    Match::Frame => 0,
+                    Match::Near(tol) => tol,
+                };
+                let past_outcome = inc.outcome.as_ref().is_some_and(|o| seg.ts_ns > o.ts_ns.saturating_add(slack));
                 if past_outcome || inc.after.len() >= AFTER {
                     w.following = None;
                 } else {
                     inc.after.push(rec);
-                    let decided = inc.outcome.as_ref().is_some_and(|o| {
-                        how == Match::Frame && o.frame != 0 && o.frame == seg.frame && inc.file == fi
-                    });
+                    // The attempt is decided by the outcome's frame, or (any capture) by the
+                    // SYN-ACK that acknowledges the attempt's ISN.
+                    let synack = !from_client
+                        && seg.flags.has(TcpFlags::SYN | TcpFlags::ACK)
+                        && inc.stale.syn_seq.is_some_and(|i| seg.ack == i.add(1));
+                    let decided = synack
+                        || inc.outcome.as_ref().is_some_and(|o| how == Match::Frame && o.frame != 0 && o.frame == seg.frame && inc.file == fi);
                     if decided {
                         w.following = None;
                     }

@@ -155,7 +155,7 @@ fn outcome_note(inc: &Incident, seen_synack: bool, items: &mut Vec<Item>) {
     match inc.outcome.as_ref().and_then(|o| o.outcome.map(|x| (o, x))) {
         Some((o, Outcome::Recovered)) => {
             let r = o.recovery_us.map(fmt_ms_us).unwrap_or_else(|| "?".into());
-            let what = if seen_synack { "" } else { " (SYN-ACK not in the drawn segments)" };
+            let what = if seen_synack { "" } else { " (SYN-ACK not drawn)" };
             items.push(Item::Note(format!("recovered: handshake {r} after the first SYN{what}"), "okn"));
         }
         Some((o, Outcome::Failed)) => {
