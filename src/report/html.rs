@@ -67,7 +67,7 @@ svg text{font:12px system-ui,sans-serif}.lane{text-anchor:middle;font-weight:600
 .gap{fill:#f5f5f5;stroke:#ccc;stroke-dasharray:4 3}.gapt{text-anchor:middle;fill:#666}\
 .axis{stroke:#999}.tick{fill:#666;font-size:11px!important}.tw{stroke:#c62828;stroke-dasharray:5 3;stroke-width:2}\
 .legend span{display:inline-block;margin-right:14px}.sw{display:inline-block;width:10px;height:10px;margin-right:4px}\
-.muted{color:#777}";
+.muted{color:#777}.row{display:flex;gap:28px;flex-wrap:wrap;align-items:flex-start}";
 
 const CAUSE_COLORS: [&str; CAUSES] = ["#c62828", "#1565c0", "#6a1b9a", "#9e9e9e"];
 
@@ -134,13 +134,13 @@ fn summary(g: &Gathered, o: &mut String) {
     card(o, "events", total.to_string());
     o.push_str("</div>");
     // Events by kind.
-    o.push_str("<h3>Events by kind</h3><table><tr><th>kind</th><th>count</th></tr>");
+    o.push_str("<div class=\"row\"><div><h3>Events by kind</h3><table><tr><th>kind</th><th>count</th></tr>");
     for k in EventKind::ALL {
         let _ = write!(o, "<tr><td>{}</td><td>{}</td></tr>", k.as_str(), m.kinds[k as usize]);
     }
-    o.push_str("</table>");
+    o.push_str("</table></div>");
     // Stale ACKs by cause and outcome.
-    o.push_str("<h3>Stale ACKs by cause and outcome</h3><table><tr><th>cause</th><th>stale ACKs</th>");
+    o.push_str("<div><h3>Stale ACKs by cause and outcome</h3><table><tr><th>cause</th><th>stale ACKs</th>");
     for out in Outcome::ALL {
         let _ = write!(o, "<th>{}</th>", out.as_str());
     }
@@ -155,7 +155,7 @@ fn summary(g: &Gathered, o: &mut String) {
     o.push_str("</table>");
     let mut rec = m.recovery_us.clone();
     rec.sort_unstable();
-    o.push_str("<h3>Recovery time (first stale-ACKed SYN → completing SYN-ACK)</h3>");
+    o.push_str("<h3>Recovery time (first stale-ACKed SYN → SYN-ACK)</h3>");
     if rec.is_empty() {
         o.push_str("<p class=\"muted\">No recovered attempt.</p>");
     } else {
@@ -166,6 +166,7 @@ fn summary(g: &Gathered, o: &mut String) {
         }
         o.push_str("</tr></table>");
     }
+    o.push_str("</div></div>");
     if !m.explanations.is_empty() {
         o.push_str("<h3>What this means</h3><dl class=\"ev\" style=\"max-width:none\">");
         for (label, text) in &m.explanations {

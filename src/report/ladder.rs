@@ -306,7 +306,8 @@ pub fn evidence(inc: &Incident, files: &[String], out: &mut String) {
     }
     if files.len() > 1 {
         if let Some(f) = files.get(inc.file) {
-            dd("file", f.clone());
+            let base = std::path::Path::new(f).file_name().map(|n| n.to_string_lossy().into_owned());
+            dd("file", base.unwrap_or_else(|| f.clone()));
         }
     }
     match &inc.source {
