@@ -61,4 +61,6 @@ echo "|---|---:|---:|"
 echo "| A: \`ackscope replay -q --format json --events E CAPTURE\` | $(mm "$WORK/A" 1) | $(mm "$WORK/A" 2) |"
 echo "| B: \`ackscope report CAPTURE -o R.html\` | $(mm "$WORK/B" 1) | $(mm "$WORK/B" 2) |"
 echo
-awk -v a="$ra" -v b="$rb" -v s="$size" -v l="$ladders" 'BEGIN {printf "report / replay = %.2f; report file %.0f KiB, %d ladders drawn\n", b / a, s / 1024, l}'
+paste -d' ' <(cut -d' ' -f1 "$WORK/A") <(cut -d' ' -f1 "$WORK/B") | awk '{printf "%.3f\n", $2 / $1}' >"$WORK/ratio"
+echo "report / replay, paired per round: median $(median <"$WORK/ratio") (min–max $(sort -g "$WORK/ratio" | head -1)–$(sort -g "$WORK/ratio" | tail -1)); ratio of medians $(awk -v a="$ra" -v b="$rb" 'BEGIN {printf "%.2f", b / a}')"
+awk -v s="$size" -v l="$ladders" 'BEGIN {printf "report file %.0f KiB, %d ladders drawn\n", s / 1024, l}'
