@@ -141,7 +141,7 @@ fn busy_fixture_report_renders_in_headless_chromium() {
             .unwrap_or_else(|| panic!("no ladder for the stale ACK of {client} at frame {frame}"));
         assert!(sec.contains(&format!(">#{frame}</text>")), "ladder of {client}: the stale ACK's frame #{frame} is not drawn");
         assert!(sec.contains(&format!("stale ACK frame #{frame}")), "ladder of {client}: heading lacks the frame");
-        assert!(sec.contains(&format!("<b class=\"cause")) && sec.contains(&format!(">{cause}</b>")), "ladder of {client}: cause {cause} not shown");
+        assert!(sec.contains("<b class=\"cause") && sec.contains(&format!(">{cause}</b>")), "ladder of {client}: cause {cause} not shown");
         assert!(sec.contains("stale ACK ack="), "ladder of {client}: no stale ACK arrow");
         assert!(sec.contains("SYN ISN="), "ladder of {client}: no reuse SYN");
         let frames = sec.matches("class=\"fr\">#").count();

@@ -195,18 +195,28 @@ pub enum Match {
     Near(u64),
 }
 
-/// Pass 2 over `files` (indices `file_base..` in the incidents): reuse statistics, and the
-/// segments of the incidents in `model` (only those `want` selects).
+/// How pass 2 runs.
+#[derive(Clone, Copy)]
+pub struct TraceConfig {
+    /// How stale ACKs are found among the frames.
+    pub how: Match,
+    /// The input's time span (for the reuse time series), from pass 1.
+    pub span: Option<(u64, u64)>,
+    /// TIME_WAIT length, ms (reuses within it are counted apart).
+    pub time_wait_ms: u32,
+    /// Cap on 4-tuples tracked for reuse intervals.
+    pub max_tuples: usize,
+}
+
+/// Pass 2 over `files`: reuse statistics (with [`Match::Frame`]), and the segments of the
+/// incidents in `model` that `want` selects.
 pub fn trace_pass(
     files: &[PathBuf],
-    file_base: usize,
     model: &mut Model,
     want: &dyn Fn(&super::model::Incident) -> bool,
-    how: Match,
-    span: Option<(u64, u64)>,
-    time_wait_ms: u32,
-    max_tuples: usize,
+    tc: TraceConfig,
 ) -> Result<TraceStats, CaptureError> {
+    let TraceConfig { how, span, time_wait_ms, max_tuples } = tc;
     let mut st = TraceStats::default();
     let mut watch: HashMap<u64, Watch> = HashMap::new();
     for (c, list) in model.kept.iter().enumerate() {
@@ -224,14 +234,10 @@ pub fn trace_pass(
     let track_reuse = how == Match::Frame;
     let mut tuples: HashMap<u64, TupleStat> = HashMap::new();
     let tw_ns = u64::from(time_wait_ms) * 1_000_000;
-    for (k, f) in files.iter().enumerate() {
-        let fi = file_base + k;
+    for (fi, f) in files.iter().enumerate() {
         let mut r = CaptureReader::open(f)?;
-        loop {
-            let frame = match r.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) | Err(_) => break, // pass 1 reported the damage
-            };
+        // Up to the end or the damage (pass 1 reported it).
+        while let Ok(Some(frame)) = r.next_frame() {
             let Ok(Parsed::Tcp(seg)) = parse_frame(frame.link, frame.data, frame.ts_ns, frame.number) else { continue };
             let fp = FlowKey::of(&seg, &SEED).fp;
             let syn_only = seg.flags.has(TcpFlags::SYN) && !seg.flags.has(TcpFlags::ACK);

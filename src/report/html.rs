@@ -98,7 +98,7 @@ pub fn render(g: &Gathered) -> String {
     tables(g, &mut o);
     ladders(g, &mut o);
     o.push_str("<p class=\"muted\">Made by ackscope report. Self-contained: no network access, no external script or font.</p>");
-    let _ = write!(o, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(o, "<script>{SCRIPT}</script></body></html>");
     o
 }
 
@@ -335,9 +335,7 @@ fn row_cells(o: &mut String, r: &Row) {
         r.kinds[EventKind::ReuseInTimeWait as usize],
         r.kinds[EventKind::ConnectionRefused as usize]
     );
-    let n = r.outcomes[Outcome::Recovered as usize];
-    if n > 0 {
-        let mean = r.recovery_sum_us / n;
+    if let Some(mean) = r.recovery_sum_us.checked_div(r.outcomes[Outcome::Recovered as usize]) {
         let _ = write!(o, "<td data-v=\"{mean}\">{}</td><td data-v=\"{}\">{}</td>", fmt_ms_us(mean), r.recovery_max_us, fmt_ms_us(r.recovery_max_us));
     } else {
         o.push_str("<td data-v=\"-1\">—</td><td data-v=\"-1\">—</td>");

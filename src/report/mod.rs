@@ -166,16 +166,13 @@ pub fn gather(inputs: &[PathBuf], opts: &ReportOptions) -> Result<Gathered, Repo
         let st = capture::engine_pass(inputs, opts.engine, &mut model)?;
         let drawn: Vec<(u64, u64, usize)> = model.select(cap).iter().map(|i| (i.stale.ts_ns, i.stale.frame, i.file)).collect();
         let want = move |inc: &Incident| drawn.contains(&(inc.stale.ts_ns, inc.stale.frame, inc.file));
-        let tr = capture::trace_pass(
-            inputs,
-            0,
-            &mut model,
-            &want,
-            capture::Match::Frame,
-            st.span,
-            opts.engine.time_wait_ms,
-            opts.engine.max_flows,
-        )?;
+        let tc = capture::TraceConfig {
+            how: capture::Match::Frame,
+            span: st.span,
+            time_wait_ms: opts.engine.time_wait_ms,
+            max_tuples: opts.engine.max_flows,
+        };
+        let tr = capture::trace_pass(inputs, &mut model, &want, tc)?;
         return Ok(Gathered { model, from_capture: true, engine: Some(st), trace: Some(tr), pcaps_used: 0, opts: opts.clone() });
     }
     for (fi, p) in inputs.iter().enumerate() {
@@ -226,7 +223,8 @@ fn from_pcap_dir(dir: &Path, model: &mut Model, cap: usize, opts: &ReportOptions
         let want = move |inc: &Incident| inc.after.is_empty() && mine.contains(&inc.stale.ts_ns);
         // Live event and pcap stamps are both wall-clock, converted from the monotonic clock at
         // slightly different moments: allow two seconds.
-        match capture::trace_pass(std::slice::from_ref(f), 0, model, &want, capture::Match::Near(2_000_000_000), None, opts.engine.time_wait_ms, 0) {
+        let tc = capture::TraceConfig { how: capture::Match::Near(2_000_000_000), span: None, time_wait_ms: opts.engine.time_wait_ms, max_tuples: 0 };
+        match capture::trace_pass(std::slice::from_ref(f), model, &want, tc) {
             Ok(_) => used += 1,
             Err(e) => tracing::warn!(file = %f.display(), error = %e, "flagged-flow pcap unreadable; its ladder uses the events only"),
         }
