@@ -108,7 +108,8 @@ fn items_from_segments(inc: &Incident) -> Vec<Item> {
             seen_syns += 1;
             if seen_syns == 1 {
                 class = "syn";
-                format!("SYN ISN={} (reuse)", r.seq)
+                let reuse = if prev.is_empty() { "" } else { " (reuse)" };
+                format!("SYN ISN={}{reuse}", r.seq)
             } else {
                 class = "retry";
                 format!("SYN retry #{} ISN={}", seen_syns - 1, r.seq)
@@ -222,7 +223,7 @@ pub fn svg(inc: &Incident, out: &mut String) {
         out,
         "<svg class=\"lad\" viewBox=\"0 0 {W} {h}\" width=\"{W}\" height=\"{h}\" role=\"img\" aria-label=\"ladder diagram\">\
          <text x=\"{CX}\" y=\"16\" class=\"lane\">client {}</text><text x=\"{SX}\" y=\"16\" class=\"lane\">server {}</text>\
-         <text x=\"4\" y=\"16\" class=\"hdr\">frame</text><text x=\"60\" y=\"16\" class=\"hdr\">time vs SYN</text>\
+         <text x=\"4\" y=\"34\" class=\"hdr\">frame</text><text x=\"60\" y=\"34\" class=\"hdr\">time vs SYN</text>\
          <line x1=\"{CX}\" y1=\"24\" x2=\"{CX}\" y2=\"{h}\" class=\"lanel\"/><line x1=\"{SX}\" y1=\"24\" x2=\"{SX}\" y2=\"{h}\" class=\"lanel\"/>",
         esc(&ev.client.to_string()),
         esc(&ev.server.to_string())
