@@ -128,6 +128,11 @@ fn busy_fixture_report_renders_in_headless_chromium() {
     let want_status = format!("{} ladders drawn", stale.len());
     assert!(dom.contains(&want_status), "status line should say {want_status:?}");
 
+    // The summary and tables a person reads first.
+    for needle in ["Stale ACKs by cause and outcome", "<svg id=\"series\"", "<svg id=\"reuse\"", "TIME_WAIT 1 min", "<table class=\"sortable\" id=\"servers\"", "<table class=\"sortable\" id=\"clients\"", "What this means"] {
+        assert!(dom.contains(needle), "the page lacks {needle:?}");
+    }
+
     // 2. One ladder per stale ACK, each with its frame numbers and its cause.
     let sections: Vec<&str> = dom.split("<section class=\"ladder\"").skip(1).map(|s| s.split("</section>").next().unwrap()).collect();
     assert_eq!(sections.len(), stale.len(), "ladders vs stale ACKs");
