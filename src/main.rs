@@ -78,11 +78,14 @@ struct ReportOpts {
     top: usize,
 }
 
-fn write_report(inputs: &[PathBuf], out: &std::path::Path, pcap_dir: Option<PathBuf>, r: &ReportOpts, engine: &EngineArgs) -> Result<()> {
+fn write_report(inputs: &[PathBuf], out: &std::path::Path, pcap_dir: Option<PathBuf>, r: &ReportOpts, engine: &EngineArgs) -> Result<ExitCode> {
     let opts = ackscope::report::ReportOptions { engine: engine.config(), max_ladders: r.max_ladders, top: r.top, pcap_dir };
     let w = ackscope::report::write_report(inputs, &opts, out).with_context(|| format!("cannot write the report {}", out.display()))?;
     eprintln!("ackscope: report written to {} ({} stale ACKs, {} ladders, {} KiB)", out.display(), w.stale_acks, w.ladders, w.bytes.div_ceil(1024));
-    Ok(())
+    for d in &w.damaged {
+        eprintln!("ackscope: damaged input (the report covers what came before it): {d}");
+    }
+    Ok(if w.damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
 
 #[derive(Args)]
@@ -761,7 +764,7 @@ fn run_replay(a: &ReplayArgs) -> Result<ExitCode> {
         }
     }
     if let Some(out) = &a.report {
-        write_report(&a.files, out, None, &a.report_opts, &a.engine)?;
+        write_report(&a.files, out, None, &a.report_opts, &a.engine)?; // damage is already in the exit code
     }
     Ok(if damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
@@ -774,7 +777,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run_live(a),
         Cmd::Demo(a) => run_demo(a),
         Cmd::Gen(a) => run_gen(a),
-        Cmd::Report(a) => write_report(&a.inputs, &a.output, a.pcap_dir.clone(), &a.report, &a.engine).map(|()| ExitCode::SUCCESS),
+        Cmd::Report(a) => write_report(&a.inputs, &a.output, a.pcap_dir.clone(), &a.report, &a.engine),
     };
     match r {
         Ok(code) => code,

@@ -124,6 +124,13 @@ fn bad_inputs_say_what_to_do() {
     let out = ackscope(&["report".as_ref(), os(&ev), os(&fixture("tw_repair.pcap")), "-o".as_ref(), os(&o)]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not both"));
+    // A truncated capture: the report covers what came before the damage, says so, exit 3.
+    let cut = d.0.join("cut.pcap");
+    let b = std::fs::read(fixture("tw_repair.pcap")).unwrap();
+    std::fs::write(&cut, &b[..b.len() - 10]).unwrap();
+    let out = ackscope(&["report".as_ref(), os(&cut), "-o".as_ref(), os(&o)]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(&o).unwrap().contains("damaged input:"));
     // A bad line is counted and shown, not fatal.
     let out = ackscope(&["report".as_ref(), os(&ev), "-o".as_ref(), os(&o)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

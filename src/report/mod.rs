@@ -93,6 +93,8 @@ pub struct Written {
     pub ladders: usize,
     /// Bytes of the HTML file.
     pub bytes: u64,
+    /// Captures damaged part-way (the report covers what came before the damage and says so).
+    pub damaged: Vec<String>,
 }
 
 /// The kind of an input file, from its first bytes.
@@ -246,5 +248,6 @@ pub fn write_report(inputs: &[PathBuf], opts: &ReportOptions, out: &Path) -> Res
     let mut f = io::BufWriter::new(File::create(out).map_err(werr)?);
     f.write_all(html.as_bytes()).map_err(werr)?;
     f.flush().map_err(werr)?;
-    Ok(Written { stale_acks: g.model.stale_acks(), ladders, bytes: html.len() as u64 })
+    let damaged = g.engine.as_ref().map(|e| e.damaged.clone()).unwrap_or_default();
+    Ok(Written { stale_acks: g.model.stale_acks(), ladders, bytes: html.len() as u64, damaged })
 }
