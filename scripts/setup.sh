@@ -3,7 +3,8 @@
 set -euo pipefail
 
 PKGS=(clang-19 llvm-19 libelf-dev zlib1g-dev m4 pkg-config make gcc libc6-dev
-      iproute2 ethtool tcpdump nftables python3 procps tshark)
+      iproute2 ethtool tcpdump nftables python3 procps tshark
+      chromium)   # chromium: tests/report_chromium.rs renders the incident report headless
 
 missing=()
 for p in "${PKGS[@]}"; do

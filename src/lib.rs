@@ -6,6 +6,7 @@
 //! - [`detect`]: the control-plane state machine and its events;
 //! - [`replay`]: pcap/pcapng input through the same engine;
 //! - [`output`]: JSON lines, text, summaries;
+//! - [`report`]: the incident report (self-contained HTML with ladder diagrams);
 //! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool.
 
 #![deny(unsafe_code)]
@@ -20,3 +21,4 @@ pub mod gen;
 pub mod output;
 pub mod packet;
 pub mod replay;
+pub mod report;

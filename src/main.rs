@@ -45,6 +45,47 @@ enum Cmd {
     /// of an interface (BPF_PROG_RUN live frames), to measure ackscope on it (root).
     #[command(after_help = EXIT_CODES)]
     Gen(GenArgs),
+    /// Write an incident report (one self-contained HTML file: summary, time series, reuse
+    /// intervals, top servers/clients, a ladder diagram per stale ACK) from captures or events files.
+    #[command(after_help = EXIT_CODES)]
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Captures (pcap/pcapng, replayed through the engine) or events files (JSON lines of `run`/`replay`).
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(short, long, value_name = "REPORT.html")]
+    output: PathBuf,
+    /// Flagged-flow captures of the run (its --pcap-dir): ladders of events inputs use their segments.
+    #[arg(long, value_name = "DIR")]
+    pcap_dir: Option<PathBuf>,
+    #[command(flatten)]
+    report: ReportOpts,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct ReportOpts {
+    /// Ladders drawn at most (beyond: the earliest of each cause in turn; the tables count all).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    max_ladders: usize,
+    /// Rows of the per-server and per-client tables.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    top: usize,
+}
+
+fn write_report(inputs: &[PathBuf], out: &std::path::Path, pcap_dir: Option<PathBuf>, r: &ReportOpts, engine: &EngineArgs) -> Result<ExitCode> {
+    let opts = ackscope::report::ReportOptions { engine: engine.config(), max_ladders: r.max_ladders, top: r.top, pcap_dir };
+    let w = ackscope::report::write_report(inputs, &opts, out).with_context(|| format!("cannot write the report {}", out.display()))?;
+    eprintln!("ackscope: report written to {} ({} stale ACKs, {} ladders, {} KiB)", out.display(), w.stale_acks, w.ladders, w.bytes.div_ceil(1024));
+    for d in &w.damaged {
+        eprintln!("ackscope: damaged input (the report covers what came before it): {d}");
+    }
+    Ok(if w.damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
 
 #[derive(Args)]
@@ -55,6 +96,9 @@ struct DemoArgs {
     /// Ordinary connections made in the background.
     #[arg(long, default_value_t = 200, value_name = "N")]
     ordinary: u32,
+    /// At the end, write the incident report of the run (HTML) to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 fn run_demo(a: &DemoArgs) -> Result<ExitCode> {
@@ -71,7 +115,7 @@ fn run_demo(a: &DemoArgs) -> Result<ExitCode> {
         None => "json",
     };
     let exe = std::env::current_exe().context("cannot find the ackscope executable")?;
-    ackscope::demo::run(&ackscope::demo::DemoOptions { exe, format, ordinary: a.ordinary }, stop)?;
+    ackscope::demo::run(&ackscope::demo::DemoOptions { exe, format, ordinary: a.ordinary, report: a.report.clone() }, stop)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -540,6 +584,11 @@ struct ReplayArgs {
     engine: EngineArgs,
     #[command(flatten)]
     output: OutputArgs,
+    /// Also write an incident report (HTML) of the captures to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    #[command(flatten)]
+    report_opts: ReportOpts,
 }
 
 #[derive(Args)]
@@ -714,6 +763,9 @@ fn run_replay(a: &ReplayArgs) -> Result<ExitCode> {
             anyhow::bail!("could not write events: {e} ({} events lost; check the disk or the --events path)", w.dropped);
         }
     }
+    if let Some(out) = &a.report {
+        write_report(&a.files, out, None, &a.report_opts, &a.engine)?; // damage is already in the exit code
+    }
     Ok(if damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
 
@@ -725,6 +777,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run_live(a),
         Cmd::Demo(a) => run_demo(a),
         Cmd::Gen(a) => run_gen(a),
+        Cmd::Report(a) => write_report(&a.inputs, &a.output, a.pcap_dir.clone(), &a.report, &a.engine),
     };
     match r {
         Ok(code) => code,

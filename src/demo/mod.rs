@@ -64,6 +64,9 @@ pub struct DemoOptions {
     pub format: &'static str,
     /// Ordinary connections in the background.
     pub ordinary: u32,
+    /// Write the incident report of the run here at the end (its events and flagged-flow
+    /// captures are kept for it while the demo runs).
+    pub report: Option<PathBuf>,
 }
 
 /// The testbed; dropping it removes everything.
@@ -234,7 +237,39 @@ pub fn run(opts: &DemoOptions, stop: Arc<AtomicBool>) -> Result<(), DemoError> {
     let err_path = tb.dir.join("ackscope.err");
     let err_file = fs::File::create(&err_path)?;
     let exe = opts.exe.display().to_string();
-    tb.spawn(&ns_s, &[&exe, "run", "--mode", "mirror", "--iface", "tapb", "--format", opts.format], Stdio::inherit(), Stdio::from(err_file))?;
+    // With a report to write, ackscope's JSON events are copied to a file on their way to the
+    // terminal (shown in the format asked for) and flagged flows are captured for the ladders.
+    let (events_path, pcap_dir) = (tb.dir.join("events.jsonl"), tb.dir.join("pcaps"));
+    let pcap_arg = pcap_dir.display().to_string();
+    let mut args = vec![exe.as_str(), "run", "--mode", "mirror", "--iface", "tapb"];
+    let mut copier = None;
+    if opts.report.is_some() {
+        args.extend_from_slice(&["--format", "json", "--pcap-dir", &pcap_arg]);
+        tb.spawn(&ns_s, &args, Stdio::piped(), Stdio::from(err_file))?;
+        let out = tb.children.last_mut().and_then(|c| c.stdout.take()).ok_or_else(|| DemoError::Ackscope("no stdout pipe".into()))?;
+        let mut file = io::BufWriter::new(fs::File::create(&events_path)?);
+        let text = opts.format == "text";
+        copier = Some(std::thread::spawn(move || {
+            use io::BufRead;
+            for line in io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = writeln!(file, "{line}");
+                let _ = file.flush();
+                let mut stdout = io::stdout().lock();
+                match crate::report::events::parse_line(&line) {
+                    Ok(ev) if text => {
+                        let _ = crate::output::write_text(&mut stdout, &ev, 0);
+                    }
+                    _ => {
+                        let _ = writeln!(stdout, "{line}");
+                    }
+                }
+                let _ = stdout.flush();
+            }
+        }));
+    } else {
+        args.extend_from_slice(&["--format", opts.format]);
+        tb.spawn(&ns_s, &args, Stdio::inherit(), Stdio::from(err_file))?;
+    }
     if let Err(e) = wait_for(&err_path, "inspecting", 20, &stop) {
         let log = fs::read_to_string(&err_path).unwrap_or_default();
         return Err(match e {
@@ -288,6 +323,15 @@ pub fn run(opts: &DemoOptions, stop: Arc<AtomicBool>) -> Result<(), DemoError> {
     }
     if !status.success() {
         return Err(DemoError::Ackscope(format!("exited with {status}")));
+    }
+    if let Some(c) = copier {
+        let _ = c.join();
+    }
+    if let Some(path) = &opts.report {
+        let ropts = crate::report::ReportOptions { pcap_dir: Some(pcap_dir.clone()), ..crate::report::ReportOptions::default() };
+        let w = crate::report::write_report(std::slice::from_ref(&events_path), &ropts, path)
+            .map_err(|e| DemoError::Ackscope(format!("cannot write the report: {e}")))?;
+        say(&format!("incident report of this run ({} stale ACKs, {} ladders): {}", w.stale_acks, w.ladders, path.display()));
     }
     drop(tb);
     say(&format!("removed the testbed; the demo took {:.1} s", started.elapsed().as_secs_f64()));
