@@ -3,7 +3,8 @@
 set -euo pipefail
 
 PKGS=(clang-19 llvm-19 libelf-dev zlib1g-dev m4 pkg-config make gcc libc6-dev
-      iproute2 ethtool tcpdump nftables python3 procps tshark)
+      iproute2 ethtool tcpdump nftables python3 procps tshark
+      python3-jsonschema systemd dpkg-dev prometheus)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -16,8 +17,17 @@ if ((${#missing[@]})); then
     fi
     echo "setup: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # Packages with a daemon (prometheus) must not start it here: the fleet test starts its own
+    # Prometheus in a network namespace. policy-rc.d exit 101 = "do not start services".
+    policy_added=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
+    if [[ -n "$policy_added" ]]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -27,4 +37,10 @@ if ! command -v cargo >/dev/null 2>&1; then
         echo "setup: cargo not found; install Rust (https://rustup.rs) and re-run" >&2
         exit 1
     fi
+fi
+
+# cargo-deb builds the Debian package (tests/packaging.rs, scripts/deb.sh); crates.io.
+if ! command -v cargo-deb >/dev/null 2>&1 && [[ ! -x "$HOME/.cargo/bin/cargo-deb" ]]; then
+    echo "setup: installing cargo-deb (cargo install --locked cargo-deb)" >&2
+    cargo install --locked cargo-deb
 fi

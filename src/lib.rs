@@ -6,12 +6,14 @@
 //! - [`detect`]: the control-plane state machine and its events;
 //! - [`replay`]: pcap/pcapng input through the same engine;
 //! - [`output`]: JSON lines, text, summaries;
-//! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool.
+//! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool;
+//! - [`config`]: the TOML configuration file of `ackscope run`.
 
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)] // The kernel interfaces (AF_XDP rings, UMEM, BPF maps); every block has a SAFETY comment.
 pub mod datapath;
+pub mod config;
 pub mod demo;
 pub mod detect;
 pub mod flow;
