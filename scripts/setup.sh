@@ -4,7 +4,7 @@ set -euo pipefail
 
 PKGS=(clang-19 llvm-19 libelf-dev zlib1g-dev m4 pkg-config make gcc libc6-dev
       iproute2 ethtool tcpdump nftables python3 procps tshark
-      python3-jsonschema systemd dpkg-dev prometheus)
+      python3-jsonschema systemd dpkg-dev prometheus man-db logrotate adduser)
 
 missing=()
 for p in "${PKGS[@]}"; do
