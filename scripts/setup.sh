@@ -38,9 +38,3 @@ if ! command -v cargo >/dev/null 2>&1; then
         exit 1
     fi
 fi
-
-# cargo-deb builds the Debian package (tests/packaging.rs, scripts/deb.sh); crates.io.
-if ! command -v cargo-deb >/dev/null 2>&1 && [[ ! -x "$HOME/.cargo/bin/cargo-deb" ]]; then
-    echo "setup: installing cargo-deb (cargo install --locked cargo-deb)" >&2
-    cargo install --locked cargo-deb
-fi
