@@ -7,12 +7,14 @@
 //! - [`replay`]: pcap/pcapng input through the same engine;
 //! - [`output`]: JSON lines, text, summaries;
 //! - [`report`]: the incident report (self-contained HTML with ladder diagrams);
-//! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool.
+//! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool;
+//! - [`config`]: the TOML configuration file of `ackscope run`.
 
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)] // The kernel interfaces (AF_XDP rings, UMEM, BPF maps); every block has a SAFETY comment.
 pub mod datapath;
+pub mod config;
 pub mod demo;
 pub mod detect;
 pub mod flow;

@@ -35,7 +35,7 @@ enum Cmd {
     #[command(after_help = EXIT_CODES)]
     Replay(ReplayArgs),
     /// Inspect live traffic on an interface (XDP + AF_XDP), as root.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, args_override_self = true)]
     Run(RunArgs),
     /// Build a throw-away testbed of network namespaces with real Linux TCP client and server,
     /// reproduce every stale-ACK cause among ordinary traffic, and run ackscope live on it (root).
@@ -211,6 +211,14 @@ struct RunArgs {
     engine: EngineArgs,
     #[command(flatten)]
     output: OutputArgs,
+    /// Read options from a TOML file (keys: these options with _ for -; docs/CONFIG.md); options
+    /// given on the command line win; of several files the later wins.
+    #[arg(long, value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// Validate the configuration and options against this machine (interfaces, queues,
+    /// cores, metrics address, files) and exit 0 without attaching anything.
+    #[arg(long)]
+    check: bool,
 }
 
 fn parse_cores(s: &str) -> Result<Vec<usize>> {
@@ -256,6 +264,23 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
         }
     };
     let cores = a.cores.as_deref().map(parse_cores).transpose().context("--cores: give a list like 0,1 or 2-5")?;
+    if a.check {
+        let r = ackscope::config::check_live(&ackscope::config::LiveCheck {
+            iface: &a.iface,
+            peer: a.peer.as_deref(),
+            queues: queues.as_ref().map(|q: &Vec<u32>| q.len() as u32),
+            cores: cores.as_deref(),
+            umem_frames: a.umem_frames,
+            ring_size: a.ring_size,
+            metrics: a.metrics.as_deref(),
+            events: a.output.events.as_deref(),
+            pcap_dir: a.output.pcap_dir.as_deref(),
+        });
+        r.notes.iter().for_each(|n| eprintln!("ackscope: note: {n}"));
+        anyhow::ensure!(r.problems.is_empty(), "the check failed:\n  {}", r.problems.join("\n  "));
+        eprintln!("ackscope: check passed for {}: nothing was attached", a.iface);
+        return Ok(ExitCode::SUCCESS);
+    }
     let cfg = live::LiveConfig {
         mode,
         iface: a.iface.clone(),
@@ -770,7 +795,14 @@ fn run_replay(a: &ReplayArgs) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `run --config FILE`: the file's options go before the command line's, which win.
+    let cli = match ackscope::config::expand_args(std::env::args_os()) {
+        Ok(args) => Cli::parse_from(args),
+        Err(e) => {
+            eprintln!("ackscope: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(cli.verbose);
     let r = match &cli.cmd {
         Cmd::Replay(a) => run_replay(a),
