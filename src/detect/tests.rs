@@ -86,6 +86,12 @@ impl Sim {
         }
         c_end.wrapping_add(1)
     }
+    /// The server's bare ACK answering the SYN, and the client's RST <SEQ=SEG.ACK> that a
+    /// SYN-SENT client answers an unacceptable ACK with (RFC 9293 §3.10.7.3).
+    fn stale(&mut self, seq: u32, ack: u32) {
+        self.s(seq, ack, F::ACK);
+        self.c(ack, 0, F::RST);
+    }
     fn kinds(&self) -> Vec<&'static str> {
         self.events.iter().map(|e| e.kind.as_str()).collect()
     }
@@ -186,7 +192,7 @@ fn time_wait_expired_is_silent_and_a_late_stale_ack_is_lingering_close() {
     sim.wait_ms(61_000);
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
     assert!(sim.events.is_empty());
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.events[0].cause, Some(Cause::LingeringClose));
     assert!(sim.events[0].prev_close_age_ms.unwrap() >= 61_000);
 }
@@ -209,7 +215,7 @@ fn client_closed_first_no_reuse_warning() {
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
     assert!(sim.events.is_empty());
     // If the server answers stale anyway, its LAST_ACK lingered.
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.events[0].cause, Some(Cause::LingeringClose));
     assert_eq!(sim.events[0].prev_state, Some(PrevState::ClosedByClientFirst));
 }
@@ -279,7 +285,7 @@ fn close_wait_is_lingering_close() {
 fn unknown_history() {
     let mut sim = Sim::new();
     sim.c(3, 0, F::SYN);
-    sim.s(99, 12345, F::ACK);
+    sim.stale(99, 12345);
     assert_eq!(sim.kinds(), ["stale_ack"]);
     assert_eq!(sim.events[0].cause, Some(Cause::Unknown));
     assert_eq!(sim.events[0].prev_state, Some(PrevState::None));
@@ -310,7 +316,7 @@ fn stale_ack_on_both_sides_of_isn_plus_one_across_2_pow_32() {
     ] {
         let mut sim = Sim::new();
         sim.c(isn, 0, F::SYN);
-        sim.s(1, ack, F::ACK);
+        sim.stale(1, ack);
         assert_eq!(sim.kinds(), ["stale_ack"], "isn {isn} ack {ack}");
         let d = sim.events[0].ack_delta().unwrap();
         assert_eq!(d.signum(), sign, "isn {isn} ack {ack} delta {d}");
@@ -362,12 +368,14 @@ fn rfc1337_rst_ignored_then_failed_at_timeout() {
 fn unresolved_or_failed_at_end_of_input() {
     let mut sim = Sim::new();
     sim.c(1, 0, F::SYN);
-    sim.s(1, 99, F::ACK);
+    sim.stale(1, 99);
     sim.finish();
     assert_eq!(sim.events[1].outcome, Some(Outcome::Unresolved));
+    // `unresolved` names the attempt's last frame (the client's RST, frame 3).
+    assert_eq!((sim.events[1].frame, sim.events[1].last_frame), (3, 3));
     let mut sim = Sim::new();
     sim.c(1, 0, F::SYN);
-    sim.s(1, 99, F::ACK);
+    sim.stale(1, 99);
     sim.shard.tick(sim.t + 10_001 * MS, &mut sim.events);
     assert_eq!(sim.events[1].outcome, Some(Outcome::Failed));
 }
@@ -376,9 +384,10 @@ fn unresolved_or_failed_at_end_of_input() {
 fn new_isn_means_the_client_gave_up() {
     let mut sim = Sim::new();
     sim.c(1, 0, F::SYN);
-    sim.s(1, 99, F::ACK);
+    sim.stale(1, 99);
     sim.c(5000, 0, F::SYN);
     assert_eq!(sim.kinds(), ["stale_ack", "stale_ack_outcome"]);
+    assert_eq!(sim.events[1].frame, 4, "decided by the new SYN");
     assert_eq!(sim.events[1].outcome, Some(Outcome::Failed));
 }
 
@@ -398,7 +407,8 @@ fn refused_retry_is_failed() {
 fn one_stale_ack_event_per_attempt() {
     let mut sim = Sim::new();
     sim.c(1, 0, F::SYN);
-    for _ in 0..5 {
+    sim.stale(1, 99);
+    for _ in 0..4 {
         sim.s(1, 99, F::ACK);
     }
     assert_eq!(sim.kinds(), ["stale_ack"]);
@@ -412,6 +422,8 @@ fn synack_wrong_ack() {
     let mut sim = Sim::new();
     sim.c(C_ISN, 0, F::SYN);
     sim.s(5, C_ISN.wrapping_add(2), F::SYN | F::ACK);
+    assert!(sim.events.is_empty(), "reported only once the client answers it with RST");
+    sim.c(C_ISN.wrapping_add(2), 0, F::RST);
     sim.s(5, C_ISN.wrapping_add(2), F::SYN | F::ACK);
     assert_eq!(sim.kinds(), ["synack_wrong_ack"]);
     let e = &sim.events[0];
@@ -500,7 +512,7 @@ fn ipv6_time_wait() {
     let mut sim = Sim::with("[fd00::1]:40000", "[fd00::2]:443");
     let rcv = sim.connection(C_ISN, 1000, true);
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.kinds(), ["reuse_in_time_wait", "stale_ack"]);
     assert_eq!(sim.events[1].cause, Some(Cause::TimeWait));
     assert_eq!(sim.events[1].client.to_string(), "[fd00::1]:40000");
@@ -514,21 +526,21 @@ fn vlan_separates_flows_and_is_reported() {
     // Same 4-tuple on another VLAN: a different flow, no history.
     sim.vlans = vec![20];
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.kinds(), ["stale_ack"]);
     assert_eq!(sim.events[0].cause, Some(Cause::Unknown));
     assert_eq!(sim.events[0].vlan(), Some(20));
     // On the original VLAN it is TIME_WAIT.
     sim.vlans = vec![10];
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.events[2].cause, Some(Cause::TimeWait));
     assert_eq!(sim.events[2].vlan(), Some(10));
     // QinQ: outer tag kept too.
     let mut sim = Sim::new();
     sim.vlans = vec![100, 200];
     sim.c(1, 0, F::SYN);
-    sim.s(1, 77, F::ACK);
+    sim.stale(1, 77);
     assert_eq!((sim.events[0].vlan, sim.events[0].svlan), (200, 100));
 }
 
@@ -540,7 +552,7 @@ fn reversed_roles_on_one_4_tuple() {
     let _ = rcv;
     std::mem::swap(&mut sim.client, &mut sim.server);
     sim.c(5, 0, F::SYN);
-    sim.s(S_ISN + 2, 999, F::ACK);
+    sim.stale(S_ISN + 2, 999);
     assert_eq!(sim.events[0].client.port(), 80);
     assert_eq!(sim.events[0].kind, EventKind::StaleAck);
 }

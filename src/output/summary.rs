@@ -103,6 +103,25 @@ impl Summary<'_> {
             }
             s.push('\n');
         }
+        let quiet = [
+            ("unconfirmed_stale_acks", c.stale_ack_unconfirmed),
+            ("unconfirmed_wrong_synacks", c.synack_wrong_unconfirmed),
+            ("data_answering_syn", c.syn_answers_not_bare),
+            ("duplicate_synacks", c.synack_duplicates),
+            ("simultaneous_opens", c.simultaneous_opens),
+            ("outcomes_revised", c.outcomes_revised),
+            ("tcp_options_ignored", c.tcp_options_ignored),
+        ];
+        if quiet.iter().any(|q| q.1 > 0) {
+            // What was seen but is no event (see the README's event reference).
+            s.push_str("not reported:");
+            for (name, n) in quiet {
+                if n > 0 {
+                    let _ = write!(s, "  {name}={n}");
+                }
+            }
+            s.push('\n');
+        }
         let skipped: u64 = self.problems.skipped.iter().sum();
         if skipped > 0 {
             s.push_str("skipped (not TCP for us):");

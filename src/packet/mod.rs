@@ -103,6 +103,13 @@ pub enum Parsed {
 /// `ts_ns` and `frame` are copied into the segment. Never panics and never allocates, whatever
 /// the bytes.
 pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Result<Parsed, ParseError> {
+    parse_frame_wire(link, data, data.len(), ts_ns, frame)
+}
+
+/// [`parse_frame`] for a captured frame that was `wire_len` bytes long on the wire (the
+/// capture's original length): a TCP payload length claimed by the IP header beyond the
+/// frame is clamped to it, while a snaplen cut keeps the IP layer's length.
+pub fn parse_frame_wire(link: LinkType, data: &[u8], wire_len: usize, ts_ns: u64, frame: u64) -> Result<Parsed, ParseError> {
     let l3 = match link::parse(link, data)? {
         Ok(l3) => l3,
         Err(skip) => return Ok(Parsed::Skip(skip)),
@@ -128,7 +135,7 @@ pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Resul
         Ok(l4) => l4,
         Err(skip) => return Ok(Parsed::Skip(skip)),
     };
-    tcp::parse(data, l4.offset, l4.len, &mut seg)?;
+    tcp::parse(data, l4.offset, l4.len, wire_len, &mut seg)?;
     Ok(Parsed::Tcp(seg))
 }
 
