@@ -16,6 +16,8 @@ pub struct ParseProblems {
     pub errors: [u64; PARSE_REASONS],
     /// First frame number (and file index) of each error reason.
     pub first_error: [Option<(usize, u64)>; PARSE_REASONS],
+    /// Records whose sub-second timestamp was out of range, normalised (not errors).
+    pub timestamps_normalised: u64,
 }
 
 impl ParseProblems {
@@ -132,6 +134,13 @@ impl Summary<'_> {
                 }
             }
             s.push('\n');
+        }
+        if self.problems.timestamps_normalised > 0 {
+            let _ = writeln!(
+                s,
+                "timestamps normalised: {} records had a sub-second field out of range (the excess counted as seconds)",
+                self.problems.timestamps_normalised
+            );
         }
         if self.problems.total_errors() > 0 {
             let _ = writeln!(s, "parse problems: {}", self.problems.total_errors());

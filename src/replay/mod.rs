@@ -93,6 +93,7 @@ pub fn replay_with<S: EventSink>(
                 }
             }
         }
+        problems.timestamps_normalised += r.timestamps_normalised;
     }
     shard.finish(sink);
     if let Some(rec) = recorder {
