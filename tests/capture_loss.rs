@@ -127,3 +127,34 @@ fn stale_acks_are_still_found_under_capture_loss() {
         assert_eq!(wrong, 0, "more than one stale_ack for one attempt");
     }
 }
+
+#[test]
+fn corrupted_handshake_frames_do_not_make_the_next_segment_stale() {
+    // Half of the SYN-ACKs, and half of the segments right after them (the client's ACK),
+    // get a broken IP header: the parser refuses them, as it would a damaged capture.
+    let mut frames = load("busy.pcap.gz");
+    let mut rng = Rng(42);
+    let (mut broken, mut errors) = (0u64, 0u64);
+    let mut after = false;
+    for f in frames.iter_mut() {
+        let synack = f.data.len() > 47 && f.data[47] & 0x12 == 0x12;
+        if (synack || after) && rng.unit() < 0.5 {
+            f.data[14] = 0x55; // IP version 5
+            broken += 1;
+        }
+        after = synack;
+    }
+    let mut shard = Shard::new(Config::default(), KeySeed::fixed(5));
+    let mut ev = Vec::new();
+    for f in &frames {
+        match parse_frame_wire(f.link, &f.data, f.wire, f.ts, f.n) {
+            Ok(Parsed::Tcp(s)) => shard.process(&s, &mut ev),
+            Ok(Parsed::Skip(_)) => {}
+            Err(_) => errors += 1,
+        }
+    }
+    shard.finish(&mut ev);
+    println!("corrupted {broken} handshake frames ({errors} refused by the parser): {} events", ev.len());
+    assert!(broken > 1000 && errors == broken, "{broken} {errors}");
+    assert!(ev.iter().all(|e| e.kind != EventKind::StaleAck && e.kind != EventKind::SynackWrongAck), "{:?}", ev.first());
+}

@@ -572,3 +572,217 @@ fn flood_of_syns_stays_under_the_cap() {
     assert!(out.is_empty());
     assert!(shard.evictions().live >= 19_000);
 }
+
+// ---- issue 11: field patterns that must stay silent, or be right ----------------------------
+
+#[test]
+fn fast_open_syn_payload_is_sequence_space() {
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.seg(true, C_ISN, 0, F::SYN, 200); // SYN with 200 bytes of data
+    sim.s(S_ISN, c1.wrapping_add(200), F::SYN | F::ACK); // acks ISN+1+200
+    sim.c(c1.wrapping_add(200), S_ISN + 1, F::ACK);
+    sim.s(S_ISN + 1, c1.wrapping_add(200), F::ACK);
+    sim.s(S_ISN + 1, c1.wrapping_add(200), F::FIN | F::ACK);
+    sim.c(c1.wrapping_add(200), S_ISN + 2, F::FIN | F::ACK);
+    sim.s(S_ISN + 2, c1.wrapping_add(201), F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    // A Fast Open server that refuses the data acks only the SYN: also right.
+    let mut sim = Sim::new();
+    sim.seg(true, C_ISN, 0, F::SYN, 200);
+    sim.s(99, 12, F::ACK); // bare ACK of something else: a candidate…
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.c(c1, S_ISN + 1, F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    // …and an ACK acknowledging part of the SYN's data before the SYN-ACK is acceptable.
+    let mut sim = Sim::new();
+    sim.seg(true, C_ISN, 0, F::SYN, 200);
+    sim.stale(S_ISN + 1, c1.wrapping_add(100));
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+}
+
+#[test]
+fn synack_payload_is_sequence_space() {
+    // No kernel here puts data on its SYN-ACK; some stacks do. The client's ACK of it is not
+    // "acked unseen".
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.seg(false, S_ISN, c1, F::SYN | F::ACK, 300);
+    sim.c(c1, S_ISN + 301, F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+}
+
+#[test]
+fn data_answering_a_syn_is_no_stale_ack() {
+    let mut sim = Sim::new();
+    sim.c(C_ISN, 0, F::SYN);
+    sim.seg(false, 5000, 12345, F::ACK | F::PSH, 100);
+    sim.c(12345, 0, F::RST);
+    sim.s(5000, 12345, F::FIN | F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.syn_answers_not_bare, 2);
+}
+
+#[test]
+fn a_missed_synack_does_not_make_the_next_ack_stale() {
+    // The capture lost the SYN-ACK, the client's ACK and its first data: the server's ACK of
+    // that data is a bare ACK above ISN+1. The client then goes on (it is connected).
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN + 1, c1.wrapping_add(500), F::ACK);
+    assert!(sim.events.is_empty());
+    sim.seg(true, c1.wrapping_add(500), S_ISN + 1, F::ACK | F::PSH, 100);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.stale_ack_unconfirmed, 1);
+    // Nothing follows at all: still no event.
+    let mut sim = Sim::new();
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN + 1, c1.wrapping_add(500), F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+}
+
+#[test]
+fn an_older_timestamp_echo_is_evidence_at_once() {
+    let mut sim = Sim::new();
+    sim.ts = Some((50_000, 0));
+    sim.c(C_ISN, 0, F::SYN);
+    // The answer echoes TSval 40 000, older than the SYN's: another connection's.
+    let mut spec = TcpSpec::new(sim.server, sim.client, S_ISN, C_ISN.wrapping_add(900), F::ACK);
+    spec.ts = Some((1, 40_000));
+    sim.frame += 1;
+    if let Parsed::Tcp(s) = parse_frame(LinkType::Ethernet, &spec.ethernet(), sim.t, sim.frame).unwrap() {
+        sim.shard.process(&s, &mut sim.events);
+    }
+    assert_eq!(sim.kinds(), ["stale_ack"]);
+}
+
+#[test]
+fn simultaneous_open_keeps_the_first_syn_sender_as_client() {
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN, 0, F::SYN);
+    sim.c(C_ISN, S_ISN + 1, F::SYN | F::ACK);
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.c(c1, S_ISN + 1, F::ACK);
+    sim.s(S_ISN + 1, c1, F::ACK);
+    sim.s(S_ISN + 1, c1, F::FIN | F::ACK);
+    sim.c(c1, S_ISN + 2, F::FIN | F::ACK);
+    sim.s(S_ISN + 2, c1.wrapping_add(1), F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.simultaneous_opens, 1);
+    // A later stale ACK names the first SYN's sender as the client.
+    sim.wait_ms(10);
+    sim.c(5, 0, F::SYN);
+    sim.stale(S_ISN + 2, c1.wrapping_add(1));
+    assert_eq!(sim.events[0].client, sim.client);
+}
+
+#[test]
+fn duplicate_and_competing_synacks_change_nothing() {
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.s(S_ISN + 50_000, c1, F::SYN | F::ACK); // competing, another ISN
+    sim.c(c1, S_ISN + 50_001, F::ACK); // the client took the second one
+    sim.seg(true, c1, S_ISN + 50_001, F::ACK, 100);
+    sim.s(S_ISN, c1, F::SYN | F::ACK); // retransmitted after data flowed
+    sim.c(c1.wrapping_add(100), S_ISN + 50_001, F::FIN | F::ACK);
+    sim.s(S_ISN + 50_001, c1.wrapping_add(101), F::FIN | F::ACK);
+    sim.c(c1.wrapping_add(101), S_ISN + 50_002, F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.port_reuses, 0);
+    assert_eq!(sim.shard.counters.synack_duplicates, 2);
+}
+
+#[test]
+fn syn_retries_in_syn_received_are_not_port_reuse() {
+    // The server's SYN-ACKs are captured but never reach the client (nftables): it retries.
+    let mut sim = Sim::new();
+    for _ in 0..5 {
+        sim.c(C_ISN, 0, F::SYN);
+        sim.s(S_ISN, C_ISN.wrapping_add(1), F::SYN | F::ACK);
+        sim.wait_ms(1000);
+    }
+    sim.c(C_ISN.wrapping_add(1), S_ISN + 1, F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.port_reuses, 0);
+    assert_eq!(sim.shard.counters.syn_retransmits, 4);
+}
+
+#[test]
+fn mid_stream_events_say_the_roles_are_unknown() {
+    let mut sim = Sim::new();
+    sim.seg(true, 500, 77, F::ACK, 100);
+    sim.s(77, 600, F::FIN | F::ACK);
+    sim.c(600, 5000, F::ACK); // beyond the FIN
+    assert_eq!(sim.kinds(), ["acked_unseen"]);
+    assert_eq!(sim.events[0].roles, crate::detect::Roles::Unknown);
+    // The side with the higher port is named `client`; nothing claims a SYN was seen.
+    assert_eq!(sim.events[0].client, sim.client);
+}
+
+#[test]
+fn recovered_needs_a_synack_otherwise_connected_unseen() {
+    let mut sim = Sim::new();
+    sim.c(1, 0, F::SYN);
+    sim.stale(1, 99);
+    sim.c(1, 0, F::SYN);
+    // The SYN-ACK is not in the capture; the client's ACK is.
+    sim.c(2, 7001, F::ACK);
+    assert_eq!(sim.kinds(), ["stale_ack", "stale_ack_outcome"]);
+    assert_eq!(sim.events[1].outcome, Some(Outcome::ConnectedUnseen));
+    assert_eq!(sim.events[1].recovery_us, None);
+    assert_eq!(sim.events[1].frame, 5);
+    assert_eq!(sim.events[1].last_frame, 4);
+}
+
+#[test]
+fn a_late_handshake_revises_failed() {
+    let mut sim = Sim::new();
+    let rcv = sim.connection(C_ISN, 10, true);
+    let isn = rcv.wrapping_sub(100);
+    sim.c(isn, 0, F::SYN);
+    sim.stale(S_ISN + 2, rcv);
+    for _ in 0..4 {
+        sim.wait_ms(4000);
+        sim.c(isn, 0, F::SYN); // retries past the 10 s connect timeout
+    }
+    sim.s(4242, isn.wrapping_add(1), F::SYN | F::ACK);
+    let k = sim.kinds();
+    assert_eq!(k, ["reuse_in_time_wait", "stale_ack", "stale_ack_outcome", "stale_ack_outcome"]);
+    assert_eq!(sim.events[2].outcome, Some(Outcome::Failed));
+    assert_eq!(sim.events[3].outcome, Some(Outcome::Recovered));
+    assert_eq!(sim.events[3].revises, Some(Outcome::Failed));
+    assert_eq!(sim.events[3].recovery_us, Some(16_000_000));
+    assert_eq!(sim.shard.counters.outcomes_revised, 1);
+    sim.finish();
+    assert_eq!(sim.events.len(), 4);
+}
+
+#[test]
+fn malformed_options_are_counted_and_the_segment_kept() {
+    let mut sim = Sim::new();
+    let mut spec = TcpSpec::new(sim.client, sim.server, C_ISN, 0, F::SYN);
+    spec.mss = Some(1460);
+    let mut f = spec.ethernet();
+    f[14 + 20 + 20 + 1] = 40; // MSS length past the header
+    if let Parsed::Tcp(s) = parse_frame(LinkType::Ethernet, &f, sim.t, 1).unwrap() {
+        sim.shard.process(&s, &mut sim.events);
+    }
+    sim.s(S_ISN, C_ISN.wrapping_add(1), F::SYN | F::ACK);
+    assert_eq!(sim.shard.counters.tcp_options_ignored, 1);
+    assert_eq!(sim.shard.counters.rtt_us.iter().sum::<u64>(), 1, "the SYN counted: the handshake completed");
+}

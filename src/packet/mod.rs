@@ -102,13 +102,17 @@ pub enum Parsed {
 ///
 /// `ts_ns` and `frame` are copied into the segment. Never panics and never allocates, whatever
 /// the bytes.
+///
+/// The TCP payload length is the IP layer's, whatever `data` holds (a snaplen cut does not
+/// shorten it); use [`parse_frame_wire`] when the frame's length on the wire is known.
 pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Result<Parsed, ParseError> {
-    parse_frame_wire(link, data, data.len(), ts_ns, frame)
+    parse_frame_wire(link, data, usize::MAX, ts_ns, frame)
 }
 
-/// [`parse_frame`] for a captured frame that was `wire_len` bytes long on the wire (the
-/// capture's original length): a TCP payload length claimed by the IP header beyond the
-/// frame is clamped to it, while a snaplen cut keeps the IP layer's length.
+/// [`parse_frame`] for a frame that was `wire_len` bytes long on the wire (a capture's
+/// original length; `data.len()` for a whole frame received live): a TCP payload length the
+/// IP header claims beyond the frame is clamped to it, while a snaplen cut (`data` shorter
+/// than `wire_len`) keeps the IP layer's length.
 pub fn parse_frame_wire(link: LinkType, data: &[u8], wire_len: usize, ts_ns: u64, frame: u64) -> Result<Parsed, ParseError> {
     let l3 = match link::parse(link, data)? {
         Ok(l3) => l3,

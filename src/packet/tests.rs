@@ -170,8 +170,10 @@ fn payload_is_clamped_to_the_frame_on_the_wire_not_to_a_snaplen_cut() {
     let f = spec.ethernet();
     let mut lying = f.clone();
     lying[16..18].copy_from_slice(&1500u16.to_be_bytes()); // IP total length claims 1500
-    let s = tcp(parse_frame(LinkType::Ethernet, &lying, 0, 1));
+    let s = tcp(crate::packet::parse_frame_wire(LinkType::Ethernet, &lying, lying.len(), 0, 1));
     assert_eq!(s.payload_len, 100, "clamped to the frame");
+    // Without a wire length, the IP layer's claim stands (parse_frame).
+    assert_eq!(tcp(parse_frame(LinkType::Ethernet, &lying, 0, 1)).payload_len, 1500 - 40);
     // A snaplen cut: 60 bytes captured of a frame that was longer on the wire.
     let s = tcp(crate::packet::parse_frame_wire(LinkType::Ethernet, &f[..60], f.len(), 0, 1));
     assert_eq!(s.payload_len, 100, "a snaplen cut keeps the IP length");
