@@ -1,4 +1,4 @@
-//! Per-4-tuple state: 32 bytes, `Copy`.
+//! Per-4-tuple state: 32 bytes, `Copy` (docs/ARCHITECTURE.md, "Flow key and memory").
 
 use crate::flow::{Side, TableEntry};
 use crate::packet::SeqNum;

@@ -20,7 +20,8 @@ pub struct Config {
     /// Server TIME_WAIT length (Linux: 60 s, `TCP_TIMEWAIT_LEN`).
     pub time_wait_ms: u32,
     /// How long after a stale-ACKed SYN a handshake may still complete before the attempt
-    /// counts as failed.
+    /// counts as failed. A handshake that completes later still revises that verdict (a
+    /// second outcome with `revises`).
     pub connect_timeout_ms: u32,
     /// Cap on tracked 4-tuples (live flows and tombstones) per shard.
     pub max_flows: usize,
