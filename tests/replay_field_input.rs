@@ -75,7 +75,7 @@ fn gzip_pcapng_is_read() {
         out.extend_from_slice(&t.to_le_bytes());
         out.extend_from_slice(&total.to_le_bytes());
         out.extend_from_slice(body);
-        out.extend(std::iter::repeat_n(0u8, pad));
+        out.extend_from_slice(&vec![0u8; pad]);
         out.extend_from_slice(&total.to_le_bytes());
     };
     let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();

@@ -187,6 +187,9 @@ pub struct Shard {
     pending: HashMap<u64, Pending>,
     wrong_synack: HashMap<u64, Event>,
     deadlines: VecDeque<(u64, u64, u64)>,
+    /// Until when each `failed` verdict may be revised (in order: failures fire in deadline
+    /// order and all get the same window).
+    revisable: VecDeque<(u64, u64, u64)>,
     generation: u64,
     epoch_ns: Option<u64>,
     now_ns: u64,
@@ -229,6 +232,7 @@ impl Shard {
             pending: HashMap::new(),
             wrong_synack: HashMap::new(),
             deadlines: VecDeque::new(),
+            revisable: VecDeque::new(),
             generation: 0,
             epoch_ns: None,
             now_ns: 0,
@@ -314,7 +318,7 @@ impl Shard {
         if seg.opts.malformed {
             self.counters.tcp_options_ignored += 1;
         }
-        if self.deadlines.front().is_some_and(|d| d.0 <= self.now_ns) {
+        if self.deadlines.front().is_some_and(|d| d.0 <= self.now_ns) || self.revisable.front().is_some_and(|d| d.0 <= self.now_ns) {
             self.fire_deadlines(out);
         }
         let rel = self.now_ns.saturating_sub(epoch);
@@ -385,6 +389,7 @@ impl Shard {
         self.counters.synack_wrong_unconfirmed += self.wrong_synack.len() as u64;
         self.wrong_synack.clear();
         self.deadlines.clear();
+        self.revisable.clear();
     }
 
     fn fire_deadlines<S: EventSink>(&mut self, out: &mut S) {
@@ -405,8 +410,7 @@ impl Shard {
                     self.generation += 1;
                     p.generation = self.generation;
                     let until = p.stale_syn_ns.saturating_add(REVISE_FOR_NS).max(deadline);
-                    self.deadlines.push_back((until, fp, self.generation));
-                    self.deadlines.make_contiguous().sort_by_key(|d| d.0);
+                    self.revisable.push_back((until, fp, self.generation));
                     emit_outcome(&mut self.counters, out, done, Outcome::Failed, deadline, self.cur_frame, None);
                 }
                 Phase::Candidate | Phase::Failed => {
@@ -417,6 +421,19 @@ impl Shard {
                     if let Some(flow) = self.table.get_mut(fp) {
                         flow.flags &= !fl::STALE;
                     }
+                }
+            }
+        }
+        // `failed` verdicts past their revision window: forget them.
+        while let Some(&(until, fp, generation)) = self.revisable.front() {
+            if until > self.now_ns {
+                break;
+            }
+            self.revisable.pop_front();
+            if self.pending.get(&fp).is_some_and(|p| p.generation == generation && p.phase == Phase::Failed) {
+                self.pending.remove(&fp);
+                if let Some(flow) = self.table.get_mut(fp) {
+                    flow.flags &= !fl::STALE;
                 }
             }
         }

@@ -786,3 +786,17 @@ fn malformed_options_are_counted_and_the_segment_kept() {
     assert_eq!(sim.shard.counters.tcp_options_ignored, 1);
     assert_eq!(sim.shard.counters.rtt_us.iter().sum::<u64>(), 1, "the SYN counted: the handshake completed");
 }
+
+#[test]
+fn a_failed_verdict_is_forgotten_after_its_revision_window() {
+    let mut sim = Sim::new();
+    sim.c(1, 0, F::SYN);
+    sim.stale(1, 99);
+    sim.shard.tick(sim.t + 11_000 * MS, &mut sim.events);
+    assert_eq!(sim.events[1].outcome, Some(Outcome::Failed));
+    assert_eq!(sim.shard.pending_outcomes(), 0);
+    sim.shard.tick(sim.t + 601_000 * MS, &mut sim.events);
+    sim.t += 601_000 * MS;
+    sim.s(5, 2, F::SYN | F::ACK); // too late to revise: nothing
+    assert_eq!(sim.events.len(), 2, "{:?}", sim.events);
+}
