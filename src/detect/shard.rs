@@ -142,6 +142,10 @@ struct Pending {
     phase: Phase,
     /// The attempt's latest frame: SYN, stale ACK or client RST.
     last_frame: u64,
+    /// When (and in which frame) the client went on as connected without a SYN-ACK having
+    /// been seen; 0 if not. The SYN-ACK may still come (input from two queues is not strictly
+    /// in order): then the outcome is `recovered`, else `connected_unseen` at the deadline.
+    connected: (u64, u64),
 }
 
 /// How long after the stale-ACKed SYN a `failed` verdict can still be revised (Linux
@@ -376,6 +380,10 @@ impl Shard {
             match p.phase {
                 Phase::Candidate => self.counters.stale_ack_unconfirmed += 1,
                 Phase::Failed => {}
+                Phase::Confirmed if p.connected.0 != 0 => {
+                    let (ts, frame) = p.connected;
+                    emit_outcome(&mut self.counters, out, p, Outcome::ConnectedUnseen, ts, frame, None);
+                }
                 Phase::Confirmed => {
                     let (outcome, frame) = if self.now_ns >= p.deadline_ns {
                         (Outcome::Failed, self.cur_frame)
@@ -400,6 +408,16 @@ impl Shard {
             self.deadlines.pop_front();
             let Some(p) = self.pending.get_mut(&fp).filter(|p| p.generation == generation) else { continue };
             match p.phase {
+                Phase::Confirmed if p.connected.0 != 0 => {
+                    // The client went on as connected and no SYN-ACK came by the deadline.
+                    let done = *p;
+                    self.pending.remove(&fp);
+                    if let Some(flow) = self.table.get_mut(fp) {
+                        flow.flags &= !fl::STALE;
+                    }
+                    let (ts, frame) = done.connected;
+                    emit_outcome(&mut self.counters, out, done, Outcome::ConnectedUnseen, ts, frame, None);
+                }
                 Phase::Confirmed => {
                     // RFC 9293 §3.10.7.3 leaves the client in SYN-SENT; it is the connect
                     // timeout that ends the attempt. Report it at the deadline, not at the
@@ -792,6 +810,13 @@ impl<S: EventSink> Ctx<'_, S> {
                 // a competing one with another ISN. The handshake is answered; it changes
                 // neither the sequence horizons nor the roles.
                 self.counters.synack_duplicates += 1;
+                if flow.has(fl::STALE) {
+                    // The SYN-ACK of a stale-ACKed attempt, arriving after the client's ACK
+                    // (the client went on as connected first in the input): `recovered`.
+                    let stale_syn = self.pending.get(&self.fp).map(|p| p.stale_syn_ns);
+                    let recovery = stale_syn.map(|t| self.now_ns.saturating_sub(t) / 1000);
+                    self.resolve_pending(flow, Outcome::Recovered, recovery);
+                }
                 if flow.state == State::SynRcvd && flow.known_nxt(server) != Some(seg.seq.add(seg.seg_len())) {
                     // Two server ISNs: which one the client takes is not known, so the
                     // handshake horizon is not exact any more: no acked_unseen from it.
@@ -924,15 +949,29 @@ impl<S: EventSink> Ctx<'_, S> {
                 }
                 if has_ack {
                     // The client acknowledges something: it is connected, so it got a SYN-ACK
-                    // that the capture does not hold. A stale ACK before it was not confirmed
-                    // by a SYN-ACK: the outcome says so (`connected_unseen`, not `recovered`).
+                    // that the capture does not hold (yet: from two queues it may come a
+                    // little later). A stale ACK before it is resolved by that SYN-ACK
+                    // (`recovered`), else at the deadline as `connected_unseen`, never as
+                    // `recovered` without one. A candidate ends here, silently.
                     if flow.has(fl::STALE) {
-                        self.resolve_pending(flow, Outcome::ConnectedUnseen, None);
+                        let (now, frame) = (self.now_ns, seg.frame);
+                        match self.pending.get_mut(&self.fp) {
+                            Some(p) if p.phase == Phase::Confirmed => {
+                                if p.connected.0 == 0 {
+                                    p.connected = (now, frame);
+                                }
+                            }
+                            Some(p) if p.phase == Phase::Failed => {
+                                self.resolve_pending(flow, Outcome::ConnectedUnseen, None);
+                            }
+                            _ => self.resolve_pending(flow, Outcome::ConnectedUnseen, None),
+                        }
                     }
                     self.drop_wrong_synack(flow);
-                    // A new connection: forget the previous one's sequence state.
+                    // A new connection: forget the previous one's sequence state (not the
+                    // pending outcome).
                     let c_end = flow.syn_end(client);
-                    flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI;
+                    flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI | fl::STALE;
                     flow.advance_nxt(client, c_end);
                     flow.advance_nxt(client.peer(), seg.ack);
                     flow.state = State::Established;
@@ -1039,7 +1078,16 @@ impl<S: EventSink> Ctx<'_, S> {
         pev.stale_acks = 1;
         pev.rst_ignored = Some(false);
         let phase = if strong { Phase::Confirmed } else { Phase::Candidate };
-        let p = Pending { ev: pev, stale_syn_ns, deadline_ns, generation: *self.generation, rst_ns: 0, phase, last_frame: seg.frame };
+        let p = Pending {
+            ev: pev,
+            stale_syn_ns,
+            deadline_ns,
+            generation: *self.generation,
+            rst_ns: 0,
+            phase,
+            last_frame: seg.frame,
+            connected: (0, 0),
+        };
         self.pending.insert(self.fp, p);
         self.deadlines.push_back((deadline_ns, self.fp, *self.generation));
     }
