@@ -477,7 +477,9 @@ fn crafted() -> Vec<Case> {
         ("good then bad", vec![2, 4, 5, 180, 1, 1, 3, 9]),
     ];
     for (n, o) in bad_lists {
-        v.push(case(format!("options: {n}"), v4_with_options(&o, F::SYN, 0), E("tcp_option_overrun")));
+        // Issue 11: the segment is kept (flags, sequence numbers, payload); its options are
+        // ignored and counted (`tcp_options_ignored`), not an error.
+        v.push(case(format!("options: {n}"), v4_with_options(&o, F::SYN, 0), Tcp { payload: 0 }));
     }
 
     // -- IPv6 extension header chains

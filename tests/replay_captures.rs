@@ -39,10 +39,11 @@ fn every_capture_gives_exactly_its_expected_events() {
     let mut checked = 0;
     for entry in std::fs::read_dir(captures()).unwrap() {
         let p = entry.unwrap().path();
-        if p.extension().and_then(|e| e.to_str()) != Some("pcap") {
-            continue;
-        }
-        let expect = std::fs::read_to_string(p.with_extension("expect")).unwrap_or_else(|_| panic!("{} has no .expect", p.display()));
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        // Plain and gzip-compressed captures (read transparently).
+        let Some(stem) = name.strip_suffix(".pcap").or_else(|| name.strip_suffix(".pcap.gz")) else { continue };
+        let expect = std::fs::read_to_string(captures().join(format!("{stem}.expect")))
+            .unwrap_or_else(|_| panic!("{} has no .expect", p.display()));
         let want: Vec<String> = expect.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
         let (events, stderr, code) = replay(&p);
         assert_eq!(code, 0, "{}: {stderr}", p.display());
@@ -51,7 +52,7 @@ fn every_capture_gives_exactly_its_expected_events() {
         assert!(!stderr.contains("parse problems"), "{}: {stderr}", p.display());
         checked += 1;
     }
-    assert!(checked >= 10, "only {checked} captures found");
+    assert!(checked >= 17, "only {checked} captures found");
 }
 
 fn one(file: &str, kind: &str) -> Value {
@@ -119,4 +120,67 @@ fn summary_counts_frames_and_reuses() {
     assert!(stderr.contains("events: 0"), "{stderr}");
     let (_, stderr, _) = replay(&captures().join("ctl_tw_expired.pcap"));
     assert!(stderr.contains("1 port reuses"), "{stderr}");
+}
+
+fn summary(file: &str) -> String {
+    replay(&captures().join(file)).1
+}
+
+#[test]
+fn fast_open_data_on_the_syn_is_sequence_space() {
+    // Real TCP Fast Open (tcp_fastopen=3 both sides): SYNs with 209 bytes, SYN-ACKs acking
+    // ISN+1+209. Before issue 11: one synack_wrong_ack per data-carrying SYN.
+    let (events, stderr, _) = replay(&captures().join("tfo.pcap"));
+    assert!(events.is_empty(), "{events:?}");
+    assert!(stderr.contains("5 4-tuples tracked"), "{stderr}");
+    let md = std::fs::read_to_string(captures().join("tfo.md")).unwrap();
+    assert!(md.contains("length 209") || md.contains("len 209"), "the capture's SYNs carry data:\n{md}");
+}
+
+#[test]
+fn simultaneous_open_keeps_the_first_syn_sender_as_client() {
+    let s = summary("simopen.pcap");
+    assert!(s.contains("events: 0"), "{s}");
+    assert!(s.contains("simultaneous_opens=1"), "{s}");
+}
+
+#[test]
+fn syn_retries_while_synacks_are_dropped_are_not_port_reuse() {
+    // nftables dropped the first SYN-ACKs at the client for 13.5 s: same-ISN SYN retries and
+    // repeated SYN-ACKs. Before issue 11: 8 port reuses.
+    let s = summary("synack_late.pcap");
+    assert!(s.contains("events: 0"), "{s}");
+    assert!(s.contains(" 0 port reuses"), "{s}");
+    assert!(s.contains("duplicate_synacks="), "{s}");
+}
+
+#[test]
+fn a_failed_verdict_is_revised_when_the_handshake_completes_later() {
+    let (events, _, _) = replay(&captures().join("lingering_late.pcap"));
+    let labels: Vec<String> = events.iter().map(label).collect();
+    assert_eq!(labels, ["stale_ack lingering_established", "stale_ack_outcome failed", "stale_ack_outcome recovered"]);
+    let (stale, failed, rec) = (&events[0], &events[1], &events[2]);
+    assert_eq!(stale["roles"], "syn");
+    assert!(failed.get("revises").is_none());
+    assert_eq!(rec["revises"], "failed");
+    assert!(rec["recovery_ms"].as_f64().unwrap() > 13_000.0, "{rec}");
+    // Every outcome names the frame that decided it and the attempt's last frame.
+    let (sf, ff, rf) = (stale["frame"].as_u64().unwrap(), failed["frame"].as_u64().unwrap(), rec["frame"].as_u64().unwrap());
+    assert!(sf < ff && ff < rf, "{sf} {ff} {rf}");
+    assert!(failed["last_frame"].as_u64().unwrap() < ff);
+    assert!(rec["explanation"].as_str().unwrap().contains("replaces the earlier failed verdict"));
+}
+
+#[test]
+fn a_capture_started_mid_stream_claims_no_roles() {
+    let (events, stderr, _) = replay(&captures().join("midstream.pcap"));
+    assert!(events.is_empty(), "{events:?}");
+    assert!(stderr.contains("20 4-tuples tracked"), "{stderr}");
+}
+
+#[test]
+fn gzip_capture_is_read_transparently() {
+    let s = summary("busy.pcap.gz");
+    assert!(s.contains("3000 4-tuples tracked"), "{s}");
+    assert!(s.contains("events: 0"), "{s}");
 }

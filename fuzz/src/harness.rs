@@ -487,6 +487,8 @@ impl AttemptId {
 struct Checker {
     /// Open attempts and the time of their stale ACK.
     open: Vec<(AttemptId, u64)>,
+    /// Attempts whose `failed` a later outcome may still revise (issue 11), at most once.
+    failed: Vec<AttemptId>,
     kinds: [u64; EVENT_KINDS],
     seen: usize,
 }
@@ -511,6 +513,16 @@ impl Checker {
                 }
                 EventKind::StaleAckOutcome => {
                     let id = AttemptId::of(e);
+                    if e.revises.is_some() {
+                        // A later outcome revising a `failed` one: of a failed attempt, once.
+                        let Some(i) = self.failed.iter().position(|f| *f == id) else {
+                            panic!("revised outcome without a failed attempt: {e:?}\n  failed: {:?}", self.failed)
+                        };
+                        self.failed.swap_remove(i);
+                        assert_eq!(e.revises, Some(Outcome::Failed), "{e:?}");
+                        assert!(matches!(e.outcome, Some(Outcome::Recovered | Outcome::ConnectedUnseen)), "{e:?}");
+                        continue;
+                    }
                     let Some(i) = self.open.iter().position(|o| o.0 == id) else {
                         panic!("stale_ack_outcome without an open stale_ack: {e:?}\n  open: {:?}", self.open)
                     };
@@ -520,6 +532,10 @@ impl Checker {
                     // wrapped deadline, which release builds would not otherwise show).
                     assert!(e.ts_ns.saturating_add((1 << 32) * 1000) >= stale_ts, "outcome long before its stale_ack at {stale_ts}: {e:?}");
                     let outcome = e.outcome.expect("an outcome");
+                    if outcome == Outcome::Failed {
+                        self.failed.retain(|f| !f.same_tuple(&id));
+                        self.failed.push(id);
+                    }
                     assert!(e.recovery_us.is_none() || outcome == Outcome::Recovered, "{e:?}");
                     assert!(e.stale_acks >= 1 && e.client_rst.is_some() && e.rst_ignored.is_some(), "{e:?}");
                 }

@@ -110,14 +110,17 @@ pub enum Outcome {
     Failed,
     /// The input ended before either.
     Unresolved,
+    /// The client went on as connected (it acknowledged a SYN-ACK), but the capture does not
+    /// hold that SYN-ACK: the attempt connected, when is unknown.
+    ConnectedUnseen,
 }
 
 /// Number of outcomes.
-pub const OUTCOMES: usize = 3;
+pub const OUTCOMES: usize = 4;
 
 impl Outcome {
     /// All outcomes in index order.
-    pub const ALL: [Outcome; OUTCOMES] = [Outcome::Recovered, Outcome::Failed, Outcome::Unresolved];
+    pub const ALL: [Outcome; OUTCOMES] = [Outcome::Recovered, Outcome::Failed, Outcome::Unresolved, Outcome::ConnectedUnseen];
 
     /// Stable name.
     pub const fn as_str(self) -> &'static str {
@@ -125,6 +128,30 @@ impl Outcome {
             Outcome::Recovered => "recovered",
             Outcome::Failed => "failed",
             Outcome::Unresolved => "unresolved",
+            Outcome::ConnectedUnseen => "connected_unseen",
+        }
+    }
+}
+
+/// How ackscope knows which side is the client (`roles` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Roles {
+    /// A SYN without ACK was seen: its sender is the client.
+    Syn,
+    /// Inferred from a SYN-ACK (its receiver is the client); the SYN was not seen.
+    Synack,
+    /// No handshake seen (capture started mid-connection): unknown; `client` is merely the
+    /// side with the higher port.
+    Unknown,
+}
+
+impl Roles {
+    /// Stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Roles::Syn => "syn",
+            Roles::Synack => "synack",
+            Roles::Unknown => "unknown",
         }
     }
 }
@@ -211,6 +238,13 @@ pub struct Event {
     pub client_rst: Option<bool>,
     /// The server ignored the client's RST (stale ACKs kept coming after it: tcp_rfc1337=1).
     pub rst_ignored: Option<bool>,
+    /// How the client/server roles are known.
+    pub roles: Roles,
+    /// stale_ack_outcome: the attempt's last frame (replay; its latest SYN, stale ACK or RST).
+    pub last_frame: u64,
+    /// stale_ack_outcome: the earlier verdict this one replaces (a `failed` that the
+    /// handshake completing later proved wrong).
+    pub revises: Option<Outcome>,
 }
 
 impl Event {
@@ -238,6 +272,9 @@ impl Event {
             syn_retries: 0,
             client_rst: None,
             rst_ignored: None,
+            roles: Roles::Syn,
+            last_frame: 0,
+            revises: None,
         }
     }
 
@@ -290,9 +327,23 @@ impl Event {
                 "The SYN was answered by an ACK of another sequence space: the server holds state from a previous connection \
                  on this 4-tuple that ackscope did not see (it started later); look for TIME_WAIT reuse and lost RST/FIN."
             }
-            (EventKind::StaleAckOutcome, _, Some(Outcome::Recovered)) => {
+            (EventKind::StaleAckOutcome, _, Some(Outcome::Recovered)) if self.revises.is_some() => {
+                "This replaces the earlier failed verdict: a retried SYN completed the handshake after all, recovery_ms after \
+                 the stale-ACKed SYN (the client retried longer than --connect-timeout); stop reusing 4-tuples the server \
+                 still holds."
+            }
+            (EventKind::StaleAckOutcome, _, Some(Outcome::Recovered)) if self.client_rst == Some(true) => {
                 "The client reset the stale state and its retried SYN completed the handshake after recovery_ms; each \
                  occurrence adds that latency to a connect — stop reusing 4-tuples the server still holds."
+            }
+            (EventKind::StaleAckOutcome, _, Some(Outcome::Recovered)) => {
+                "The server let go of the stale state by itself (no client RST was seen) and a retried SYN completed the \
+                 handshake after recovery_ms; each occurrence adds that latency to a connect — stop reusing 4-tuples the \
+                 server still holds."
+            }
+            (EventKind::StaleAckOutcome, _, Some(Outcome::ConnectedUnseen)) => {
+                "The client later acknowledged a SYN-ACK that is not in the capture (lost by the mirror or capture), so the \
+                 attempt did connect, but when is unknown; if this replaces a failed verdict, that verdict was wrong."
             }
             (EventKind::StaleAckOutcome, _, Some(Outcome::Failed)) => {
                 "No handshake completed within the connect timeout after the stale ACK, so the connection attempt failed \

@@ -1,4 +1,4 @@
-//! Per-4-tuple state: 32 bytes, `Copy`.
+//! Per-4-tuple state: 32 bytes, `Copy` (docs/ARCHITECTURE.md, "Flow key and memory").
 
 use crate::flow::{Side, TableEntry};
 use crate::packet::SeqNum;
@@ -57,8 +57,10 @@ pub(crate) mod fl {
     pub const OPENED: u16 = 1 << 12;
     /// The client sent RST during the current attempt.
     pub const CLIENT_RST: u16 = 1 << 13;
-    /// synack_wrong_ack already reported for this attempt.
+    /// synack_wrong_ack reported, or awaiting the client's confirmation, for this attempt.
     pub const WRONG_SYNACK: u16 = 1 << 14;
+    /// The roles come from a SYN-ACK (its receiver is the client), not from a SYN.
+    pub const ROLES_SYNACK: u16 = 1 << 15;
 
     #[inline]
     pub const fn fin(side: usize) -> u16 {
@@ -104,9 +106,14 @@ pub(crate) struct Flow {
     /// Client ISN of the current attempt.
     pub isn: SeqNum,
     /// Highest sequence end seen per side. During a new attempt (SYN-SENT) the client side
-    /// still holds the previous connection's value: the server's old receive point.
+    /// still holds the previous connection's value: the server's old receive point; the
+    /// server side, which has sent nothing of this attempt yet, holds the attempt's SYN end
+    /// (ISN + 1 + SYN payload: the highest ack the SYN makes acceptable, TCP Fast Open
+    /// included). See [`Flow::syn_end`].
     pub nxt: [SeqNum; 2],
-    /// Latest TSval per side; like `nxt`, the previous connection's during SYN-SENT.
+    /// Latest TSval per side; like `nxt`, the previous connection's during SYN-SENT on the
+    /// client side, and the TSval of the attempt's first SYN on the server side (valid with
+    /// `ts(server)`).
     pub tsval: [u32; 2],
     pub state: State,
     pub prev: u8,
@@ -151,6 +158,44 @@ impl Flow {
             self.nxt[i] = end;
             self.flags |= fl::nxt(i);
         }
+    }
+
+    /// SYN-SENT only: the end of the client's SYN (ISN + 1 + its payload), kept in the server
+    /// side's `nxt` slot (the server has sent nothing of the attempt yet).
+    #[inline]
+    pub fn syn_end(&self, client: Side) -> SeqNum {
+        let s = client.peer().idx();
+        if self.has(fl::nxt(s)) {
+            self.nxt[s]
+        } else {
+            self.isn.add(1)
+        }
+    }
+
+    /// SYN-SENT only: record the attempt's SYN (`end` = ISN + 1 + payload, first TSval).
+    #[inline]
+    pub fn set_syn(&mut self, client: Side, end: SeqNum, tsval: Option<u32>, first: bool) {
+        let s = client.peer().idx();
+        if first || !self.has(fl::nxt(s)) {
+            self.nxt[s] = end;
+            self.flags |= fl::nxt(s);
+        } else {
+            self.nxt[s] = self.nxt[s].max(end);
+        }
+        if first {
+            self.flags &= !fl::ts(s);
+            if let Some(v) = tsval {
+                self.tsval[s] = v;
+                self.flags |= fl::ts(s);
+            }
+        }
+    }
+
+    /// SYN-SENT only: the TSval of the attempt's first SYN, if it had one.
+    #[inline]
+    pub fn syn_tsval(&self, client: Side) -> Option<u32> {
+        let s = client.peer().idx();
+        self.has(fl::ts(s)).then_some(self.tsval[s])
     }
 
     #[inline]

@@ -11,7 +11,7 @@ mod event;
 mod flow;
 mod shard;
 
-pub use event::{Cause, Event, EventKind, Outcome, PrevState, Severity, CAUSES, EVENT_KINDS, OUTCOMES};
+pub use event::{Cause, Event, EventKind, Outcome, PrevState, Roles, Severity, CAUSES, EVENT_KINDS, OUTCOMES};
 pub use shard::{Counters, EventSink, ServerRtt, Shard, MAX_RTT_SERVERS, RTT_BUCKETS};
 
 /// Engine settings.
@@ -20,7 +20,8 @@ pub struct Config {
     /// Server TIME_WAIT length (Linux: 60 s, `TCP_TIMEWAIT_LEN`).
     pub time_wait_ms: u32,
     /// How long after a stale-ACKed SYN a handshake may still complete before the attempt
-    /// counts as failed.
+    /// counts as failed. A handshake that completes later still revises that verdict (a
+    /// second outcome with `revises`).
     pub connect_timeout_ms: u32,
     /// Cap on tracked 4-tuples (live flows and tombstones) per shard.
     pub max_flows: usize,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use hashbrown::HashMap;
 
-use super::event::{Cause, Event, EventKind, Outcome, PrevState, CAUSES, EVENT_KINDS, OUTCOMES};
+use super::event::{Cause, Event, EventKind, Outcome, PrevState, Roles, CAUSES, EVENT_KINDS, OUTCOMES};
 use super::flow::{fl, pv, Flow, State};
 use super::Config;
 use crate::flow::{FlowKey, FlowTable, KeySeed, Side};
@@ -62,6 +62,23 @@ pub struct Counters {
     pub time_backwards: u64,
     /// Events the sink could not take (set by sinks that drop).
     pub events_dropped: u64,
+    /// Unacceptable bare ACKs answering a SYN that never got the client's confirmation (its
+    /// RST <SEQ=SEG.ACK> or a retransmission of the same SYN): no event. What a missed
+    /// SYN-ACK looks like under capture loss.
+    pub stale_ack_unconfirmed: u64,
+    /// SYN-ACKs with a wrong ack that the client never answered with RST: no event.
+    pub synack_wrong_unconfirmed: u64,
+    /// Segments with payload or FIN answering a SYN (not the bare ACK of a stale ACK): no event.
+    pub syn_answers_not_bare: u64,
+    /// SYN-ACKs repeated after the handshake was answered (retransmitted, or a competing one
+    /// with another ISN): they change nothing.
+    pub synack_duplicates: u64,
+    /// SYNs from both sides of one 4-tuple (simultaneous open, RFC 9293 §3.5).
+    pub simultaneous_opens: u64,
+    /// `failed` outcomes replaced by a later one (the handshake completed after all).
+    pub outcomes_revised: u64,
+    /// Segments whose TCP options were malformed: kept, options ignored.
+    pub tcp_options_ignored: u64,
 }
 
 impl Counters {
@@ -78,6 +95,13 @@ impl Counters {
         self.stale_ack_repeats += o.stale_ack_repeats;
         self.time_backwards += o.time_backwards;
         self.events_dropped += o.events_dropped;
+        self.stale_ack_unconfirmed += o.stale_ack_unconfirmed;
+        self.synack_wrong_unconfirmed += o.synack_wrong_unconfirmed;
+        self.syn_answers_not_bare += o.syn_answers_not_bare;
+        self.synack_duplicates += o.synack_duplicates;
+        self.simultaneous_opens += o.simultaneous_opens;
+        self.outcomes_revised += o.outcomes_revised;
+        self.tcp_options_ignored += o.tcp_options_ignored;
         for (a, b) in self.events.iter_mut().zip(o.events) {
             *a += b;
         }
@@ -93,6 +117,20 @@ impl Counters {
     }
 }
 
+/// Where a stale-ACKed attempt stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// An unacceptable bare ACK answered the SYN, but nothing yet rules out a SYN-ACK the
+    /// capture missed: no event until the client confirms (RST <SEQ=SEG.ACK>, or the same
+    /// SYN again: it is still in SYN-SENT).
+    Candidate,
+    /// `stale_ack` reported; the outcome is pending.
+    Confirmed,
+    /// `failed` reported at the connect timeout; kept so that a handshake completing later
+    /// revises it.
+    Failed,
+}
+
 /// An attempt that got a stale ACK and whose end we wait for.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
@@ -101,7 +139,18 @@ struct Pending {
     deadline_ns: u64,
     generation: u64,
     rst_ns: u64,
+    phase: Phase,
+    /// The attempt's latest frame: SYN, stale ACK or client RST.
+    last_frame: u64,
+    /// When (and in which frame) the client went on as connected without a SYN-ACK having
+    /// been seen; 0 if not. The SYN-ACK may still come (input from two queues is not strictly
+    /// in order): then the outcome is `recovered`, else `connected_unseen` at the deadline.
+    connected: (u64, u64),
 }
+
+/// How long after the stale-ACKed SYN a `failed` verdict can still be revised (Linux
+/// `tcp_syn_retries` = 127 retries would take longer; 6, the default, take ~127 s).
+const REVISE_FOR_NS: u64 = 600 * 1_000_000_000;
 
 /// Handshake RTT of one server (`ip:port`): a histogram over [`RTT_BUCKETS`] and its sum.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,10 +189,16 @@ pub struct Shard {
     seed: KeySeed,
     table: FlowTable<Flow>,
     pending: HashMap<u64, Pending>,
+    wrong_synack: HashMap<u64, Event>,
     deadlines: VecDeque<(u64, u64, u64)>,
+    /// Until when each `failed` verdict may be revised (in order: failures fire in deadline
+    /// order and all get the same window).
+    revisable: VecDeque<(u64, u64, u64)>,
     generation: u64,
     epoch_ns: Option<u64>,
     now_ns: u64,
+    /// Frame of the segment being processed (the one whose clock fires deadlines).
+    cur_frame: u64,
     next_sweep_ms: u32,
     /// What this shard counted.
     pub counters: Counters,
@@ -161,6 +216,7 @@ struct Ctx<'a, S: EventSink> {
     cfg: &'a Config,
     counters: &'a mut Counters,
     pending: &'a mut HashMap<u64, Pending>,
+    wrong_synack: &'a mut HashMap<u64, Event>,
     deadlines: &'a mut VecDeque<(u64, u64, u64)>,
     generation: &'a mut u64,
     fp: u64,
@@ -178,10 +234,13 @@ impl Shard {
             cfg,
             seed,
             pending: HashMap::new(),
+            wrong_synack: HashMap::new(),
             deadlines: VecDeque::new(),
+            revisable: VecDeque::new(),
             generation: 0,
             epoch_ns: None,
             now_ns: 0,
+            cur_frame: 0,
             next_sweep_ms: SWEEP_EVERY_MS,
             counters: Counters::default(),
             servers: HashMap::new(),
@@ -217,9 +276,9 @@ impl Shard {
         self.table.evictions
     }
 
-    /// Attempts still waiting for an outcome.
+    /// Attempts still waiting for an outcome (a `stale_ack` was reported for each).
     pub fn pending_outcomes(&self) -> usize {
-        self.pending.len()
+        self.pending.values().filter(|p| p.phase == Phase::Confirmed).count()
     }
 
     /// The shard's clock (latest segment timestamp), ns.
@@ -239,6 +298,7 @@ impl Shard {
         if ts_ns > self.now_ns {
             self.now_ns = ts_ns;
         }
+        self.cur_frame = 0;
         self.fire_deadlines(out);
     }
 
@@ -258,7 +318,11 @@ impl Shard {
             // Out-of-order input: judge with the shard clock, never go back.
             self.counters.time_backwards += 1;
         }
-        if self.deadlines.front().is_some_and(|d| d.0 <= self.now_ns) {
+        self.cur_frame = seg.frame;
+        if seg.opts.malformed {
+            self.counters.tcp_options_ignored += 1;
+        }
+        if self.deadlines.front().is_some_and(|d| d.0 <= self.now_ns) || self.revisable.front().is_some_and(|d| d.0 <= self.now_ns) {
             self.fire_deadlines(out);
         }
         let rel = self.now_ns.saturating_sub(epoch);
@@ -277,6 +341,7 @@ impl Shard {
             cfg: &self.cfg,
             counters: &mut self.counters,
             pending: &mut self.pending,
+            wrong_synack: &mut self.wrong_synack,
             deadlines: &mut self.deadlines,
             generation: &mut self.generation,
             fp: key.fp,
@@ -304,15 +369,35 @@ impl Shard {
 
     /// End of input: every attempt still waiting becomes `failed` (its deadline passed by the
     /// last timestamp) or `unresolved`, oldest first.
+    ///
+    /// `failed` names the last frame read (its clock passed the deadline); `unresolved` names
+    /// the attempt's last frame. Unconfirmed stale-ACK candidates end silently (counted).
     pub fn finish<S: EventSink>(&mut self, out: &mut S) {
         self.fire_deadlines(out);
         let mut left: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
         left.sort_by_key(|p| (p.stale_syn_ns, p.ev.frame));
         for p in left {
-            let outcome = if self.now_ns >= p.deadline_ns { Outcome::Failed } else { Outcome::Unresolved };
-            emit_outcome(&mut self.counters, out, p, outcome, self.now_ns, 0, None);
+            match p.phase {
+                Phase::Candidate => self.counters.stale_ack_unconfirmed += 1,
+                Phase::Failed => {}
+                Phase::Confirmed if p.connected.0 != 0 => {
+                    let (ts, frame) = p.connected;
+                    emit_outcome(&mut self.counters, out, p, Outcome::ConnectedUnseen, ts, frame, None);
+                }
+                Phase::Confirmed => {
+                    let (outcome, frame) = if self.now_ns >= p.deadline_ns {
+                        (Outcome::Failed, self.cur_frame)
+                    } else {
+                        (Outcome::Unresolved, p.last_frame)
+                    };
+                    emit_outcome(&mut self.counters, out, p, outcome, self.now_ns, frame, None);
+                }
+            }
         }
+        self.counters.synack_wrong_unconfirmed += self.wrong_synack.len() as u64;
+        self.wrong_synack.clear();
         self.deadlines.clear();
+        self.revisable.clear();
     }
 
     fn fire_deadlines<S: EventSink>(&mut self, out: &mut S) {
@@ -321,14 +406,53 @@ impl Shard {
                 break;
             }
             self.deadlines.pop_front();
-            if self.pending.get(&fp).is_some_and(|p| p.generation == generation) {
-                let p = self.pending.remove(&fp).expect("checked above");
+            let Some(p) = self.pending.get_mut(&fp).filter(|p| p.generation == generation) else { continue };
+            match p.phase {
+                Phase::Confirmed if p.connected.0 != 0 => {
+                    // The client went on as connected and no SYN-ACK came by the deadline.
+                    let done = *p;
+                    self.pending.remove(&fp);
+                    if let Some(flow) = self.table.get_mut(fp) {
+                        flow.flags &= !fl::STALE;
+                    }
+                    let (ts, frame) = done.connected;
+                    emit_outcome(&mut self.counters, out, done, Outcome::ConnectedUnseen, ts, frame, None);
+                }
+                Phase::Confirmed => {
+                    // RFC 9293 §3.10.7.3 leaves the client in SYN-SENT; it is the connect
+                    // timeout that ends the attempt. Report it at the deadline, not at the
+                    // next packet, naming the frame whose clock passed it. Keep the attempt:
+                    // a handshake that completes later revises the verdict.
+                    let done = *p;
+                    p.phase = Phase::Failed;
+                    self.generation += 1;
+                    p.generation = self.generation;
+                    let until = p.stale_syn_ns.saturating_add(REVISE_FOR_NS).max(deadline);
+                    self.revisable.push_back((until, fp, self.generation));
+                    emit_outcome(&mut self.counters, out, done, Outcome::Failed, deadline, self.cur_frame, None);
+                }
+                Phase::Candidate | Phase::Failed => {
+                    if p.phase == Phase::Candidate {
+                        self.counters.stale_ack_unconfirmed += 1;
+                    }
+                    self.pending.remove(&fp);
+                    if let Some(flow) = self.table.get_mut(fp) {
+                        flow.flags &= !fl::STALE;
+                    }
+                }
+            }
+        }
+        // `failed` verdicts past their revision window: forget them.
+        while let Some(&(until, fp, generation)) = self.revisable.front() {
+            if until > self.now_ns {
+                break;
+            }
+            self.revisable.pop_front();
+            if self.pending.get(&fp).is_some_and(|p| p.generation == generation && p.phase == Phase::Failed) {
+                self.pending.remove(&fp);
                 if let Some(flow) = self.table.get_mut(fp) {
                     flow.flags &= !fl::STALE;
                 }
-                // RFC 9293 §3.10.7.3 leaves the client in SYN-SENT; it is the connect timeout
-                // that ends the attempt. Report it at the deadline, not at the next packet.
-                emit_outcome(&mut self.counters, out, p, Outcome::Failed, deadline, 0, None);
             }
         }
     }
@@ -347,9 +471,14 @@ fn emit_outcome<S: EventSink>(
     ev.kind = EventKind::StaleAckOutcome;
     ev.ts_ns = ts_ns;
     ev.frame = frame;
+    ev.last_frame = p.last_frame;
     ev.outcome = Some(outcome);
     ev.recovery_us = recovery_us;
     ev.client_rst = Some(p.rst_ns != 0);
+    if p.phase == Phase::Failed {
+        ev.revises = Some(Outcome::Failed);
+        counters.outcomes_revised += 1;
+    }
     counters.events[EventKind::StaleAckOutcome as usize] += 1;
     counters.outcomes[outcome as usize] += 1;
     out.event(&ev);
@@ -360,11 +489,32 @@ fn rtt_bucket(us: u32) -> usize {
     ((32 - us.leading_zeros()) as usize).min(RTT_BUCKETS - 1)
 }
 
+/// Cap on SYN-ACKs with a wrong ack awaiting the client's RST; beyond it the oldest are
+/// dropped (counted as unconfirmed).
+const MAX_WRONG_SYNACK: usize = 65_536;
+
 impl<S: EventSink> Ctx<'_, S> {
     fn event(&self, kind: EventKind, client: Side) -> Event {
         let (c, s) = self.endpoints(client);
         let mut ev = Event::new(kind, self.now_ns, self.seg.frame, c, s, self.seg.vlan, self.seg.svlan);
         ev.tunnel = self.seg.tunnel;
+        ev
+    }
+
+    /// An event about `flow`, with the roles as far as they are known. Without a handshake
+    /// (capture started mid-connection) nobody knows who the client is: the side with the
+    /// higher port is named `client` and the event says `roles: unknown`.
+    fn flow_event(&self, kind: EventKind, flow: &Flow) -> Event {
+        let (client, roles) = match flow.client() {
+            Some(c) if flow.has(fl::ROLES_SYNACK) => (c, Roles::Synack),
+            Some(c) => (c, Roles::Syn),
+            None => {
+                let sender_higher = self.seg.sport >= self.seg.dport;
+                (if sender_higher { self.from } else { self.from.peer() }, Roles::Unknown)
+            }
+        };
+        let mut ev = self.event(kind, client);
+        ev.roles = roles;
         ev
     }
 
@@ -405,13 +555,16 @@ impl<S: EventSink> Ctx<'_, S> {
         if f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK) {
             self.counters.syn += 1;
             flow.set_client(self.from);
+            // DESIGN §6: the SYN's payload (TCP Fast Open) occupies sequence space too.
+            flow.set_syn(self.from, seg.seq.add(seg.seg_len()), seg.opts.has_ts.then_some(seg.tsval), true);
         } else if f.has(TcpFlags::SYN) {
-            // SYN-ACK of a SYN we did not see: the receiver is the client.
+            // SYN-ACK of a SYN we did not see: the receiver is the client (inferred).
             self.counters.synack += 1;
             flow.set_client(self.from.peer());
+            flow.flags |= fl::ROLES_SYNACK;
             flow.state = State::SynRcvd;
             flow.isn = seg.ack.add(u32::MAX); // ack - 1
-            flow.advance_nxt(self.from, seg.seq.add(1));
+            flow.advance_nxt(self.from, seg.seq.add(seg.seg_len()));
             flow.advance_nxt(self.from.peer(), seg.ack);
         } else {
             // Mid-connection (capture or ackscope started later): open, client unknown.
@@ -424,11 +577,16 @@ impl<S: EventSink> Ctx<'_, S> {
     }
 
     fn note_ts(&self, flow: &mut Flow) {
-        if self.seg.opts.has_ts {
-            let i = self.from.idx();
-            flow.tsval[i] = self.seg.tsval;
-            flow.flags |= fl::ts(i);
+        if !self.seg.opts.has_ts {
+            return;
         }
+        if flow.state == State::SynSent && flow.client() != Some(self.from) {
+            // In SYN-SENT the server side's slot holds the SYN's TSval.
+            return;
+        }
+        let i = self.from.idx();
+        flow.tsval[i] = self.seg.tsval;
+        flow.flags |= fl::ts(i);
     }
 
     /// Sequence, FIN and state bookkeeping of an ordinary segment (no SYN, no RST).
@@ -463,40 +621,66 @@ impl<S: EventSink> Ctx<'_, S> {
     fn on_syn(&mut self, flow: &mut Flow) {
         self.counters.syn += 1;
         let seg = self.seg;
-        let client = self.from;
-        if flow.state == State::SynSent && flow.client() == Some(client) {
-            if seg.seq == flow.isn {
-                // Retransmission of the attempt's SYN (Linux: also the quick retry after it
-                // answered a stale ACK with RST).
-                self.counters.syn_retransmits += 1;
+        let from = self.from;
+        let syn_end = seg.seq.add(seg.seg_len());
+        let tsval = seg.opts.has_ts.then_some(seg.tsval);
+        let attempt_open = matches!(flow.state, State::SynSent | State::SynRcvd);
+        if attempt_open && flow.client() == Some(from) && seg.seq == flow.isn {
+            // Retransmission of the attempt's SYN: after a SYN-ACK the client never got (it
+            // may be in the capture: SYN-RECEIVED), or the quick retry Linux makes after it
+            // answered an unacceptable ACK with RST. Not a new connection: no port reuse.
+            self.counters.syn_retransmits += 1;
+            if flow.state == State::SynSent {
+                flow.set_syn(from, syn_end, tsval, false);
+                // The client is still in SYN-SENT after the unacceptable ACK or SYN-ACK: it did
+                // not take it for a handshake. That confirms it.
                 if flow.has(fl::STALE) {
-                    if let Some(p) = self.pending.get_mut(&self.fp) {
-                        p.ev.syn_retries += 1;
-                    }
+                    self.stale_syn_retry();
                 }
-                flow.syn_us = self.now_us;
-                return;
+                if flow.has(fl::WRONG_SYNACK) {
+                    self.confirm_wrong_synack(None);
+                }
             }
+            flow.syn_us = self.now_us;
+            return;
+        }
+        if flow.state == State::SynSent && flow.client() == Some(from) {
             // A new ISN: the client gave up on the attempt and starts another one. The
             // previous *connection* (flow.prev) is still what the server may hold.
             self.resolve_pending(flow, Outcome::Failed, None);
+            self.drop_wrong_synack(flow);
             flow.isn = seg.seq;
             flow.syn_us = self.now_us;
             flow.flags &= !(fl::CLIENT_RST | fl::WRONG_SYNACK);
+            flow.set_syn(from, syn_end, tsval, true);
             self.check_time_wait_reuse(flow);
             return;
         }
-        if flow.state == State::SynSent && flow.client().is_some() {
-            // The other side sends a SYN too: simultaneous open (RFC 9293 §3.5, figure 8).
-            // Rare; start over with this SYN's sender as the client, no history.
-            *flow = Flow { prev: 0, flags: 0, state: State::SynSent, isn: seg.seq, syn_us: self.now_us, ..*flow };
-            flow.set_client(client);
+        if attempt_open && flow.client() == Some(from.peer()) {
+            if flow.state == State::SynRcvd {
+                // The other half of a simultaneous open again, or noise: changes nothing.
+                return;
+            }
+            // Simultaneous open (RFC 9293 §3.5, figure 8): the other side sends a SYN too.
+            // The first SYN's sender stays the client (DESIGN §6); both ISNs are known now,
+            // as in SYN-RECEIVED. Each side's SYN-ACK then acknowledges the other's SYN.
+            self.counters.simultaneous_opens += 1;
+            let client = from.peer();
+            let c_end = flow.syn_end(client);
+            self.drop_wrong_synack(flow);
+            flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI | fl::STALE;
+            flow.prev = 0;
+            flow.state = State::SynRcvd;
+            flow.advance_nxt(client, c_end);
+            flow.advance_nxt(from, syn_end);
             flow.last_ms = self.now_ms;
+            self.note_ts(flow);
             return;
         }
-        // A SYN on a 4-tuple with a tracked connection (open or closed): port reuse. Normal;
-        // counted, not an event. Remember what the server may still hold.
+        // A SYN on a 4-tuple with a tracked connection (open or closed): a new connection,
+        // port reuse. Normal; counted, not an event. Remember what the server may still hold.
         self.counters.port_reuses += 1;
+        let client = from;
         let server = client.peer();
         let mut prev = pv::VALID;
         if flow.has(fl::OPENED) || flow.state == State::SynRcvd {
@@ -530,6 +714,7 @@ impl<S: EventSink> Ctx<'_, S> {
         flow.state = State::SynSent;
         flow.isn = seg.seq;
         flow.syn_us = self.now_us;
+        flow.set_syn(client, syn_end, tsval, true);
         self.check_time_wait_reuse(flow);
     }
 
@@ -561,7 +746,7 @@ impl<S: EventSink> Ctx<'_, S> {
         if accepted {
             return;
         }
-        let mut ev = self.event(EventKind::ReuseInTimeWait, client);
+        let mut ev = self.flow_event(EventKind::ReuseInTimeWait, flow);
         ev.syn_seq = Some(seg.seq);
         ev.prev_rcv_nxt = Some(old_rcv);
         ev.prev_close_age_ms = Some(age);
@@ -579,21 +764,30 @@ impl<S: EventSink> Ctx<'_, S> {
         };
         let server = client.peer();
         if self.from != server {
-            return; // A SYN-ACK from the client side: simultaneous open, not followed.
+            return; // A SYN-ACK from the client side: its half of a simultaneous open.
         }
+        let first = flow.isn.add(1);
         match flow.state {
             State::SynSent => {
-                let expected = flow.isn.add(1);
+                let syn_end = flow.syn_end(client);
                 // RFC 9293 §3.10.7.3 (SYN-SENT): "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a
-                // reset"; a SYN-ACK must acknowledge exactly ISN+1.
-                if seg.ack != expected {
+                // reset". Acceptable is ISN+1 ..= ISN+1+SYN payload: a Fast Open server acks
+                // the SYN's data too, or only the SYN when it refuses the data.
+                if seg.ack.before(first) || seg.ack.after(syn_end) {
                     if !flow.has(fl::WRONG_SYNACK) {
                         flow.flags |= fl::WRONG_SYNACK;
-                        let mut ev = self.event(EventKind::SynackWrongAck, client);
+                        let mut ev = self.flow_event(EventKind::SynackWrongAck, flow);
                         ev.syn_seq = Some(flow.isn);
                         ev.ack = Some(seg.ack);
-                        ev.expected_ack = Some(expected);
-                        self.emit(&ev);
+                        ev.expected_ack = Some(first);
+                        // Reported once the client answers it with RST <SEQ=SEG.ACK> (or sends
+                        // the same SYN again): a SYN-ACK of a SYN the capture missed is not
+                        // answered so.
+                        if self.wrong_synack.len() >= MAX_WRONG_SYNACK {
+                            self.counters.synack_wrong_unconfirmed += self.wrong_synack.len() as u64;
+                            self.wrong_synack.clear();
+                        }
+                        self.wrong_synack.insert(self.fp, ev);
                     }
                     return;
                 }
@@ -611,8 +805,25 @@ impl<S: EventSink> Ctx<'_, S> {
                 slot.sum_us += u64::from(rtt);
                 self.complete_synack(flow, client);
             }
-            State::SynRcvd | State::Established if flow.known_nxt(server) == Some(seg.seq.add(1)) => {
-                // Retransmitted SYN-ACK.
+            State::SynRcvd | State::Established
+                if !seg.ack.before(first) && !seg.ack.after(flow.known_nxt(client).unwrap_or(first)) =>
+            {
+                // A SYN-ACK for this attempt again: retransmitted (also after data flowed) or
+                // a competing one with another ISN. The handshake is answered; it changes
+                // neither the sequence horizons nor the roles.
+                self.counters.synack_duplicates += 1;
+                if flow.has(fl::STALE) {
+                    // The SYN-ACK of a stale-ACKed attempt, arriving after the client's ACK
+                    // (the client went on as connected first in the input): `recovered`.
+                    let stale_syn = self.pending.get(&self.fp).map(|p| p.stale_syn_ns);
+                    let recovery = stale_syn.map(|t| self.now_ns.saturating_sub(t) / 1000);
+                    self.resolve_pending(flow, Outcome::Recovered, recovery);
+                }
+                if flow.state == State::SynRcvd && flow.known_nxt(server) != Some(seg.seq.add(seg.seg_len())) {
+                    // Two server ISNs: which one the client takes is not known, so the
+                    // handshake horizon is not exact any more: no acked_unseen from it.
+                    flow.flags |= fl::UNSEEN_REPORTED;
+                }
             }
             _ => self.restart_from_synack(flow),
         }
@@ -621,17 +832,20 @@ impl<S: EventSink> Ctx<'_, S> {
     /// A valid SYN-ACK for the current attempt: the handshake is answered.
     fn complete_synack(&mut self, flow: &mut Flow, client: Side) {
         let seg = self.seg;
+        let c_end = flow.syn_end(client);
         if flow.has(fl::STALE) {
             let stale_syn = self.pending.get(&self.fp).map(|p| p.stale_syn_ns);
             let recovery = stale_syn.map(|t| self.now_ns.saturating_sub(t) / 1000);
             self.resolve_pending(flow, Outcome::Recovered, recovery);
         }
+        self.drop_wrong_synack(flow);
         let keep = fl::CLIENT_KNOWN | fl::CLIENT_HI;
         flow.flags &= keep;
         flow.prev = 0;
         flow.state = State::SynRcvd;
-        flow.advance_nxt(client, flow.isn.add(1));
-        flow.advance_nxt(self.from, seg.seq.add(1));
+        flow.advance_nxt(client, c_end);
+        // A SYN-ACK's payload occupies sequence space too (DESIGN §6).
+        flow.advance_nxt(self.from, seg.seq.add(seg.seg_len()));
         flow.last_ms = self.now_ms;
         self.note_ts(flow);
     }
@@ -640,9 +854,11 @@ impl<S: EventSink> Ctx<'_, S> {
     fn restart_from_synack(&mut self, flow: &mut Flow) {
         let seg = self.seg;
         if flow.state != State::SynSent {
+            // A new connection on a tracked 4-tuple whose SYN the capture missed.
             self.counters.port_reuses += 1;
         }
         self.resolve_pending(flow, Outcome::Failed, None);
+        self.drop_wrong_synack(flow);
         *flow = Flow {
             last_ms: self.now_ms,
             syn_us: self.now_us,
@@ -654,7 +870,8 @@ impl<S: EventSink> Ctx<'_, S> {
             flags: 0,
         };
         flow.set_client(self.from.peer());
-        flow.advance_nxt(self.from, seg.seq.add(1));
+        flow.flags |= fl::ROLES_SYNACK;
+        flow.advance_nxt(self.from, seg.seq.add(seg.seg_len()));
         flow.advance_nxt(self.from.peer(), seg.ack);
         self.note_ts(flow);
     }
@@ -667,25 +884,43 @@ impl<S: EventSink> Ctx<'_, S> {
             if let Some(client) = flow.client() {
                 if self.from == client {
                     // RFC 9293 §3.10.7.3: in SYN-SENT, an unacceptable ACK is answered with
-                    // <SEQ=SEG.ACK><CTL=RST>: the client's reply to a stale ACK. It stays in
-                    // SYN-SENT and retries.
+                    // <SEQ=SEG.ACK><CTL=RST> (no ACK bit): the client's reply to a stale ACK.
+                    // It stays in SYN-SENT and retries. That reply confirms the stale ACK.
                     flow.flags |= fl::CLIENT_RST;
-                    if let Some(p) = self.pending.get_mut(&self.fp) {
-                        if p.rst_ns == 0 {
-                            p.rst_ns = self.now_ns;
+                    let answer = !seg.flags.has(TcpFlags::ACK);
+                    if flow.has(fl::STALE) {
+                        let now = self.now_ns;
+                        let mut confirm = false;
+                        if let Some(p) = self.pending.get_mut(&self.fp) {
+                            p.last_frame = seg.frame;
+                            if p.phase == Phase::Candidate {
+                                if answer && p.ev.ack == Some(seg.seq) {
+                                    p.rst_ns = now;
+                                    confirm = true;
+                                }
+                            } else if p.rst_ns == 0 {
+                                p.rst_ns = now;
+                            }
                         }
+                        if confirm {
+                            self.confirm_stale();
+                        }
+                    }
+                    if answer && flow.has(fl::WRONG_SYNACK) {
+                        self.confirm_wrong_synack(Some(seg.seq));
                     }
                     return;
                 }
                 // RFC 9293 §3.10.7.3: "If the RST bit is set: If the ACK was acceptable, then
                 // signal to the user 'error: connection reset', drop the segment, enter CLOSED".
-                // Acceptable means ack = ISN+1 (ack ≠ ISN+1 RSTs are dropped by the client).
-                if seg.flags.has(TcpFlags::ACK) && seg.ack == flow.isn.add(1) {
-                    let mut ev = self.event(EventKind::ConnectionRefused, client);
+                // Acceptable means ISN+1 ..= SND.NXT (ack outside it: the client drops the RST).
+                if seg.flags.has(TcpFlags::ACK) && !seg.ack.before(flow.isn.add(1)) && !seg.ack.after(flow.syn_end(client)) {
+                    let mut ev = self.flow_event(EventKind::ConnectionRefused, flow);
                     ev.syn_seq = Some(flow.isn);
                     ev.ack = Some(seg.ack);
                     self.emit(&ev);
                     self.resolve_pending(flow, Outcome::Failed, None);
+                    self.drop_wrong_synack(flow);
                     flow.state = State::Closed;
                     flow.flags |= fl::RST;
                     flow.prev = 0;
@@ -708,18 +943,38 @@ impl<S: EventSink> Ctx<'_, S> {
         let has_ack = seg.flags.has(TcpFlags::ACK);
         if flow.state == State::SynSent {
             if let Some(client) = flow.client() {
-                if self.from != client && has_ack {
-                    return self.answer_in_syn_sent(flow, client);
+                if self.from != client {
+                    if has_ack {
+                        return self.answer_in_syn_sent(flow, client);
+                    }
+                    return; // No ACK bit: nothing a SYN-SENT client would act on.
                 }
-                if self.from == client && has_ack && flow.has(fl::STALE) {
-                    // The client acknowledges something after its retry: the handshake
-                    // completed and we missed the SYN-ACK.
-                    self.resolve_pending(flow, Outcome::Recovered, None);
-                }
-                if self.from == client && has_ack {
-                    // A new connection: forget the previous one's sequence state.
-                    flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI;
-                    flow.advance_nxt(client, flow.isn.add(1));
+                if has_ack {
+                    // The client acknowledges something: it is connected, so it got a SYN-ACK
+                    // that the capture does not hold (yet: from two queues it may come a
+                    // little later). A stale ACK before it is resolved by that SYN-ACK
+                    // (`recovered`), else at the deadline as `connected_unseen`, never as
+                    // `recovered` without one. A candidate ends here, silently.
+                    if flow.has(fl::STALE) {
+                        let (now, frame) = (self.now_ns, seg.frame);
+                        match self.pending.get_mut(&self.fp) {
+                            Some(p) if p.phase == Phase::Confirmed => {
+                                if p.connected.0 == 0 {
+                                    p.connected = (now, frame);
+                                }
+                            }
+                            Some(p) if p.phase == Phase::Failed => {
+                                self.resolve_pending(flow, Outcome::ConnectedUnseen, None);
+                            }
+                            _ => self.resolve_pending(flow, Outcome::ConnectedUnseen, None),
+                        }
+                    }
+                    self.drop_wrong_synack(flow);
+                    // A new connection: forget the previous one's sequence state (not the
+                    // pending outcome).
+                    let c_end = flow.syn_end(client);
+                    flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI | fl::STALE;
+                    flow.advance_nxt(client, c_end);
                     flow.advance_nxt(client.peer(), seg.ack);
                     flow.state = State::Established;
                     flow.flags |= fl::OPENED;
@@ -748,22 +1003,42 @@ impl<S: EventSink> Ctx<'_, S> {
     }
 
     /// The server side answers the client's SYN with a segment that has ACK set and SYN and
-    /// RST clear. Anything but ack = ISN+1 is the stale ACK (DESIGN §3).
+    /// RST clear. A *bare* one (no payload, no FIN) whose ack is not acceptable for the SYN is
+    /// the stale ACK (DESIGN §3, §6) — once the evidence rules out a SYN-ACK the capture
+    /// missed (see [`Phase::Candidate`]).
     fn answer_in_syn_sent(&mut self, flow: &mut Flow, client: Side) {
         let seg = self.seg;
         let expected = flow.isn.add(1);
-        if seg.ack == expected {
-            return; // Not stale; an ACK without SYN acknowledging our SYN is not a handshake.
+        let syn_end = flow.syn_end(client);
+        if !seg.ack.before(expected) && !seg.ack.after(syn_end) {
+            // Acceptable (RFC 9293 §3.10.7.3: SND.UNA < SEG.ACK =< SND.NXT), a Fast Open
+            // SYN's data included. Without SYN it is no handshake; the client drops it.
+            return;
+        }
+        if seg.payload_len > 0 || seg.flags.has(TcpFlags::FIN) {
+            // Not a bare ACK: data answering a SYN is a capture that started mid-stream, a
+            // SYN-ACK the capture missed, or a middlebox. No stale ACK; counted.
+            self.counters.syn_answers_not_bare += 1;
+            return;
         }
         if flow.has(fl::STALE) {
-            self.counters.stale_ack_repeats += 1;
+            let strong = self.stale_evidence(flow, client);
+            let mut confirm = false;
             if let Some(p) = self.pending.get_mut(&self.fp) {
-                p.ev.stale_acks += 1;
-                if p.rst_ns != 0 {
-                    // A stale ACK after the client's RST: the server ignored the RST
-                    // (tcp_rfc1337=1 in TIME_WAIT, RFC 1337 "TIME-WAIT Assassination").
-                    p.ev.rst_ignored = Some(true);
+                if p.phase != Phase::Failed {
+                    self.counters.stale_ack_repeats += 1;
+                    p.last_frame = seg.frame;
+                    p.ev.stale_acks += 1;
+                    if p.rst_ns != 0 {
+                        // A stale ACK after the client's RST: the server ignored the RST
+                        // (tcp_rfc1337=1 in TIME_WAIT, RFC 1337 "TIME-WAIT Assassination").
+                        p.ev.rst_ignored = Some(true);
+                    }
+                    confirm = p.phase == Phase::Candidate && strong;
                 }
+            }
+            if confirm {
+                self.confirm_stale();
             }
             return;
         }
@@ -772,10 +1047,15 @@ impl<S: EventSink> Ctx<'_, S> {
             // (its STALE flag was cleared by a SYN from the other side or a reuse, or the entry
             // was evicted and re-created). A new attempt supersedes it: end it now instead of
             // overwriting it, so every stale_ack keeps exactly one outcome (found by fuzz/engine).
-            emit_outcome(self.counters, self.out, orphan, Outcome::Failed, self.now_ns, seg.frame, None);
+            match orphan.phase {
+                Phase::Confirmed => emit_outcome(self.counters, self.out, orphan, Outcome::Failed, self.now_ns, seg.frame, None),
+                Phase::Candidate => self.counters.stale_ack_unconfirmed += 1,
+                Phase::Failed => {}
+            }
         }
+        let strong = self.stale_evidence(flow, client);
         let (cause, prev_state, age) = self.cause(flow);
-        let mut ev = self.event(EventKind::StaleAck, client);
+        let mut ev = self.flow_event(EventKind::StaleAck, flow);
         ev.syn_seq = Some(flow.isn);
         ev.ack = Some(seg.ack);
         ev.expected_ack = Some(expected);
@@ -785,7 +1065,9 @@ impl<S: EventSink> Ctx<'_, S> {
         if flow.prev & pv::VALID != 0 {
             ev.prev_rcv_nxt = flow.known_nxt(client);
         }
-        self.emit(&ev);
+        if strong {
+            self.emit(&ev);
+        }
         flow.flags |= fl::STALE;
         // The SYN that got this ACK is the latest client SYN.
         let since_syn_ns = u64::from(self.now_us.wrapping_sub(flow.syn_us)) * 1000;
@@ -797,9 +1079,85 @@ impl<S: EventSink> Ctx<'_, S> {
         let mut pev = ev;
         pev.stale_acks = 1;
         pev.rst_ignored = Some(false);
-        let p = Pending { ev: pev, stale_syn_ns, deadline_ns, generation: *self.generation, rst_ns: 0 };
+        let phase = if strong { Phase::Confirmed } else { Phase::Candidate };
+        let p = Pending {
+            ev: pev,
+            stale_syn_ns,
+            deadline_ns,
+            generation: *self.generation,
+            rst_ns: 0,
+            phase,
+            last_frame: seg.frame,
+            connected: (0, 0),
+        };
         self.pending.insert(self.fp, p);
         self.deadlines.push_back((deadline_ns, self.fp, *self.generation));
+    }
+
+    /// Evidence in the answering ACK itself that it belongs to another sequence space, so no
+    /// missed SYN-ACK can explain it:
+    /// - its ack lies *below* ISN+1: every segment of a connection opened by this SYN acks
+    ///   at least ISN+1;
+    /// - it echoes a TSval older than the attempt's first SYN (RFC 7323 §4.3: the echo is the
+    ///   peer's `TS.Recent`, which a connection opened by this SYN sets from that SYN or later).
+    ///
+    /// An ack *above* the SYN's end is also what the ACK of the client's first data looks
+    /// like when the capture lost the SYN-ACK and the client's first segments; that needs the
+    /// client's own confirmation.
+    fn stale_evidence(&self, flow: &Flow, client: Side) -> bool {
+        let seg = self.seg;
+        if seg.ack.before(flow.isn.add(1)) {
+            return true;
+        }
+        match flow.syn_tsval(client) {
+            Some(t) if seg.opts.has_ts && seg.opts.tsecr != 0 => (seg.opts.tsecr.wrapping_sub(t) as i32) < 0,
+            _ => false,
+        }
+    }
+
+    /// A candidate stale ACK is confirmed: report it (with its own frame and time).
+    fn confirm_stale(&mut self) {
+        let Some(p) = self.pending.get_mut(&self.fp) else { return };
+        if p.phase != Phase::Candidate {
+            return;
+        }
+        p.phase = Phase::Confirmed;
+        let mut ev = p.ev;
+        ev.stale_acks = 0;
+        ev.syn_retries = 0;
+        ev.rst_ignored = None;
+        self.emit(&ev);
+    }
+
+    /// The same SYN again after a stale ACK: a retry (confirms a candidate).
+    fn stale_syn_retry(&mut self) {
+        let frame = self.seg.frame;
+        let Some(p) = self.pending.get_mut(&self.fp) else { return };
+        if p.phase == Phase::Failed {
+            return;
+        }
+        p.last_frame = frame;
+        p.ev.syn_retries += 1;
+        if p.phase == Phase::Candidate {
+            self.confirm_stale();
+        }
+    }
+
+    /// A SYN-ACK with a wrong ack is confirmed by the client's RST `<SEQ=SEG.ACK>` (or, with
+    /// `None`, by the same SYN again).
+    fn confirm_wrong_synack(&mut self, rst_seq: Option<SeqNum>) {
+        let Some(ev) = self.wrong_synack.get(&self.fp) else { return };
+        if rst_seq.is_some() && ev.ack != rst_seq {
+            return;
+        }
+        let ev = self.wrong_synack.remove(&self.fp).expect("checked above");
+        self.emit(&ev);
+    }
+
+    fn drop_wrong_synack(&mut self, flow: &Flow) {
+        if flow.has(fl::WRONG_SYNACK) && self.wrong_synack.remove(&self.fp).is_some() {
+            self.counters.synack_wrong_unconfirmed += 1;
+        }
     }
 
     /// Name the cause of a stale ACK from what was seen of the previous connection.
@@ -829,11 +1187,16 @@ impl<S: EventSink> Ctx<'_, S> {
     }
 
     /// In handshake or teardown the other side's sequence horizon is known exactly: its ISN+1
-    /// before the handshake completes, its FIN+1 after its FIN. An ack beyond it acknowledges
-    /// something never seen (Wireshark's "ACKed unseen segment").
+    /// (plus SYN-ACK payload) before the handshake completes, its FIN+1 after its FIN. An ack
+    /// beyond it acknowledges something never seen (Wireshark's "ACKed unseen segment").
+    /// Not once the connection is closed (both FINs or RST): a segment then belongs to a new
+    /// connection whose handshake the capture missed.
     fn check_acked_unseen(&mut self, flow: &mut Flow) {
         let seg = self.seg;
         let other = self.from.peer();
+        if flow.state == State::Closed {
+            return;
+        }
         let in_handshake = flow.state == State::SynRcvd && flow.client() == Some(self.from);
         let other_finished = flow.has(fl::fin(other.idx()));
         if !(in_handshake || other_finished) {
@@ -844,8 +1207,7 @@ impl<S: EventSink> Ctx<'_, S> {
             return;
         }
         flow.flags |= fl::UNSEEN_REPORTED;
-        let client = flow.client().unwrap_or(Side::Hi);
-        let mut ev = self.event(EventKind::AckedUnseen, client);
+        let mut ev = self.flow_event(EventKind::AckedUnseen, flow);
         if flow.client().is_some() {
             ev.syn_seq = Some(flow.isn);
         }
@@ -854,13 +1216,23 @@ impl<S: EventSink> Ctx<'_, S> {
         self.emit(&ev);
     }
 
+    /// End the attempt's pending outcome. A candidate ends silently (counted); a `failed`
+    /// verdict already reported is revised only by a connection after all.
     fn resolve_pending(&mut self, flow: &mut Flow, outcome: Outcome, recovery_us: Option<u64>) {
         if !flow.has(fl::STALE) {
             return;
         }
         flow.flags &= !fl::STALE;
         if let Some(p) = self.pending.remove(&self.fp) {
-            emit_outcome(self.counters, self.out, p, outcome, self.now_ns, self.seg.frame, recovery_us);
+            match p.phase {
+                Phase::Candidate => self.counters.stale_ack_unconfirmed += 1,
+                Phase::Confirmed => emit_outcome(self.counters, self.out, p, outcome, self.now_ns, self.seg.frame, recovery_us),
+                Phase::Failed => {
+                    if matches!(outcome, Outcome::Recovered | Outcome::ConnectedUnseen) {
+                        emit_outcome(self.counters, self.out, p, outcome, self.now_ns, self.seg.frame, recovery_us);
+                    }
+                }
+            }
         }
     }
 }

@@ -86,6 +86,12 @@ impl Sim {
         }
         c_end.wrapping_add(1)
     }
+    /// The server's bare ACK answering the SYN, and the client's RST <SEQ=SEG.ACK> that a
+    /// SYN-SENT client answers an unacceptable ACK with (RFC 9293 §3.10.7.3).
+    fn stale(&mut self, seq: u32, ack: u32) {
+        self.s(seq, ack, F::ACK);
+        self.c(ack, 0, F::RST);
+    }
     fn kinds(&self) -> Vec<&'static str> {
         self.events.iter().map(|e| e.kind.as_str()).collect()
     }
@@ -186,7 +192,7 @@ fn time_wait_expired_is_silent_and_a_late_stale_ack_is_lingering_close() {
     sim.wait_ms(61_000);
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
     assert!(sim.events.is_empty());
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.events[0].cause, Some(Cause::LingeringClose));
     assert!(sim.events[0].prev_close_age_ms.unwrap() >= 61_000);
 }
@@ -209,7 +215,7 @@ fn client_closed_first_no_reuse_warning() {
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
     assert!(sim.events.is_empty());
     // If the server answers stale anyway, its LAST_ACK lingered.
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.events[0].cause, Some(Cause::LingeringClose));
     assert_eq!(sim.events[0].prev_state, Some(PrevState::ClosedByClientFirst));
 }
@@ -279,7 +285,7 @@ fn close_wait_is_lingering_close() {
 fn unknown_history() {
     let mut sim = Sim::new();
     sim.c(3, 0, F::SYN);
-    sim.s(99, 12345, F::ACK);
+    sim.stale(99, 12345);
     assert_eq!(sim.kinds(), ["stale_ack"]);
     assert_eq!(sim.events[0].cause, Some(Cause::Unknown));
     assert_eq!(sim.events[0].prev_state, Some(PrevState::None));
@@ -310,7 +316,7 @@ fn stale_ack_on_both_sides_of_isn_plus_one_across_2_pow_32() {
     ] {
         let mut sim = Sim::new();
         sim.c(isn, 0, F::SYN);
-        sim.s(1, ack, F::ACK);
+        sim.stale(1, ack);
         assert_eq!(sim.kinds(), ["stale_ack"], "isn {isn} ack {ack}");
         let d = sim.events[0].ack_delta().unwrap();
         assert_eq!(d.signum(), sign, "isn {isn} ack {ack} delta {d}");
@@ -362,12 +368,14 @@ fn rfc1337_rst_ignored_then_failed_at_timeout() {
 fn unresolved_or_failed_at_end_of_input() {
     let mut sim = Sim::new();
     sim.c(1, 0, F::SYN);
-    sim.s(1, 99, F::ACK);
+    sim.stale(1, 99);
     sim.finish();
     assert_eq!(sim.events[1].outcome, Some(Outcome::Unresolved));
+    // `unresolved` names the attempt's last frame (the client's RST, frame 3).
+    assert_eq!((sim.events[1].frame, sim.events[1].last_frame), (3, 3));
     let mut sim = Sim::new();
     sim.c(1, 0, F::SYN);
-    sim.s(1, 99, F::ACK);
+    sim.stale(1, 99);
     sim.shard.tick(sim.t + 10_001 * MS, &mut sim.events);
     assert_eq!(sim.events[1].outcome, Some(Outcome::Failed));
 }
@@ -376,9 +384,10 @@ fn unresolved_or_failed_at_end_of_input() {
 fn new_isn_means_the_client_gave_up() {
     let mut sim = Sim::new();
     sim.c(1, 0, F::SYN);
-    sim.s(1, 99, F::ACK);
+    sim.stale(1, 99);
     sim.c(5000, 0, F::SYN);
     assert_eq!(sim.kinds(), ["stale_ack", "stale_ack_outcome"]);
+    assert_eq!(sim.events[1].frame, 4, "decided by the new SYN");
     assert_eq!(sim.events[1].outcome, Some(Outcome::Failed));
 }
 
@@ -398,7 +407,8 @@ fn refused_retry_is_failed() {
 fn one_stale_ack_event_per_attempt() {
     let mut sim = Sim::new();
     sim.c(1, 0, F::SYN);
-    for _ in 0..5 {
+    sim.stale(1, 99);
+    for _ in 0..4 {
         sim.s(1, 99, F::ACK);
     }
     assert_eq!(sim.kinds(), ["stale_ack"]);
@@ -412,6 +422,8 @@ fn synack_wrong_ack() {
     let mut sim = Sim::new();
     sim.c(C_ISN, 0, F::SYN);
     sim.s(5, C_ISN.wrapping_add(2), F::SYN | F::ACK);
+    assert!(sim.events.is_empty(), "reported only once the client answers it with RST");
+    sim.c(C_ISN.wrapping_add(2), 0, F::RST);
     sim.s(5, C_ISN.wrapping_add(2), F::SYN | F::ACK);
     assert_eq!(sim.kinds(), ["synack_wrong_ack"]);
     let e = &sim.events[0];
@@ -500,7 +512,7 @@ fn ipv6_time_wait() {
     let mut sim = Sim::with("[fd00::1]:40000", "[fd00::2]:443");
     let rcv = sim.connection(C_ISN, 1000, true);
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.kinds(), ["reuse_in_time_wait", "stale_ack"]);
     assert_eq!(sim.events[1].cause, Some(Cause::TimeWait));
     assert_eq!(sim.events[1].client.to_string(), "[fd00::1]:40000");
@@ -514,21 +526,21 @@ fn vlan_separates_flows_and_is_reported() {
     // Same 4-tuple on another VLAN: a different flow, no history.
     sim.vlans = vec![20];
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.kinds(), ["stale_ack"]);
     assert_eq!(sim.events[0].cause, Some(Cause::Unknown));
     assert_eq!(sim.events[0].vlan(), Some(20));
     // On the original VLAN it is TIME_WAIT.
     sim.vlans = vec![10];
     sim.c(rcv.wrapping_sub(10), 0, F::SYN);
-    sim.s(S_ISN + 2, rcv, F::ACK);
+    sim.stale(S_ISN + 2, rcv);
     assert_eq!(sim.events[2].cause, Some(Cause::TimeWait));
     assert_eq!(sim.events[2].vlan(), Some(10));
     // QinQ: outer tag kept too.
     let mut sim = Sim::new();
     sim.vlans = vec![100, 200];
     sim.c(1, 0, F::SYN);
-    sim.s(1, 77, F::ACK);
+    sim.stale(1, 77);
     assert_eq!((sim.events[0].vlan, sim.events[0].svlan), (200, 100));
 }
 
@@ -540,7 +552,7 @@ fn reversed_roles_on_one_4_tuple() {
     let _ = rcv;
     std::mem::swap(&mut sim.client, &mut sim.server);
     sim.c(5, 0, F::SYN);
-    sim.s(S_ISN + 2, 999, F::ACK);
+    sim.stale(S_ISN + 2, 999);
     assert_eq!(sim.events[0].client.port(), 80);
     assert_eq!(sim.events[0].kind, EventKind::StaleAck);
 }
@@ -559,4 +571,251 @@ fn flood_of_syns_stays_under_the_cap() {
     }
     assert!(out.is_empty());
     assert!(shard.evictions().live >= 19_000);
+}
+
+// ---- issue 11: field patterns that must stay silent, or be right ----------------------------
+
+#[test]
+fn fast_open_syn_payload_is_sequence_space() {
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.seg(true, C_ISN, 0, F::SYN, 200); // SYN with 200 bytes of data
+    sim.s(S_ISN, c1.wrapping_add(200), F::SYN | F::ACK); // acks ISN+1+200
+    sim.c(c1.wrapping_add(200), S_ISN + 1, F::ACK);
+    sim.s(S_ISN + 1, c1.wrapping_add(200), F::ACK);
+    sim.s(S_ISN + 1, c1.wrapping_add(200), F::FIN | F::ACK);
+    sim.c(c1.wrapping_add(200), S_ISN + 2, F::FIN | F::ACK);
+    sim.s(S_ISN + 2, c1.wrapping_add(201), F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    // A Fast Open server that refuses the data acks only the SYN: also right.
+    let mut sim = Sim::new();
+    sim.seg(true, C_ISN, 0, F::SYN, 200);
+    sim.s(99, 12, F::ACK); // bare ACK of something else: a candidate…
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.c(c1, S_ISN + 1, F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    // …and an ACK acknowledging part of the SYN's data before the SYN-ACK is acceptable.
+    let mut sim = Sim::new();
+    sim.seg(true, C_ISN, 0, F::SYN, 200);
+    sim.stale(S_ISN + 1, c1.wrapping_add(100));
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+}
+
+#[test]
+fn synack_payload_is_sequence_space() {
+    // No kernel here puts data on its SYN-ACK; some stacks do. The client's ACK of it is not
+    // "acked unseen".
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.seg(false, S_ISN, c1, F::SYN | F::ACK, 300);
+    sim.c(c1, S_ISN + 301, F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+}
+
+#[test]
+fn data_answering_a_syn_is_no_stale_ack() {
+    let mut sim = Sim::new();
+    sim.c(C_ISN, 0, F::SYN);
+    sim.seg(false, 5000, 12345, F::ACK | F::PSH, 100);
+    sim.c(12345, 0, F::RST);
+    sim.s(5000, 12345, F::FIN | F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.syn_answers_not_bare, 2);
+}
+
+#[test]
+fn a_missed_synack_does_not_make_the_next_ack_stale() {
+    // The capture lost the SYN-ACK, the client's ACK and its first data: the server's ACK of
+    // that data is a bare ACK above ISN+1. The client then goes on (it is connected).
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN + 1, c1.wrapping_add(500), F::ACK);
+    assert!(sim.events.is_empty());
+    sim.seg(true, c1.wrapping_add(500), S_ISN + 1, F::ACK | F::PSH, 100);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.stale_ack_unconfirmed, 1);
+    // Nothing follows at all: still no event.
+    let mut sim = Sim::new();
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN + 1, c1.wrapping_add(500), F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+}
+
+#[test]
+fn an_older_timestamp_echo_is_evidence_at_once() {
+    let mut sim = Sim::new();
+    sim.ts = Some((50_000, 0));
+    sim.c(C_ISN, 0, F::SYN);
+    // The answer echoes TSval 40 000, older than the SYN's: another connection's.
+    let mut spec = TcpSpec::new(sim.server, sim.client, S_ISN, C_ISN.wrapping_add(900), F::ACK);
+    spec.ts = Some((1, 40_000));
+    sim.frame += 1;
+    if let Parsed::Tcp(s) = parse_frame(LinkType::Ethernet, &spec.ethernet(), sim.t, sim.frame).unwrap() {
+        sim.shard.process(&s, &mut sim.events);
+    }
+    assert_eq!(sim.kinds(), ["stale_ack"]);
+}
+
+#[test]
+fn simultaneous_open_keeps_the_first_syn_sender_as_client() {
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN, 0, F::SYN);
+    sim.c(C_ISN, S_ISN + 1, F::SYN | F::ACK);
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.c(c1, S_ISN + 1, F::ACK);
+    sim.s(S_ISN + 1, c1, F::ACK);
+    sim.s(S_ISN + 1, c1, F::FIN | F::ACK);
+    sim.c(c1, S_ISN + 2, F::FIN | F::ACK);
+    sim.s(S_ISN + 2, c1.wrapping_add(1), F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.simultaneous_opens, 1);
+    // A later stale ACK names the first SYN's sender as the client.
+    sim.wait_ms(10);
+    sim.c(5, 0, F::SYN);
+    sim.stale(S_ISN + 2, c1.wrapping_add(1));
+    assert_eq!(sim.events[0].client, sim.client);
+}
+
+#[test]
+fn duplicate_and_competing_synacks_change_nothing() {
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.s(S_ISN + 50_000, c1, F::SYN | F::ACK); // competing, another ISN
+    sim.c(c1, S_ISN + 50_001, F::ACK); // the client took the second one
+    sim.seg(true, c1, S_ISN + 50_001, F::ACK, 100);
+    sim.s(S_ISN, c1, F::SYN | F::ACK); // retransmitted after data flowed
+    sim.c(c1.wrapping_add(100), S_ISN + 50_001, F::FIN | F::ACK);
+    sim.s(S_ISN + 50_001, c1.wrapping_add(101), F::FIN | F::ACK);
+    sim.c(c1.wrapping_add(101), S_ISN + 50_002, F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.port_reuses, 0);
+    assert_eq!(sim.shard.counters.synack_duplicates, 2);
+}
+
+#[test]
+fn syn_retries_in_syn_received_are_not_port_reuse() {
+    // The server's SYN-ACKs are captured but never reach the client (nftables): it retries.
+    let mut sim = Sim::new();
+    for _ in 0..5 {
+        sim.c(C_ISN, 0, F::SYN);
+        sim.s(S_ISN, C_ISN.wrapping_add(1), F::SYN | F::ACK);
+        sim.wait_ms(1000);
+    }
+    sim.c(C_ISN.wrapping_add(1), S_ISN + 1, F::ACK);
+    sim.finish();
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
+    assert_eq!(sim.shard.counters.port_reuses, 0);
+    assert_eq!(sim.shard.counters.syn_retransmits, 4);
+}
+
+#[test]
+fn mid_stream_events_say_the_roles_are_unknown() {
+    let mut sim = Sim::new();
+    sim.seg(true, 500, 77, F::ACK, 100);
+    sim.s(77, 600, F::FIN | F::ACK);
+    sim.c(600, 5000, F::ACK); // beyond the FIN
+    assert_eq!(sim.kinds(), ["acked_unseen"]);
+    assert_eq!(sim.events[0].roles, crate::detect::Roles::Unknown);
+    // The side with the higher port is named `client`; nothing claims a SYN was seen.
+    assert_eq!(sim.events[0].client, sim.client);
+}
+
+#[test]
+fn recovered_needs_a_synack_otherwise_connected_unseen() {
+    let mut sim = Sim::new();
+    sim.c(1, 0, F::SYN);
+    sim.stale(1, 99);
+    sim.c(1, 0, F::SYN);
+    // The SYN-ACK is not in the capture; the client's ACK is.
+    sim.c(2, 7001, F::ACK);
+    assert_eq!(sim.kinds(), ["stale_ack"], "the SYN-ACK may still come (two queues)");
+    sim.finish();
+    assert_eq!(sim.kinds(), ["stale_ack", "stale_ack_outcome"]);
+    assert_eq!(sim.events[1].outcome, Some(Outcome::ConnectedUnseen));
+    assert_eq!(sim.events[1].recovery_us, None);
+    assert_eq!(sim.events[1].frame, 5);
+    assert_eq!(sim.events[1].last_frame, 4);
+}
+
+#[test]
+fn a_late_handshake_revises_failed() {
+    let mut sim = Sim::new();
+    let rcv = sim.connection(C_ISN, 10, true);
+    let isn = rcv.wrapping_sub(100);
+    sim.c(isn, 0, F::SYN);
+    sim.stale(S_ISN + 2, rcv);
+    for _ in 0..4 {
+        sim.wait_ms(4000);
+        sim.c(isn, 0, F::SYN); // retries past the 10 s connect timeout
+    }
+    sim.s(4242, isn.wrapping_add(1), F::SYN | F::ACK);
+    let k = sim.kinds();
+    assert_eq!(k, ["reuse_in_time_wait", "stale_ack", "stale_ack_outcome", "stale_ack_outcome"]);
+    assert_eq!(sim.events[2].outcome, Some(Outcome::Failed));
+    assert_eq!(sim.events[3].outcome, Some(Outcome::Recovered));
+    assert_eq!(sim.events[3].revises, Some(Outcome::Failed));
+    assert_eq!(sim.events[3].recovery_us, Some(16_000_000));
+    assert_eq!(sim.shard.counters.outcomes_revised, 1);
+    sim.finish();
+    assert_eq!(sim.events.len(), 4);
+}
+
+#[test]
+fn malformed_options_are_counted_and_the_segment_kept() {
+    let mut sim = Sim::new();
+    let mut spec = TcpSpec::new(sim.client, sim.server, C_ISN, 0, F::SYN);
+    spec.mss = Some(1460);
+    let mut f = spec.ethernet();
+    f[14 + 20 + 20 + 1] = 40; // MSS length past the header
+    if let Parsed::Tcp(s) = parse_frame(LinkType::Ethernet, &f, sim.t, 1).unwrap() {
+        sim.shard.process(&s, &mut sim.events);
+    }
+    sim.s(S_ISN, C_ISN.wrapping_add(1), F::SYN | F::ACK);
+    assert_eq!(sim.shard.counters.tcp_options_ignored, 1);
+    assert_eq!(sim.shard.counters.rtt_us.iter().sum::<u64>(), 1, "the SYN counted: the handshake completed");
+}
+
+#[test]
+fn a_failed_verdict_is_forgotten_after_its_revision_window() {
+    let mut sim = Sim::new();
+    sim.c(1, 0, F::SYN);
+    sim.stale(1, 99);
+    sim.shard.tick(sim.t + 11_000 * MS, &mut sim.events);
+    assert_eq!(sim.events[1].outcome, Some(Outcome::Failed));
+    assert_eq!(sim.shard.pending_outcomes(), 0);
+    sim.shard.tick(sim.t + 601_000 * MS, &mut sim.events);
+    sim.t += 601_000 * MS;
+    sim.s(5, 2, F::SYN | F::ACK); // too late to revise: nothing
+    assert_eq!(sim.events.len(), 2, "{:?}", sim.events);
+}
+
+#[test]
+fn a_synack_after_the_clients_ack_is_still_recovered() {
+    // Two receive queues: the client's ACK can reach the engine before the SYN-ACK.
+    let mut sim = Sim::new();
+    sim.c(1, 0, F::SYN);
+    sim.stale(1, 99);
+    sim.wait_ms(3);
+    sim.c(1, 0, F::SYN);
+    sim.c(2, 7001, F::ACK);
+    sim.s(7000, 2, F::SYN | F::ACK);
+    assert_eq!(sim.kinds(), ["stale_ack", "stale_ack_outcome"]);
+    assert_eq!(sim.events[1].outcome, Some(Outcome::Recovered));
+    assert_eq!(sim.events[1].frame, 6);
+    sim.finish();
+    assert_eq!(sim.events.len(), 2);
 }

@@ -70,6 +70,13 @@ pub fn write_json(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
     if ev.frame != 0 {
         let _ = write!(s, ",\"frame\":{}", ev.frame);
     }
+    let _ = write!(s, ",\"roles\":\"{}\"", ev.roles.as_str());
+    if ev.last_frame != 0 {
+        let _ = write!(s, ",\"last_frame\":{}", ev.last_frame);
+    }
+    if let Some(v) = ev.revises {
+        let _ = write!(s, ",\"revises\":\"{}\"", v.as_str());
+    }
     s.push_str(",\"explanation\":\"");
     // Explanations are static ASCII without quotes or backslashes; escape defensively anyway.
     for c in ev.explanation().chars() {

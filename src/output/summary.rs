@@ -21,6 +21,8 @@ pub struct ParseProblems {
     /// Frames of link types we do not decode: (pcap LINKTYPE_ value, frames), in the order
     /// met. Grows only when a new link type appears, never per frame.
     pub unsupported_links: Vec<(u32, u64)>,
+    /// Records whose sub-second timestamp was out of range, normalised (not errors).
+    pub timestamps_normalised: u64,
 }
 
 impl ParseProblems {
@@ -130,6 +132,25 @@ impl Summary<'_> {
             }
             s.push('\n');
         }
+        let quiet = [
+            ("unconfirmed_stale_acks", c.stale_ack_unconfirmed),
+            ("unconfirmed_wrong_synacks", c.synack_wrong_unconfirmed),
+            ("data_answering_syn", c.syn_answers_not_bare),
+            ("duplicate_synacks", c.synack_duplicates),
+            ("simultaneous_opens", c.simultaneous_opens),
+            ("outcomes_revised", c.outcomes_revised),
+            ("tcp_options_ignored", c.tcp_options_ignored),
+        ];
+        if quiet.iter().any(|q| q.1 > 0) {
+            // What was seen but is no event (see the README's event reference).
+            s.push_str("not reported:");
+            for (name, n) in quiet {
+                if n > 0 {
+                    let _ = write!(s, "  {name}={n}");
+                }
+            }
+            s.push('\n');
+        }
         let p = self.problems;
         if p.tunnels.iter().any(|&n| n > 0) {
             s.push_str("encapsulated TCP segments (outermost):");
@@ -180,6 +201,13 @@ impl Summary<'_> {
                 "warning: {} IP frames were seen but no TCP segment was parsed: check the capture filter and that the \
                  traffic's encapsulation is one listed above as decoded (the lines above say what was met)",
                 p.ip_without_tcp()
+            );
+        }
+        if self.problems.timestamps_normalised > 0 {
+            let _ = writeln!(
+                s,
+                "timestamps normalised: {} records had a sub-second field out of range (the excess counted as seconds)",
+                self.problems.timestamps_normalised
             );
         }
         if self.problems.total_errors() > 0 {

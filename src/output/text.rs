@@ -45,6 +45,9 @@ pub fn write_text(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
         if ev.rst_ignored == Some(true) {
             s.push_str(" rst_ignored");
         }
+        if let Some(r) = ev.revises {
+            let _ = write!(s, " revises={}", r.as_str());
+        }
     } else {
         if let Some(v) = ev.syn_seq {
             let _ = write!(s, " syn_seq={v}");
@@ -64,6 +67,9 @@ pub fn write_text(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
     }
     if ev.frame != 0 {
         let _ = write!(s, " frame={}", ev.frame);
+    }
+    if ev.roles != crate::detect::Roles::Syn {
+        let _ = write!(s, " roles={}", ev.roles.as_str());
     }
     let _ = writeln!(s, "\n    {}", ev.explanation());
     w.write_all(s.as_bytes())

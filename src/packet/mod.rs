@@ -111,7 +111,18 @@ pub enum Parsed {
 /// decoded down to the inner TCP segment, at most [`MAX_ENCAP_DEPTH`] deep; the outermost one
 /// is kept in [`Segment::tunnel`]. `ts_ns` and `frame` are copied into the segment. Never
 /// panics and never allocates, whatever the bytes.
+///
+/// The TCP payload length is the IP layer's, whatever `data` holds (a snaplen cut does not
+/// shorten it); use [`parse_frame_wire`] when the frame's length on the wire is known.
 pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Result<Parsed, ParseError> {
+    parse_frame_wire(link, data, usize::MAX, ts_ns, frame)
+}
+
+/// [`parse_frame`] for a frame that was `wire_len` bytes long on the wire (a capture's
+/// original length; `data.len()` for a whole frame received live): a TCP payload length the
+/// IP header claims beyond the frame is clamped to it, while a snaplen cut (`data` shorter
+/// than `wire_len`) keeps the IP layer's length.
+pub fn parse_frame_wire(link: LinkType, data: &[u8], wire_len: usize, ts_ns: u64, frame: u64) -> Result<Parsed, ParseError> {
     let mut seg = Segment {
         ts_ns,
         frame,
@@ -159,7 +170,7 @@ pub fn parse_frame(link: LinkType, data: &[u8], ts_ns: u64, frame: u64) -> Resul
                 };
                 match l4.proto {
                     net::IPPROTO_TCP => {
-                        tcp::parse(data, l4.offset, l4.len, &mut seg)?;
+                        tcp::parse(data, l4.offset, l4.len, wire_len, &mut seg)?;
                         return Ok(Parsed::Tcp(seg));
                     }
                     net::IPPROTO_IPIP | net::IPPROTO_IPV6 => (encap::ipip(l4.offset, l4.proto), off, true),

@@ -54,9 +54,15 @@ pub struct TcpOptions {
     pub has_ts: bool,
     /// Timestamp echo reply (TSecr).
     pub tsecr: u32,
+    /// The options were malformed (a length running past the header): they were ignored,
+    /// the segment kept (flags, sequence numbers and payload do not depend on them).
+    pub malformed: bool,
 }
 
-pub(super) fn parse(data: &[u8], off: usize, ip_len: usize, seg: &mut Segment) -> Result<(), ParseError> {
+/// Parse the TCP header at `off`; `ip_len` is what the IP layer says TCP has (header +
+/// payload), `wire_len` the frame's length on the wire (its original length, not a snaplen
+/// cut). The payload length is clamped to what the frame can hold.
+pub(super) fn parse(data: &[u8], off: usize, ip_len: usize, wire_len: usize, seg: &mut Segment) -> Result<(), ParseError> {
     need(Layer::Tcp, data, off, 20)?;
     // RFC 9293 §3.1: "Data Offset: 4 bits. The number of 32-bit words in the TCP header."
     let doff = ((data[off + 12] >> 4) as usize) * 4;
@@ -73,9 +79,19 @@ pub(super) fn parse(data: &[u8], off: usize, ip_len: usize, seg: &mut Segment) -
     seg.seq = SeqNum(u32::from_be_bytes([data[off + 4], data[off + 5], data[off + 6], data[off + 7]]));
     seg.ack = SeqNum(u32::from_be_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]]));
     seg.flags = TcpFlags(data[off + 13]);
-    seg.payload_len = (ip_len - doff) as u32;
+    // An IP length claiming more than the frame held on the wire (a broken or rewritten
+    // header) would put phantom bytes into sequence space: clamp to the frame. A snaplen cut
+    // is not such a claim (the wire length still covers it).
+    let on_wire = wire_len.max(data.len()).saturating_sub(off + doff);
+    seg.payload_len = (ip_len - doff).min(on_wire) as u32;
     seg.opts = TcpOptions { wscale: 0xFF, ..TcpOptions::default() };
-    parse_options(&data[off + 20..off + doff], seg).map_err(|()| content(ContentError::TcpOptionOverrun))
+    if parse_options(&data[off + 20..off + doff], seg).is_err() {
+        // A malformed option (length past the header) says nothing about flags, sequence
+        // numbers or payload: keep the segment, ignore its options, say so (counted).
+        seg.opts = TcpOptions { wscale: 0xFF, malformed: true, ..TcpOptions::default() };
+        seg.tsval = 0;
+    }
+    Ok(())
 }
 
 fn parse_options(mut o: &[u8], seg: &mut Segment) -> Result<(), ()> {

@@ -157,10 +157,37 @@ fn bad_ihl_data_offset_total_length_options() {
     assert_eq!(parse_frame(LinkType::Ethernet, &bad, 0, 1).unwrap_err().reason(), "tcp_header_beyond_ip_payload");
     let mut bad = f.clone();
     bad[14 + 20 + 20 + 1] = 40; // MSS option length runs past the header
-    assert_eq!(parse_frame(LinkType::Ethernet, &bad, 0, 1).unwrap_err().reason(), "tcp_option_overrun");
-    let mut bad = f;
-    bad[14 + 20 + 20 + 1] = 0; // option length 0
-    assert_eq!(parse_frame(LinkType::Ethernet, &bad, 0, 1).unwrap_err().reason(), "tcp_option_overrun");
+    let good = tcp(parse_frame(LinkType::Ethernet, &f, 0, 1));
+    // A malformed option: the segment is kept (flags, seq, ack, payload), options ignored.
+    for len in [40u8, 0] {
+        let mut bad = f.clone();
+        bad[14 + 20 + 20 + 1] = len;
+        let s = tcp(parse_frame(LinkType::Ethernet, &bad, 0, 1));
+        assert!(s.opts.malformed, "option length {len}");
+        assert_eq!((s.flags, s.seq, s.ack, s.payload_len), (good.flags, good.seq, good.ack, good.payload_len));
+        assert_eq!(s.opts.mss, 0);
+        assert!(!s.opts.has_ts);
+    }
+    assert!(!good.opts.malformed);
+}
+
+#[test]
+fn payload_is_clamped_to_the_frame_on_the_wire_not_to_a_snaplen_cut() {
+    let mut spec = TcpSpec::new("10.0.0.1:1000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), 1, 2, F::ACK);
+    spec.payload = 100;
+    let f = spec.ethernet();
+    let mut lying = f.clone();
+    lying[16..18].copy_from_slice(&1500u16.to_be_bytes()); // IP total length claims 1500
+    let s = tcp(crate::packet::parse_frame_wire(LinkType::Ethernet, &lying, lying.len(), 0, 1));
+    assert_eq!(s.payload_len, 100, "clamped to the frame");
+    // Without a wire length, the IP layer's claim stands (parse_frame).
+    assert_eq!(tcp(parse_frame(LinkType::Ethernet, &lying, 0, 1)).payload_len, 1500 - 40);
+    // A snaplen cut: 60 bytes captured of a frame that was longer on the wire.
+    let s = tcp(crate::packet::parse_frame_wire(LinkType::Ethernet, &f[..60], f.len(), 0, 1));
+    assert_eq!(s.payload_len, 100, "a snaplen cut keeps the IP length");
+    // The wire length itself bounds the claim.
+    let s = tcp(crate::packet::parse_frame_wire(LinkType::Ethernet, &lying[..60], f.len(), 0, 1));
+    assert_eq!(s.payload_len, 100);
 }
 
 #[test]

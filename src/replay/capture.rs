@@ -1,5 +1,7 @@
 //! Capture file reader: classic pcap (µs and ns, both byte orders) and pcapng (sections,
-//! several interfaces, EPB/SPB/OPB).
+//! several interfaces, EPB/SPB/OPB), plain or gzip-compressed (`.pcap.gz`, `.pcapng.gz`,
+//! told by the gzip magic, decompressed on the fly by the `flate2` crate; byte offsets in
+//! errors are then offsets in the decompressed capture).
 //!
 //! Written here rather than taken from a crate (pcap-file, pcap-parser) for three reasons the
 //! issue cares about: every error names the byte offset where the file goes wrong, a truncated
@@ -122,10 +124,40 @@ enum Format {
     PcapNg { swap: bool, ifaces: Vec<Iface> },
 }
 
+/// The file's bytes: as they are, or gunzipped.
+enum Source {
+    Plain(File),
+    Gzip(Box<flate2::read::MultiGzDecoder<BufReader<File>>>),
+}
+
+/// The capture's bytes, with the few already read to find the format served again first
+/// (a gzip stream cannot seek back).
+struct Input {
+    head: [u8; 24],
+    pos: usize,
+    len: usize,
+    src: Source,
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.len {
+            let n = (self.len - self.pos).min(buf.len());
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        match &mut self.src {
+            Source::Plain(f) => f.read(buf),
+            Source::Gzip(g) => g.read(buf),
+        }
+    }
+}
+
 /// Reads frames from one capture file.
 pub struct CaptureReader {
     path: PathBuf,
-    r: BufReader<File>,
+    r: BufReader<Input>,
     offset: u64,
     format: Format,
     buf: Vec<u8>,
@@ -134,6 +166,9 @@ pub struct CaptureReader {
     win_pos: usize,
     win_end: usize,
     eof: bool,
+    /// Classic pcap records whose sub-second field was out of range (≥ 10⁶ µs or 10⁹ ns):
+    /// normalised, the excess carried into the seconds (the value libpcap hands on unchecked).
+    pub timestamps_normalised: u64,
 }
 
 /// Bytes read at a time for classic pcap; records are parsed in place from this window.
@@ -180,11 +215,21 @@ impl CaptureReader {
     /// Open `path` and read its file header (pcap) or first section header (pcapng).
     pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
         let io_err = |source| CaptureError::Io { path: path.to_path_buf(), source };
-        let file = File::open(path).map_err(io_err)?;
-        let file_len = file.metadata().map(|m| m.len()).unwrap_or(WINDOW as u64);
-        let mut r = BufReader::with_capacity(1 << 20, file);
+        let mut file = File::open(path).map_err(io_err)?;
+        let mut file_len = file.metadata().map(|m| m.len()).unwrap_or(WINDOW as u64);
+        let mut gz = [0u8; 2];
+        let gzip = read_full(&mut file, &mut gz).map_err(io_err)? == 2 && gz == [0x1F, 0x8B];
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let src = if gzip {
+            file_len = WINDOW as u64;
+            Source::Gzip(Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file))))
+        } else {
+            Source::Plain(file)
+        };
+        let mut input = Input { head: [0; 24], pos: 0, len: 0, src };
         let mut head = [0u8; 24];
-        let n = read_full(&mut r, &mut head).map_err(io_err)?;
+        let n = read_full(&mut input, &mut head).map_err(io_err)?;
+        let r = BufReader::with_capacity(1 << 20, input);
         let magic_be = if n >= 4 { u32::from_be_bytes([head[0], head[1], head[2], head[3]]) } else { 0 };
         let magic_le = if n >= 4 { u32::from_le_bytes([head[0], head[1], head[2], head[3]]) } else { 0 };
         let mut me = CaptureReader {
@@ -197,6 +242,7 @@ impl CaptureReader {
             win_pos: 0,
             win_end: 0,
             eof: false,
+            timestamps_normalised: 0,
         };
         let pcap = match magic_le {
             0xA1B2_C3D4 => Some((false, false)),
@@ -237,7 +283,10 @@ impl CaptureReader {
             };
             me.format = Format::PcapNg { swap, ifaces: Vec::new() };
             // Read the section header again through the generic block path.
-            me.r.seek(SeekFrom::Start(0)).map_err(io_err)?;
+            let input = me.r.get_mut();
+            input.head = head;
+            input.pos = 0;
+            input.len = n;
             return Ok(me);
         }
         Err(CaptureError::NotACapture { path: path.to_path_buf(), magic: magic_be })
@@ -316,7 +365,9 @@ impl CaptureReader {
             return Err(self.corrupt(at, "record header", format!("captured length {incl} exceeds {MAX_RECORD}")));
         }
         if (nanos && frac >= 1_000_000_000) || (!nanos && frac >= 1_000_000) {
-            return Err(self.corrupt(at, "record header", format!("sub-second timestamp {frac} out of range")));
+            // Written by broken tools; libpcap passes it on as it is, and every reader that
+            // adds it up carries the excess into the seconds. Do that, count it, go on.
+            self.timestamps_normalised += 1;
         }
         let got = self.fill(16 + incl)?;
         if got < 16 + incl {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::detect::{Config, EventSink, Shard};
 use crate::flow::KeySeed;
 use crate::output::{FlaggingSink, FlowRecorder, FrameSnap, ParseProblems};
-use crate::packet::{parse_frame, Parsed, SkipReason};
+use crate::packet::{parse_frame_wire, Parsed, SkipReason};
 
 /// What a replay did.
 pub struct ReplayReport {
@@ -66,7 +66,7 @@ pub fn replay_with<S: EventSink>(
             match r.next_frame() {
                 Ok(Some(frame)) => {
                     frames += 1;
-                    match parse_frame(frame.link, frame.data, frame.ts_ns, frame.number) {
+                    match parse_frame_wire(frame.link, frame.data, frame.orig_len as usize, frame.ts_ns, frame.number) {
                         Ok(Parsed::Tcp(seg)) => {
                             segments += 1;
                             problems.tunnel(seg.tunnel.as_ref());
@@ -97,6 +97,7 @@ pub fn replay_with<S: EventSink>(
                 }
             }
         }
+        problems.timestamps_normalised += r.timestamps_normalised;
     }
     shard.finish(sink);
     if let Some(rec) = recorder {

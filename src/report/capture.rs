@@ -181,6 +181,7 @@ fn fp_of(ev: &Event) -> u64 {
         flags: TcpFlags(0),
         v6,
         opts: TcpOptions::default(),
+        tunnel: ev.tunnel,
     };
     FlowKey::of(&seg, &SEED).fp
 }

@@ -120,10 +120,14 @@ cap_mtu() {  # cap_mtu MTU: same MTU on both veth ends
     ip -n "$NS_S" link set vs mtu "$1"
 }
 
-# cap_start_tcpdump FILE [4|6]
+# cap_start_tcpdump FILE [4|6|all]: "all" captures every TCP segment (payload included)
 cap_start_tcpdump() {
     local file="$1" fam="${2:-4}" filter
-    if [ "$fam" = 6 ]; then filter="$FILTER6"; else filter="$FILTER4"; fi
+    case "$fam" in
+        6) filter="$FILTER6" ;;
+        all) filter="tcp" ;;
+        *) filter="$FILTER4" ;;
+    esac
     rm -f "$file"
     local errf="$CAP_TMP/tcpdump.err"
     : >"$errf"

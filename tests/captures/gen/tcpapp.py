@@ -11,6 +11,12 @@ Run inside the namespaces created by lib.sh (ip netns exec ...). Subcommands:
               namespace drops the client's RST (and FIN), then a reconnect from the same port
   many        N ordinary short connections from distinct ports
   once        one ordinary connection (or a connect to a closed port)
+  tfo         N connections with TCP Fast Open (MSG_FASTOPEN): data on the SYN once a cookie is cached
+  simopen     one side of a simultaneous open: bind LOCAL, connect to REMOTE at a given time
+  late        one connection while nftables in the client namespace drops incoming SYN-ACKs
+              for the first S seconds (the client retries its SYN; the handshake completes late)
+  midstream   N connections opened and partly used, then (after a "go" file appears) the rest
+              of their data and their close: a capture started in between sees them mid-stream
   dump        packet list with absolute seq/ack (--key: only the lines that matter)
   check       reference reading of a pcap: prints the events ackscope should report, in
               the .expect format (used to verify that a capture reproduced its scenario)
@@ -41,6 +47,8 @@ TCP_REPAIR_ON = 1
 TCP_REPAIR_OFF_NO_WP = -1  # leave repair mode without sending a window probe
 
 HDR = struct.Struct("!cQ")
+TCP_FASTOPEN = 23
+MSG_FASTOPEN = 0x20000000
 MASK32 = 0xFFFFFFFF
 
 
@@ -104,6 +112,8 @@ def cmd_server(a):
     ls = socket.socket(fam_of(a.addr), socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(sockaddr(a.addr, a.port))
+    if a.fastopen:
+        ls.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN, 64)
     ls.listen(512)
     ls.settimeout(1.0)
     if a.ready_file:
@@ -202,10 +212,12 @@ def nft(script):
     subprocess.run(["nft", "-f", "-"], input=script.encode(), check=True)
 
 
-def nft_drop(flags):
-    cond = {"rst": "tcp flags & rst == rst", "rst_fin": "tcp flags & (rst | fin) != 0"}[flags]
-    nft("table inet %s {\n chain out {\n  type filter hook output priority 0; policy accept;\n"
-        "  meta l4proto tcp %s counter drop\n }\n}\n" % (NFT_TABLE, cond))
+def nft_drop(flags, hook="output"):
+    cond = {"rst": "tcp flags & rst == rst", "rst_fin": "tcp flags & (rst | fin) != 0",
+            "synack": "tcp flags & (syn | ack) == syn | ack",
+            "syn": "tcp flags & (syn | ack) == syn"}[flags]
+    nft("table inet %s {\n chain c_%s {\n  type filter hook %s priority 0; policy accept;\n"
+        "  meta l4proto tcp %s counter drop\n }\n}\n" % (NFT_TABLE, hook, hook, cond))
 
 
 def nft_clear():
@@ -259,6 +271,103 @@ def cmd_reuse(a):
     return 0
 
 
+def cmd_tfo(a):
+    """N connections with TCP Fast Open: the first asks for a cookie, the next carry data."""
+    ok = 0
+    for i in range(a.count):
+        s = new_client_socket(a.src, a.sport + i)
+        s.settimeout(None)     # blocking: sendto(MSG_FASTOPEN) waits for the handshake
+        data = HDR.pack(b"C", a.nbytes) + bytes(a.nbytes)
+        try:
+            n = s.sendto(data, MSG_FASTOPEN, sockaddr(a.dst, a.dport))
+            if n < len(data):
+                s.sendall(data[n:])
+            client_first_close(s)
+            ok += 1
+        except OSError as e:
+            err("tfo conn %d: %s" % (i, e))
+            s.close()
+        time.sleep(0.05)
+    out(connections=ok, first_sport=a.sport, last_sport=a.sport + a.count - 1)
+    return 0 if ok == a.count else 1
+
+
+def cmd_simopen(a):
+    """One side of a simultaneous open (run one in each namespace, same --at)."""
+    lip, lport = a.local.rsplit(":", 1)
+    rip, rport = a.remote.rsplit(":", 1)
+    s = new_client_socket(lip, int(lport))
+    time.sleep(max(0.0, a.at - time.time()))
+    res, ms = connect(s, rip, int(rport), a.connect_timeout)
+    out(side=a.local, connect=res, connect_ms=ms)
+    if res != "connected":
+        return 1
+    s.sendall(b"x" * 10)
+    s.settimeout(5)
+    got = s.recv(100)
+    time.sleep(0.3)
+    s.close()
+    out(side=a.local, received=len(got))
+    return 0
+
+
+def cmd_late(a):
+    """One connection while incoming SYN-ACKs are dropped for the first --drop seconds."""
+    nft_clear()
+    s = new_client_socket(a.src, a.sport)
+    result = {}
+
+    def run():
+        result["r"] = connect(s, a.dst, a.dport, a.connect_timeout)
+
+    t = threading.Thread(target=run)
+    try:
+        nft_drop("synack", hook="input")
+        t.start()
+        time.sleep(a.drop)
+    finally:
+        nft_clear()
+    t.join()
+    res, ms = result["r"]
+    out(connect=res, connect_ms=ms)
+    if res == "connected":
+        short_conversation(s)
+    else:
+        s.close()
+    return 0 if res == "connected" else 1
+
+
+def cmd_midstream(a):
+    """N connections, half their data before --go-file appears, the rest and the close after."""
+    socks = []
+    for i in range(a.count):
+        s = new_client_socket(a.src, a.sport + i)
+        res, ms = connect(s, a.dst, a.dport, 5)
+        if res != "connected":
+            err("conn %d: %s" % (i, res))
+            return 1
+        mode = b"S" if i % 2 == 0 else b"C"
+        s.sendall(HDR.pack(mode, 2 * a.nbytes) + bytes(a.nbytes))
+        socks.append((s, mode))
+    with open(a.ready_file, "w") as f:
+        f.write("ready\n")
+    deadline = time.monotonic() + 30
+    while not os.path.exists(a.go_file) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for s, mode in socks:
+        s.sendall(bytes(a.nbytes))
+        if mode == b"S":
+            try:
+                wait_eof(s, 5)
+            except OSError:
+                pass
+            s.close()
+        else:
+            client_first_close(s)
+    out(connections=len(socks), first_sport=a.sport, last_sport=a.sport + a.count - 1)
+    return 0
+
+
 def cmd_lingering(a):
     """Connection 1 aborted by the client while its RST (and FIN) are dropped."""
     nft_clear()
@@ -285,7 +394,12 @@ def cmd_lingering(a):
         s.close()              # abortive close: RST, dropped by nft
         time.sleep(0.3)
     finally:
-        nft_clear()
+        if not a.keep_dropping:
+            nft_clear()
+    if a.keep_dropping:
+        # Keep dropping the client's RSTs during the reconnect too, for that long: the
+        # server's challenge ACKs go unanswered and the handshake completes late.
+        threading.Timer(a.keep_dropping, nft_clear).start()
     time.sleep(a.delay)
     s2 = new_client_socket(a.src, a.sport)
     res, ms = connect(s2, a.dst, a.dport, a.connect_timeout)
@@ -345,8 +459,13 @@ def after(a, b):
 
 
 def read_pcap(path):
-    with open(path, "rb") as f:
-        data = f.read()
+    if path.endswith(".gz"):
+        import gzip
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
     magic = data[:4]
     if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
         e = "<"
@@ -618,6 +737,7 @@ def main():
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--ready-file")
     p.add_argument("--max-seconds", type=float, default=300)
+    p.add_argument("--fastopen", action="store_true", help="TCP_FASTOPEN on the listener")
     p.set_defaults(fn=cmd_server)
 
     def client_args(p):
@@ -643,7 +763,35 @@ def main():
     p.add_argument("--server-closes", action="store_true",
                    help="server closes first (FIN_WAIT2 case); otherwise the server holds")
     p.add_argument("--delay", type=float, default=0.2)
+    p.add_argument("--keep-dropping", type=float, default=0.0,
+                   help="go on dropping the client's RSTs this many seconds into the reconnect")
     p.set_defaults(fn=cmd_lingering)
+
+    p = sub.add_parser("tfo")
+    client_args(p)
+    p.add_argument("--count", type=int, default=4)
+    p.add_argument("--nbytes", type=int, default=200)
+    p.set_defaults(fn=cmd_tfo)
+
+    p = sub.add_parser("simopen")
+    p.add_argument("--local", required=True)
+    p.add_argument("--remote", required=True)
+    p.add_argument("--at", type=float, required=True, help="wall-clock time to connect at")
+    p.add_argument("--connect-timeout", type=float, default=10)
+    p.set_defaults(fn=cmd_simopen)
+
+    p = sub.add_parser("late")
+    client_args(p)
+    p.add_argument("--drop", type=float, default=13.5, help="seconds to drop SYN-ACKs")
+    p.set_defaults(fn=cmd_late)
+
+    p = sub.add_parser("midstream")
+    client_args(p)
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--nbytes", type=int, default=3000)
+    p.add_argument("--ready-file", required=True)
+    p.add_argument("--go-file", required=True)
+    p.set_defaults(fn=cmd_midstream)
 
     p = sub.add_parser("many")
     client_args(p)
