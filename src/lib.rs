@@ -6,10 +6,12 @@
 //! - [`detect`]: the control-plane state machine and its events;
 //! - [`replay`]: pcap/pcapng input through the same engine;
 //! - [`output`]: JSON lines, text, summaries;
-//! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool.
+//! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool, the modes;
+//! - [`app`]: whole runs above the stages (the live run, its metrics, the signals).
 
 #![deny(unsafe_code)]
 
+pub mod app;
 #[allow(unsafe_code)] // The kernel interfaces (AF_XDP rings, UMEM, BPF maps); every block has a SAFETY comment.
 pub mod datapath;
 pub mod demo;

@@ -30,7 +30,8 @@ use crate::flow::{Evictions, FlowKey, KeySeed};
 use crate::packet::{parse_frame, LinkType, Parsed, Segment, PARSE_REASONS, SKIP_REASONS};
 
 use super::error::Result;
-use super::xsk::{monotonic_ns, XskQueue, XskStats};
+use super::sys::{monotonic_ns, wall_clock_offset_ns};
+use super::xsk::{XskQueue, XskStats};
 
 /// Where a worker gets frames from: an AF_XDP socket live, a vector in tests.
 pub trait FrameSource: Send {
@@ -331,8 +332,7 @@ fn worker<S: FrameSource>(
         Some(rc) => {
             let mut rc = rc.clone();
             // Live stamps are CLOCK_MONOTONIC; the files carry wall-clock time.
-            let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-            rc.clock_offset_ns = real - monotonic_ns() as i64;
+            rc.clock_offset_ns = wall_clock_offset_ns();
             match FlowRecorder::new(rc, &format!("q{me}")) {
                 Ok(r) => Some(r),
                 Err(e) => {

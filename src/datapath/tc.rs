@@ -28,7 +28,8 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject, TcHook, TC_EGRESS, TC_INGRESS};
 use tracing::{debug, info, warn};
 
-use super::bpf::{check_capabilities, ifindex_of, load_error, prog_name, route_libbpf_logs};
+use super::sys::{check_capabilities, ifindex_of};
+use super::xdp::{load_error, prog_name, route_libbpf_logs};
 use super::error::{DatapathError, Result};
 
 #[allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn)]

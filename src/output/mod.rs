@@ -4,7 +4,6 @@
 
 mod flowpcap;
 mod json;
-mod metrics;
 mod pcap;
 mod summary;
 mod text;
@@ -12,7 +11,6 @@ mod time;
 
 pub use flowpcap::{FlaggingSink, FlowRecorder, FrameSnap, RecorderConfig, FOLLOW_NS, SNAP};
 pub use json::write_json;
-pub use metrics::{render_prometheus, MetricsInput, MetricsServer, RenderFn};
 pub use pcap::PcapWriter;
 pub use summary::{ParseProblems, Summary};
 pub use text::write_text;

@@ -15,7 +15,7 @@
 //! per-CPU counters are summed by [`XdpSteer::counters`]. Dropping the
 //! [`XdpSteer`] detaches the program.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::fmt;
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -30,6 +30,7 @@ use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel};
 use tracing::{debug, info, warn};
 
 use super::error::{DatapathError, Result};
+use super::sys::{check_capabilities, ifindex_of, rx_queue_count};
 
 #[allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn)]
 mod skel {
@@ -636,28 +637,7 @@ pub fn xdp_programs_on(ifindex: u32) -> Result<Vec<AttachedProgram>> {
     Ok(out)
 }
 
-/// Index of interface `iface`.
-pub fn ifindex_of(iface: &str) -> Result<u32> {
-    let missing = || DatapathError::InterfaceMissing { iface: iface.to_string() };
-    let name = CString::new(iface).map_err(|_| missing())?;
-    // SAFETY: `name` is a valid NUL-terminated string for the call.
-    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if idx == 0 {
-        Err(missing())
-    } else {
-        Ok(idx)
-    }
-}
 
-/// Number of rx queues of `iface` from sysfs, if readable.
-pub fn rx_queue_count(iface: &str) -> Option<u32> {
-    let dir = std::fs::read_dir(format!("/sys/class/net/{iface}/queues")).ok()?;
-    let n = dir
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
-        .count();
-    u32::try_from(n).ok().filter(|&n| n > 0)
-}
 
 /// One frame of [`classify_test_run`]: the program's verdict and what it counted.
 #[derive(Debug)]
@@ -748,35 +728,6 @@ pub(crate) fn route_libbpf_logs() {
     });
 }
 
-/// Fails early with a readable error when capabilities are missing.
-pub(crate) fn check_capabilities() -> Result<()> {
-    const CAP_NET_ADMIN: u32 = 12;
-    const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_BPF: u32 = 39;
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return Ok(()); // cannot tell; let the syscalls decide
-    };
-    let Some(eff) = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-    else {
-        return Ok(());
-    };
-    let has = |cap: u32| eff & (1u64 << cap) != 0;
-    let mut missing = Vec::new();
-    if !has(CAP_NET_ADMIN) {
-        missing.push("CAP_NET_ADMIN");
-    }
-    if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
-        missing.push("CAP_BPF");
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(DatapathError::Permission { missing: missing.join(" and ") })
-    }
-}
 
 /// Maps an EPERM from libbpf to the permission error, anything else to
 /// `BpfLoad`.
