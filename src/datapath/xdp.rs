@@ -162,7 +162,8 @@ pub struct SteerConfig {
     /// that it forwards from its first frame on.
     pub forward: Vec<(u32, u32)>,
     /// `(ifindex, base)` XSKMAP slot bases set before the program is
-    /// attached (see [`XdpSteer::set_xsk_base`]).
+    /// attached: the slot of rx queue `q` of `ifindex` becomes `base + q`
+    /// (interfaces without a base use `q`).
     pub xsk_bases: Vec<(u32, u32)>,
 }
 
@@ -220,11 +221,6 @@ impl BpfCounters {
     /// All steered frames (whether or not the redirect then succeeded).
     pub fn steered(&self) -> u64 {
         self.steered_syn + self.steered_synack + self.steered_fin + self.steered_rst + self.steered_ack
-    }
-
-    /// All frames that were not steered by classification.
-    pub fn not_steered(&self) -> u64 {
-        self.not_steered_tcp + self.not_tcp + self.parse_fail
     }
 
     fn add_raw(&mut self, raw: &[u8]) {
@@ -476,21 +472,6 @@ impl XdpSteer {
         Ok(())
     }
 
-    /// Forward mode with several interfaces: the XSKMAP slot of rx queue
-    /// `q` of `ifindex` becomes `base + q` (register its socket there with
-    /// [`XdpSteer::register_socket`]). Interfaces without a base use `q`.
-    pub fn set_xsk_base(&self, ifindex: u32, base: u32) -> Result<()> {
-        self.skel
-            .maps
-            .ackscope_xsk_base
-            .update(&ifindex.to_ne_bytes(), &base.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|source| DatapathError::Map {
-                map: "ackscope_xsk_base",
-                what: format!("XSKMAP base {base} for ifindex {ifindex}"),
-                source,
-            })
-    }
-
     /// Ends this handle but leaves netlink attachments in place: the
     /// program (and the maps it uses) stay in the kernel after the process
     /// exits, until `ip link set dev IF xdp off` or the next ackscope start
@@ -508,11 +489,6 @@ impl XdpSteer {
             }
         }
         left
-    }
-
-    /// Interfaces the program is attached to besides [`XdpSteer::iface`].
-    pub fn extra_ifaces(&self) -> Vec<String> {
-        self.extra.iter().map(|e| e.iface.clone()).collect()
     }
 
     /// Program counters summed over all CPUs.
