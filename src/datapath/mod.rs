@@ -4,6 +4,8 @@
 //! Layers, each using only those below it: `sys` (kernel adapter) → `xdp`, `tc` (BPF programs)
 //! and `xsk` (sockets) → `pool` (workers) → `mode/` (mirror, host, inline, the session).
 
+/// The BPF↔Rust ABI: map values through the skeletons' generated types, the XDP metadata.
+pub mod abi;
 /// Datapath errors (each says what to do).
 pub mod error;
 /// The modes and the session.

@@ -32,7 +32,7 @@ use xsk_rs::umem::frame::FrameDesc;
 use xsk_rs::{CompQueue, FillQueue, RxQueue, TxQueue, Umem};
 
 use super::sys::{ifindex_of, monotonic_ns, rx_queue_count};
-use super::xdp::{KernelMeta, META_LEN, META_MAGIC};
+use super::abi::{KernelMeta, META_LEN, META_MAGIC};
 use super::error::{DatapathError, Result};
 
 // Not exported by the libc crate for every target.
