@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The layouts user space reads, in one place (shared by ackscope.bpf.c,
- * tc_clone.bpf.c and gen.bpf.c through counters.h or directly).
+ * The layouts user space reads, in one place (ackscope.bpf.c and
+ * tc_clone.bpf.c include it through counters.h).
  *
  * Map values (the counters in counters.h) reach Rust through the types the
  * libbpf-cargo skeleton generates from BTF (src/datapath/abi.rs): a field
