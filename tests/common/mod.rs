@@ -50,7 +50,7 @@ pub fn events(path: &Path) -> Vec<Value> {
 
 /// Events of `kind` (and `cause`, when given).
 pub fn count(evs: &[Value], kind: &str, cause: Option<&str>) -> usize {
-    evs.iter().filter(|e| e["kind"] == kind && cause.is_none_or(|c| e["cause"] == c)).count()
+    evs.iter().filter(|e| e["kind"] == kind && cause.map_or(true, |c| e["cause"] == c)).count()
 }
 
 /// The end-of-run summary ackscope wrote with `--summary-json` (panics, with `context`, when

@@ -57,6 +57,7 @@ pub struct LiveConfig {
 /// What a mode keeps while it runs besides the program and the pool. A new mode is a new
 /// variant here, a `mode/<name>.rs` with its `start`, and its arms in the three methods below.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one value per session, never moved on a hot path
 pub enum ModeState {
     /// Nothing beyond the program and the sockets.
     Mirror,
