@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ackscope::datapath::bpf::{SteerConfig, SteerMode, XdpSteer};
+use ackscope::datapath::xdp::{SteerConfig, SteerMode, XdpSteer};
 use ackscope::datapath::xsk::{XskConfig, XskQueue};
 
 struct Args {

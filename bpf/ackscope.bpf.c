@@ -22,6 +22,7 @@
  * right before the packet data with the bpf_ktime_get_ns() receive stamp
  * (CLOCK_MONOTONIC), a magic value and the class.
  */
+#include "counters.h"
 #include "flowtrack.h"
 
 char _license[] SEC("license") = "GPL";
@@ -40,33 +41,9 @@ const volatile __u64 ackscope_flow_age_ns = 10ULL * 1000 * 1000 * 1000;
  * every control class, bare ACKs included, without tracking. */
 const volatile __u32 ackscope_presorted = 0;
 
-/* --- shared layouts (mirrored in src/datapath/bpf.rs and xsk.rs) ---------- */
+/* Shared layouts (struct ackscope_meta, the counters): abi.h, counters.h. */
 
-/* "ACKS" little-endian: marks a metadata block written by this program. */
-#define ACKSCOPE_META_MAGIC 0x534b4341u
 
-/* XDP metadata, immediately before the packet data. 16 bytes. */
-struct ackscope_meta {
-	__u64 rx_ts_ns;  /* bpf_ktime_get_ns() at program entry */
-	__u32 magic;     /* ACKSCOPE_META_MAGIC */
-	__u32 class_;    /* enum ackscope_class */
-};
-
-/* Per-CPU counters; field order is ABI with src/datapath/bpf.rs. */
-struct ackscope_counters {
-	__u64 frames;           /* every frame the program saw */
-	__u64 steered_syn;
-	__u64 steered_synack;
-	__u64 steered_fin;
-	__u64 steered_rst;
-	__u64 steered_ack;      /* bare ACKs of tracked 4-tuples */
-	__u64 not_steered_tcp;  /* other TCP + bare ACKs of untracked 4-tuples */
-	__u64 not_tcp;
-	__u64 parse_fail;
-	__u64 redirect_fail;    /* XSKMAP redirect != XDP_REDIRECT */
-	__u64 flows_expired;    /* stale entries deleted on lookup */
-	__u64 meta_fail;        /* bpf_xdp_adjust_meta refused */
-};
 
 /* --- maps ------------------------------------------------------------------ */
 
@@ -112,11 +89,6 @@ struct {
 
 /* --- helpers --------------------------------------------------------------- */
 
-#define CNT(c, field)                   \
-	do {                            \
-		if (c)                  \
-			(c)->field++;   \
-	} while (0)
 
 static __always_inline int not_steered(struct xdp_md *ctx)
 {
@@ -176,20 +148,15 @@ int ackscope_xdp(struct xdp_md *ctx)
 
 	int cls = ackscope_classify(data, data_end, &p);
 
-	switch (cls) {
-	case ACKSCOPE_CLASS_PARSE_FAIL:
+	if (cls == ACKSCOPE_CLASS_PARSE_FAIL) {
 		CNT(c, parse_fail);
 		return not_steered(ctx);
-	case ACKSCOPE_CLASS_NOT_TCP:
+	}
+	if (cls == ACKSCOPE_CLASS_NOT_TCP) {
 		CNT(c, not_tcp);
 		return not_steered(ctx);
-	case ACKSCOPE_CLASS_SYN:
-	case ACKSCOPE_CLASS_SYNACK:
-	case ACKSCOPE_CLASS_FIN:
-	case ACKSCOPE_CLASS_RST:
-	case ACKSCOPE_CLASS_BARE_ACK:
-		break;
-	default:
+	}
+	if (!ackscope_selectable(cls)) {
 		CNT(c, not_steered_tcp);
 		return not_steered(ctx);
 	}
@@ -206,22 +173,6 @@ int ackscope_xdp(struct xdp_md *ctx)
 		return not_steered(ctx);
 	}
 
-	switch (cls) {
-	case ACKSCOPE_CLASS_SYN:
-		CNT(c, steered_syn);
-		break;
-	case ACKSCOPE_CLASS_SYNACK:
-		CNT(c, steered_synack);
-		break;
-	case ACKSCOPE_CLASS_FIN:
-		CNT(c, steered_fin);
-		break;
-	case ACKSCOPE_CLASS_RST:
-		CNT(c, steered_rst);
-		break;
-	default:
-		CNT(c, steered_ack);
-		break;
-	}
+	CNT_SELECTED(c, cls, steered);
 	return steer(ctx, cls, now, c);
 }

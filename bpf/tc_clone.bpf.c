@@ -25,6 +25,7 @@
  */
 #include <linux/pkt_cls.h>
 
+#include "counters.h"
 #include "flowtrack.h"
 
 char _license[] SEC("license") = "GPL";
@@ -36,21 +37,6 @@ const volatile __u32 ackscope_clone_ifindex = 0;
 /* Handshake/teardown entries older than this are treated as absent. */
 const volatile __u64 ackscope_flow_age_ns = 10ULL * 1000 * 1000 * 1000;
 
-/* Per-CPU counters; field order is ABI with src/datapath/tc.rs. */
-struct ackscope_tc_counters {
-	__u64 packets;          /* every packet the program saw */
-	__u64 cloned_syn;
-	__u64 cloned_synack;
-	__u64 cloned_fin;
-	__u64 cloned_rst;
-	__u64 cloned_ack;       /* bare ACKs of tracked 4-tuples */
-	__u64 not_cloned_tcp;   /* other TCP + bare ACKs of untracked 4-tuples */
-	__u64 not_tcp;
-	__u64 parse_fail;
-	__u64 clone_fail;       /* bpf_clone_redirect() != 0 */
-	__u64 flows_expired;
-	__u64 pulled;           /* headers made linear with bpf_skb_pull_data */
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -66,11 +52,6 @@ struct {
 	__type(value, struct ackscope_tc_counters);
 } ackscope_tc_cnt SEC(".maps");
 
-#define CNT(c, field)                   \
-	do {                            \
-		if (c)                  \
-			(c)->field++;   \
-	} while (0)
 
 /* Longest header chain worth pulling into the linear area. */
 #define ACKSCOPE_PULL_LEN 128
@@ -101,20 +82,15 @@ int ackscope_tc(struct __sk_buff *skb)
 		}
 	}
 
-	switch (cls) {
-	case ACKSCOPE_CLASS_PARSE_FAIL:
+	if (cls == ACKSCOPE_CLASS_PARSE_FAIL) {
 		CNT(c, parse_fail);
 		return TC_ACT_UNSPEC;
-	case ACKSCOPE_CLASS_NOT_TCP:
+	}
+	if (cls == ACKSCOPE_CLASS_NOT_TCP) {
 		CNT(c, not_tcp);
 		return TC_ACT_UNSPEC;
-	case ACKSCOPE_CLASS_SYN:
-	case ACKSCOPE_CLASS_SYNACK:
-	case ACKSCOPE_CLASS_FIN:
-	case ACKSCOPE_CLASS_RST:
-	case ACKSCOPE_CLASS_BARE_ACK:
-		break;
-	default:
+	}
+	if (!ackscope_selectable(cls)) {
 		CNT(c, not_cloned_tcp);
 		return TC_ACT_UNSPEC;
 	}
@@ -133,23 +109,7 @@ int ackscope_tc(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	}
 
-	switch (cls) {
-	case ACKSCOPE_CLASS_SYN:
-		CNT(c, cloned_syn);
-		break;
-	case ACKSCOPE_CLASS_SYNACK:
-		CNT(c, cloned_synack);
-		break;
-	case ACKSCOPE_CLASS_FIN:
-		CNT(c, cloned_fin);
-		break;
-	case ACKSCOPE_CLASS_RST:
-		CNT(c, cloned_rst);
-		break;
-	default:
-		CNT(c, cloned_ack);
-		break;
-	}
+	CNT_SELECTED(c, cls, cloned);
 	if (bpf_clone_redirect(skb, ackscope_clone_ifindex, 0) != 0)
 		CNT(c, clone_fail);
 	return TC_ACT_UNSPEC;

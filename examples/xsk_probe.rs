@@ -23,28 +23,15 @@
 //!
 //! Needs root. SIGINT/SIGTERM end the run early (with cleanup).
 //!
-//! The datapath sources are compiled in through `#[path]` so the probe does
-//! not depend on the rest of the library.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-// Siblings at the crate root, so the modules' `super::error` resolves
-// exactly as it does inside `ackscope::datapath`.
-#[allow(dead_code)]
-#[path = "../src/datapath/bpf.rs"]
-mod bpf;
-#[allow(dead_code)]
-#[path = "../src/datapath/error.rs"]
-mod error;
-#[allow(dead_code)]
-#[path = "../src/datapath/xsk.rs"]
-mod xsk;
-
-use bpf::{prog_id_on, AttachMode, SteerConfig, SteerMode, XdpSteer};
-use xsk::{monotonic_ns, BindMode, BusyPoll, RxCounts, XskConfig, XskQueue, XskStats};
+use ackscope::datapath::sys::monotonic_ns;
+use ackscope::datapath::xdp::{prog_id_on, AttachMode, SteerConfig, SteerMode, XdpSteer};
+use ackscope::datapath::xsk::{BindMode, BusyPoll, RxCounts, XskConfig, XskQueue, XskStats};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -159,7 +146,7 @@ fn main() -> ExitCode {
 }
 
 /// Returns whether the interface was left clean.
-fn run(args: &Args) -> Result<bool, error::DatapathError> {
+fn run(args: &Args) -> Result<bool, ackscope::datapath::DatapathError> {
     let steer = XdpSteer::attach(&args.iface, &args.steer)?;
     let ifindex = steer.ifindex();
     println!(
@@ -172,7 +159,7 @@ fn run(args: &Args) -> Result<bool, error::DatapathError> {
     );
 
     if let Some(out) = &args.forward {
-        let to = bpf::ifindex_of(out)?;
+        let to = ackscope::datapath::sys::ifindex_of(out)?;
         steer.set_forward(ifindex, to)?;
         println!("forward: {} -> {out} (ifindex {to})", args.iface);
     }

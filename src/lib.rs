@@ -7,11 +7,13 @@
 //! - [`replay`]: pcap/pcapng input through the same engine;
 //! - [`output`]: JSON lines, text, summaries;
 //! - [`report`]: the incident report (self-contained HTML with ladder diagrams);
-//! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool;
+//! - [`datapath`]: XDP steering, AF_XDP sockets, the per-queue worker pool, the modes;
+//! - [`app`]: whole runs above the stages (the live run, its metrics, the signals);
 //! - [`config`]: the TOML configuration file of `ackscope run`.
 
 #![deny(unsafe_code)]
 
+pub mod app;
 #[allow(unsafe_code)] // The kernel interfaces (AF_XDP rings, UMEM, BPF maps); every block has a SAFETY comment.
 pub mod datapath;
 pub mod config;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use ackscope::app::{live, Signals};
 use ackscope::detect::Config;
 use ackscope::output::{EventWriter, Format, Summary};
 use ackscope::replay;
@@ -101,13 +102,7 @@ struct DemoArgs {
     report: Option<PathBuf>,
 }
 
-fn run_demo(a: &DemoArgs) -> Result<ExitCode> {
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("cannot install the signal handler")?;
-    }
+fn run_demo(a: &DemoArgs, signals: &Signals) -> Result<ExitCode> {
     let format = match a.format {
         Some(FormatArg::Json) => "json",
         Some(FormatArg::Text) => "text",
@@ -115,7 +110,7 @@ fn run_demo(a: &DemoArgs) -> Result<ExitCode> {
         None => "json",
     };
     let exe = std::env::current_exe().context("cannot find the ackscope executable")?;
-    ackscope::demo::run(&ackscope::demo::DemoOptions { exe, format, ordinary: a.ordinary, report: a.report.clone() }, stop)?;
+    ackscope::demo::run(&ackscope::demo::DemoOptions { exe, format, ordinary: a.ordinary, report: a.report.clone() }, signals.stop.clone())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -207,6 +202,9 @@ struct RunArgs {
     /// Servers with their own handshake-RTT histogram in the metrics (the rest: "other").
     #[arg(long, default_value_t = 20, value_name = "N")]
     metrics_top_servers: usize,
+    /// Also write the end-of-run summary as one JSON object to FILE (for scripts and tests).
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
@@ -236,20 +234,17 @@ fn parse_cores(s: &str) -> Result<Vec<usize>> {
     Ok(v)
 }
 
-fn run_live(a: &RunArgs) -> Result<ExitCode> {
-    use ackscope::datapath::{bpf, live, pool, xsk};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
+fn run_live(a: &RunArgs, signals: &Signals) -> Result<ExitCode> {
+    use ackscope::datapath::{AttachMode, BindMode, BusyPoll, LiveConfig, LiveMode, OnExit, PoolConfig, SteerConfig, XskConfig};
 
     let mode = match (a.mode, &a.peer) {
-        (ModeArg::Mirror, None) => live::LiveMode::Mirror,
-        (ModeArg::Host, None) => live::LiveMode::Host,
-        (ModeArg::Inline, Some(peer)) => live::LiveMode::Inline {
+        (ModeArg::Mirror, None) => LiveMode::Mirror,
+        (ModeArg::Host, None) => LiveMode::Host,
+        (ModeArg::Inline, Some(peer)) => LiveMode::Inline {
             peer: peer.clone(),
             on_exit: match a.on_exit {
-                OnExitArg::Bypass => ackscope::datapath::inline::OnExit::Bypass,
-                OnExitArg::Disconnect => ackscope::datapath::inline::OnExit::Disconnect,
+                OnExitArg::Bypass => OnExit::Bypass,
+                OnExitArg::Disconnect => OnExit::Disconnect,
             },
         },
         (ModeArg::Inline, None) => anyhow::bail!("--mode inline needs --peer IF (the second port)"),
@@ -281,239 +276,53 @@ fn run_live(a: &RunArgs) -> Result<ExitCode> {
         eprintln!("ackscope: check passed for {}: nothing was attached", a.iface);
         return Ok(ExitCode::SUCCESS);
     }
-    let cfg = live::LiveConfig {
+    let session = LiveConfig {
         mode,
         iface: a.iface.clone(),
         queues,
-        steer: bpf::SteerConfig {
-            steer_mode: bpf::SteerMode::Mirror,
+        steer: SteerConfig {
             attach_mode: match a.xdp_mode {
-                XdpModeArg::Auto => bpf::AttachMode::Auto,
-                XdpModeArg::Native => bpf::AttachMode::Native,
-                XdpModeArg::Generic => bpf::AttachMode::Generic,
+                XdpModeArg::Auto => AttachMode::Auto,
+                XdpModeArg::Native => AttachMode::Native,
+                XdpModeArg::Generic => AttachMode::Generic,
             },
             flow_table_size: a.kernel_flows,
             force: a.force,
-            ..bpf::SteerConfig::default()
+            ..SteerConfig::default()
         },
-        xsk: xsk::XskConfig {
+        xsk: XskConfig {
             frame_count: a.umem_frames,
             fill_ring: a.ring_size,
             rx_ring: a.ring_size,
             bind_mode: match a.bind {
-                BindArg::Auto => xsk::BindMode::Auto,
-                BindArg::Copy => xsk::BindMode::Copy,
-                BindArg::Zerocopy => xsk::BindMode::ZeroCopy,
+                BindArg::Auto => BindMode::Auto,
+                BindArg::Copy => BindMode::Copy,
+                BindArg::Zerocopy => BindMode::ZeroCopy,
             },
-            busy_poll: a.busy_poll.then(xsk::BusyPoll::default),
-            ..xsk::XskConfig::default()
+            busy_poll: a.busy_poll.then(BusyPoll::default),
+            ..XskConfig::default()
         },
-        pool: pool::PoolConfig {
+        pool: PoolConfig {
             engine: a.engine.config(),
             reorder_window_ns: a.reorder_window_us * 1000,
             recorder: a.output.recorder_config(),
-            ..pool::PoolConfig::default()
+            ..PoolConfig::default()
         },
         cores,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("cannot install the signal handler")?;
-    }
-    let mut w = a.output.writer()?;
-    // Live stamps are CLOCK_MONOTONIC; print wall-clock time.
-    let mono = xsk::monotonic_ns() as i64;
-    let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-    w.clock_offset_ns = real - mono;
-    w.line_buffered = true;
-    let session = live::Session::start(&cfg).with_context(|| format!("cannot start on {}", a.iface))?;
-    let hup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()).context("cannot install the SIGHUP handler")?;
-    // Shared with the metrics thread: refreshed once a second by this loop.
-    let bpf_now: Arc<std::sync::Mutex<Option<bpf::BpfCounters>>> = Arc::new(std::sync::Mutex::new(session.bpf_counters().ok()));
-    let out_counts = Arc::new((std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0)));
-    let _metrics = match &a.metrics {
-        Some(addr) => {
-            let (snaps, workers, queues) = (session.snapshots().clone(), session.worker_stats().clone(), session.queues().to_vec());
-            let (bpf_now, out_counts, top) = (bpf_now.clone(), out_counts.clone(), a.metrics_top_servers);
-            let render: ackscope::output::RenderFn = Arc::new(move || {
-                let shards: Vec<_> = snaps.iter().map(|m| m.lock().map(|g| g.clone()).unwrap_or_default()).collect();
-                ackscope::output::render_prometheus(&ackscope::output::MetricsInput {
-                    shards: &shards,
-                    workers: &workers,
-                    queues: &queues,
-                    bpf: *bpf_now.lock().expect("metrics lock"),
-                    events_written: out_counts.0.load(Ordering::Relaxed),
-                    events_dropped: out_counts.1.load(Ordering::Relaxed),
-                    top_servers: top,
-                })
-            });
-            let m = ackscope::output::MetricsServer::start(addr, render)
-                .with_context(|| format!("--metrics {addr}: give a free host:port such as 127.0.0.1:9464"))?;
-            eprintln!("ackscope: metrics at http://{}/metrics", m.addr);
-            Some(m)
-        }
-        None => None,
+    let cfg = live::LiveRunConfig {
+        session,
+        events_path: a.output.events.clone(),
+        quiet: a.output.quiet,
+        status_line: std::io::stderr().is_terminal() && !a.output.quiet,
+        pcap_dir: a.output.pcap_dir.clone(),
+        metrics: a.metrics.clone(),
+        metrics_top_servers: a.metrics_top_servers,
+        duration: a.duration.map(std::time::Duration::from_secs_f64),
+        summary_json: a.summary_json.clone(),
     };
-    // Everything is attached and bound: keep only what tearing down needs.
-    match ackscope::datapath::privs::drop_after_setup() {
-        Ok(d) => tracing::info!(removed = d.removed.len(), "capabilities dropped after set-up"),
-        Err(e) => tracing::warn!(error = %e, "could not drop capabilities; running with the ones we had"),
-    }
-    eprintln!(
-        "ackscope: inspecting {} ({} queue(s)); stop with Ctrl-C{}",
-        match (a.mode, &a.peer) {
-            (ModeArg::Inline, Some(peer)) => format!("{} <-> {peer} (inline)", a.iface),
-            (ModeArg::Host, _) => format!("{} (host mode)", a.iface),
-            _ => a.iface.clone(),
-        },
-        session.queues().len(),
-        a.duration.map(|d| format!(" or after {d} s")).unwrap_or_default()
-    );
-    let started = Instant::now();
-    let deadline = a.duration.map(|d| started + Duration::from_secs_f64(d));
-    let mut early_stop = false;
-    let mut link_lost = None;
-    let status = std::io::stderr().is_terminal() && !a.output.quiet;
-    let mut next_tick = Instant::now() + Duration::from_secs(1);
-    let mut last_rx = 0u64;
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        if session.workers_finished() {
-            early_stop = true;
-            break;
-        }
-        if let Ok(ev) = session.events().recv_timeout(Duration::from_millis(100)) {
-            use ackscope::detect::EventSink;
-            if status {
-                eprint!("\r\x1b[K");
-            }
-            w.event(&ev);
-            for ev in session.events().try_iter() {
-                w.event(&ev);
-            }
-        }
-        if hup.swap(false, Ordering::Relaxed) {
-            // Log rotation: reopen the events file under its name.
-            if let Some(path) = &a.output.events {
-                match std::fs::OpenOptions::new().create(true).append(true).open(path) {
-                    Ok(f) => {
-                        w.reopen(Box::new(f));
-                        tracing::info!(path = %path.display(), "SIGHUP: events file reopened");
-                    }
-                    Err(e) => tracing::error!(path = %path.display(), error = %e, "SIGHUP: cannot reopen the events file; still writing to the old one"),
-                }
-            }
-        }
-        if Instant::now() >= next_tick {
-            next_tick += Duration::from_secs(1);
-            match ackscope::datapath::link::link_state(&a.iface) {
-                ackscope::datapath::link::LinkState::Up => {}
-                state => {
-                    link_lost = Some(state);
-                    break;
-                }
-            }
-            let b = session.bpf_counters().ok();
-            if let Ok(mut g) = bpf_now.lock() {
-                *g = b;
-            }
-            out_counts.0.store(w.written, Ordering::Relaxed);
-            out_counts.1.store(w.dropped, Ordering::Relaxed);
-            if status {
-                let ws = session.worker_stats();
-                let rx: u64 = ws.iter().map(|s| s.rx_frames.load(Ordering::Relaxed)).sum();
-                let drops: u64 = ws
-                    .iter()
-                    .map(|s| {
-                        s.handoff_full.load(Ordering::Relaxed)
-                            + s.xsk_rx_dropped.load(Ordering::Relaxed)
-                            + s.xsk_rx_ring_full.load(Ordering::Relaxed)
-                            + s.events_dropped.load(Ordering::Relaxed)
-                    })
-                    .sum();
-                let events: u64 = ws.iter().map(|s| s.events.load(Ordering::Relaxed)).sum();
-                let flows: u64 = ws.iter().map(|s| s.flows.load(Ordering::Relaxed)).sum();
-                eprint!(
-                    "\r\x1b[Kackscope: {} frames/s | xdp seen {} steered {} | events {} | drops {} | flows {}",
-                    rx - last_rx,
-                    b.map(|b| b.frames).unwrap_or(0),
-                    b.map(|b| b.steered()).unwrap_or(0),
-                    events,
-                    drops,
-                    flows
-                );
-                last_rx = rx;
-            }
-        }
-    }
-    if status {
-        eprint!("\r\x1b[K");
-    }
-    let stats = session.worker_stats().clone();
-    let events = session.events().clone();
-    let report = session.stop();
-    {
-        use ackscope::detect::EventSink;
-        for ev in events.try_iter() {
-            w.event(&ev);
-        }
-    }
-    w.flush();
-    let counters = report.counters();
-    if !a.output.quiet {
-        let mut problems = ackscope::output::ParseProblems::default();
-        for wr in &report.workers {
-            for (a, b) in problems.skipped.iter_mut().zip(wr.skipped) {
-                *a += b;
-            }
-            for (a, b) in problems.errors.iter_mut().zip(wr.parse_errors) {
-                *a += b;
-            }
-        }
-        let rx: u64 = stats.iter().map(|s| s.rx_frames.load(Ordering::Relaxed)).sum();
-        let dropped_events: u64 = stats.iter().map(|s| s.events_dropped.load(Ordering::Relaxed)).sum();
-        let s = Summary {
-            frames: rx,
-            segments: counters.segments,
-            elapsed: started.elapsed(),
-            counters: &counters,
-            evictions: report.evictions(),
-            flows: report.workers.iter().map(|w| w.flows).sum(),
-            problems: &problems,
-            files: &[],
-            damaged: &[],
-            events_written: w.written,
-            events_dropped: w.dropped + dropped_events,
-        };
-        eprint!("{}", s.render());
-        eprint!("{}", report.render(&stats));
-        if let Some(dir) = &a.output.pcap_dir {
-            let files: u32 = report.workers.iter().map(|w| w.pcap_files).sum();
-            eprintln!("flagged-flow pcaps: {files} files in {}", dir.display());
-        }
-    }
-    if early_stop && link_lost.is_none() {
-        // Workers stop on their own when the socket fails, typically because the interface went away.
-        let state = ackscope::datapath::link::link_state(&a.iface);
-        if state != ackscope::datapath::link::LinkState::Up {
-            link_lost = Some(state);
-        }
-    }
-    if let Some(state) = link_lost {
-        let what = match state {
-            ackscope::datapath::link::LinkState::Missing => "disappeared",
-            _ => "went down",
-        };
-        eprintln!("ackscope: error: interface {} {what}; everything ackscope attached was removed. Restart ackscope when it is back.", a.iface);
-        return Ok(ExitCode::from(4));
-    }
-    if let Some(e) = report.workers.iter().find_map(|w| w.error.clone()) {
-        anyhow::bail!("a worker stopped: {e}");
-    }
-    if early_stop {
-        anyhow::bail!("the workers stopped on their own (see the log above)");
-    }
-    Ok(ExitCode::SUCCESS)
+    let end = live::run(&cfg, a.output.writer()?, signals)?;
+    Ok(ExitCode::from(end.exit_code()))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -679,10 +488,8 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
     v.try_into().map_err(|_| anyhow::anyhow!("bad MAC {s}: give six hex bytes like 02:00:00:00:00:02"))
 }
 
-fn run_gen(a: &GenArgs) -> Result<ExitCode> {
+fn run_gen(a: &GenArgs, signals: &Signals) -> Result<ExitCode> {
     use ackscope::gen;
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
     anyhow::ensure!(a.duration > 0.0 && a.duration.is_finite(), "--duration must be positive");
     anyhow::ensure!((0.0..=1.0).contains(&a.stale_ack_rate), "--stale-ack-rate must be within 0..1");
     anyhow::ensure!((0.0..=1.0).contains(&a.ipv6), "--ipv6 must be within 0..1");
@@ -715,11 +522,7 @@ fn run_gen(a: &GenArgs) -> Result<ExitCode> {
         queue: 0,
         chunk: a.chunk,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("cannot install the signal handler")?;
-    }
-    let report = gen::run(&cfg, &stop).with_context(|| format!("cannot generate on {}", a.iface))?;
+    let report = gen::run(&cfg, &signals.stop).with_context(|| format!("cannot generate on {}", a.iface))?;
     if a.json {
         println!("{}", report.render_json());
     } else {
@@ -804,12 +607,16 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
-    let r = match &cli.cmd {
-        Cmd::Replay(a) => run_replay(a),
-        Cmd::Run(a) => run_live(a),
-        Cmd::Demo(a) => run_demo(a),
-        Cmd::Gen(a) => run_gen(a),
-        Cmd::Report(a) => write_report(&a.inputs, &a.output, a.pcap_dir.clone(), &a.report, &a.engine),
+    // Signals once, for whatever runs (SIGHUP only where it reopens the events file).
+    let r = match Signals::install(matches!(cli.cmd, Cmd::Run(_))).context("cannot install the signal handlers") {
+        Err(e) => Err(e),
+        Ok(signals) => match &cli.cmd {
+            Cmd::Replay(a) => run_replay(a),
+            Cmd::Run(a) => run_live(a, &signals),
+            Cmd::Demo(a) => run_demo(a, &signals),
+            Cmd::Gen(a) => run_gen(a, &signals),
+            Cmd::Report(a) => write_report(&a.inputs, &a.output, a.pcap_dir.clone(), &a.report, &a.engine),
+        },
     };
     match r {
         Ok(code) => code,

@@ -6,31 +6,15 @@
 //! packet. Without root these tests say so and pass, unless ACKSCOPE_REQUIRE_ROOT=1.
 
 mod common;
-use common::root_or_skip;
+use common::{count, read, root_or_skip, run_script, summary, tail};
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::Value;
 
-
-
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
-
 fn events(dir: &Path, tag: &str) -> Vec<Value> {
-    std::fs::read_to_string(dir.join(format!("{tag}.jsonl")))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}")))
-        .collect()
-}
-
-fn count(evs: &[Value], kind: &str, cause: Option<&str>) -> usize {
-    evs.iter().filter(|e| e["kind"] == kind && cause.map_or(true, |c| e["cause"] == c)).count()
+    common::events(&dir.join(format!("{tag}.jsonl")))
 }
 
 /// `key=value` lines of a state file.
@@ -48,22 +32,10 @@ fn host_mode_real_stacks_and_cleanup() {
     if !root_or_skip("host_mode_real_stacks_and_cleanup") {
         return;
     }
-    let out: PathBuf = std::env::temp_dir().join(format!("ackscope-host-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/live/host.sh");
+    let out = common::out_dir("ackscope-host-test");
     let ordinary = 300u64;
-    let st = Command::new("timeout")
-        .args(["400", "bash"])
-        .arg(&script)
-        .arg(env!("CARGO_BIN_EXE_ackscope"))
-        .arg(&out)
-        .arg(ordinary.to_string())
-        .arg("50")
-        .output()
-        .expect("run tests/live/host.sh");
-    let log = String::from_utf8_lossy(&st.stderr).into_owned();
-    assert!(st.status.success(), "host.sh failed ({}):\n{}", st.status, tail(&log));
-    let err = |tag: &str| std::fs::read_to_string(out.join(format!("{tag}.err"))).unwrap_or_default();
+    let log = run_script("host.sh", 400, &[out.to_str().unwrap(), &ordinary.to_string(), "50"], &[]);
+    let err = |tag: &str| read(&out, &format!("{tag}.err"));
 
     // Phase 1: the scenarios, with their causes.
     let p1 = events(&out, "p1");
@@ -78,13 +50,14 @@ fn host_mode_real_stacks_and_cleanup() {
         assert_eq!(e["ack_matches_prev"], true, "{e}");
     }
     // Both directions were seen through the clones, and the accounting adds up.
-    assert!(p1err.contains("(adds up)"), "{p1err}");
-    assert!(p1err.contains("lost in user space (hand-off full) 0"), "{p1err}");
-    assert!(p1err.contains("(lost on the veth 0)"), "{p1err}");
-    assert!(p1err.contains("clone_fail=0"), "{p1err}");
+    let sum1 = summary(&out.join("p1.summary.json"), &p1err);
+    assert_eq!(sum1["accounting"]["adds_up"], true, "{sum1:#}");
+    assert_eq!(common::num(&sum1, "/accounting/lost_user"), 0, "{sum1:#}");
+    assert_eq!(common::num(&sum1, "/host/lost_on_veth"), 0, "{sum1:#}");
+    assert_eq!(common::num(&sum1, "/host/clone_fail"), 0, "{sum1:#}");
     // The ordinary workload: every connection succeeded, the bulk bytes arrived intact.
-    let work = std::fs::read_to_string(out.join("workload.txt")).unwrap_or_default();
-    assert!(work.contains(&format!("connections={ordinary} ")), "{work}\n{}", std::fs::read_to_string(out.join("workload.err")).unwrap_or_default());
+    let work = read(&out, "workload.txt");
+    assert!(work.contains(&format!("connections={ordinary} ")), "{work}\n{}", read(&out, "workload.err"));
     let bulk = work.lines().find(|l| l.starts_with("bulk ")).unwrap_or_else(|| panic!("no bulk line: {work}"));
     assert!(bulk.starts_with("bulk ok "), "{bulk}");
 
@@ -97,7 +70,7 @@ fn host_mode_real_stacks_and_cleanup() {
     for name in ["p1-after", "p2-after"] {
         let s = state(&out, name);
         for k in ["clsact", "our_filters", "veth", "progs_alive"] {
-            assert_eq!(num(&s, k), 0, "{name}: {k} left: {s:?}\n{}", tail(&log));
+            assert_eq!(num(&s, k), 0, "{name}: {k} left: {s:?}\n{}", tail(&log, 60));
         }
     }
 
@@ -129,8 +102,7 @@ fn host_mode_real_stacks_and_cleanup() {
     }
     assert!(!err("p3").contains("removed the clsact"), "{}", err("p3"));
 
-    let tag = std::fs::read_to_string(out.join("ns-tag")).unwrap_or_default();
-    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    assert!(!tag.trim().is_empty() && !String::from_utf8_lossy(&ns.stdout).contains(tag.trim()), "namespaces {tag} left");
+    let tag = read(&out, "ns-tag");
+    assert!(common::no_namespace_like(tag.trim()), "namespaces {tag} left");
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -6,34 +6,14 @@
 //! Without root these tests say so and pass, unless ACKSCOPE_REQUIRE_ROOT=1.
 
 mod common;
-use common::root_or_skip;
+use common::{count, read, root_or_skip, run_script, summary};
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::Value;
 
-
-
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
-
 fn events(dir: &Path, tag: &str) -> Vec<Value> {
-    std::fs::read_to_string(dir.join(format!("{tag}.jsonl")))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}")))
-        .collect()
-}
-
-fn count(evs: &[Value], kind: &str, cause: Option<&str>) -> usize {
-    evs.iter().filter(|e| e["kind"] == kind && cause.map_or(true, |c| e["cause"] == c)).count()
-}
-
-fn read(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+    common::events(&dir.join(format!("{tag}.jsonl")))
 }
 
 #[test]
@@ -41,28 +21,16 @@ fn inline_mode_real_stacks_bulk_and_exit_behaviour() {
     if !root_or_skip("inline_mode_real_stacks_bulk_and_exit_behaviour") {
         return;
     }
-    let out: PathBuf = std::env::temp_dir().join(format!("ackscope-inline-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/live/inline.sh");
+    let out = common::out_dir("ackscope-inline-test");
     let (conns, bulk_mb) = (2000u32, 128u32);
-    let st = Command::new("timeout")
-        .args(["600", "bash"])
-        .arg(&script)
-        .arg(env!("CARGO_BIN_EXE_ackscope"))
-        .arg(&out)
-        .arg(conns.to_string())
-        .arg(bulk_mb.to_string())
-        .output()
-        .expect("run tests/live/inline.sh");
-    let log = String::from_utf8_lossy(&st.stderr).into_owned();
-    assert!(st.status.success(), "inline.sh failed ({}):\n{}", st.status, tail(&log));
+    run_script("inline.sh", 600, &[out.to_str().unwrap(), &conns.to_string(), &bulk_mb.to_string()], &[]);
 
     // Before ackscope: no path between the namespaces.
     assert!(!read(&out, "conn-before.txt").contains("connect=connected"), "{}", read(&out, "conn-before.txt"));
 
     // The workload: every connection succeeded, the bulk transfer is byte-exact.
     let work = read(&out, "workload.txt");
-    assert!(work.contains(&format!("connections={conns} ")), "{work}\n{}", tail(&read(&out, "workload.err")));
+    assert!(work.contains(&format!("connections={conns} ")), "{work}\n{}", common::tail(&read(&out, "workload.err"), 60));
     let bulk = work.lines().find(|l| l.starts_with("bulk ")).unwrap_or_else(|| panic!("no bulk line: {work}"));
     assert!(bulk.starts_with("bulk ok "), "{bulk}");
     assert!(bulk.contains(&format!("received={}", u64::from(bulk_mb) << 20)), "{bulk}");
@@ -77,9 +45,12 @@ fn inline_mode_real_stacks_bulk_and_exit_behaviour() {
     assert_eq!(recovered, 6, "{p1:#?}");
     // No frame lost by inspection: every frame received was sent on, none given up, and the
     // kernel dropped none of the steered ones.
-    assert!(p1err.contains("given up 0 (adds up)"), "{p1err}");
-    assert!(p1err.contains("tx failed 0"), "{p1err}");
-    assert!(p1err.contains("dropped by the kernel 0 (adds up)"), "{p1err}");
+    let sum1 = summary(&out.join("p1.summary.json"), &p1err);
+    assert_eq!(common::num(&sum1, "/inline/given_up"), 0, "{sum1:#}");
+    assert_eq!(sum1["inline"]["adds_up"], true, "{sum1:#}");
+    assert_eq!(common::num(&sum1, "/inline/tx_failed"), 0, "{sum1:#}");
+    assert_eq!(common::num(&sum1, "/accounting/kernel_drops"), 0, "{sum1:#}");
+    assert_eq!(sum1["accounting"]["adds_up"], true, "{sum1:#}");
 
     // Fail-open: after SIGINT the program stays on both ports and forwards.
     let p1_after = read(&out, "state-p1-after.txt");
@@ -98,7 +69,6 @@ fn inline_mode_real_stacks_bulk_and_exit_behaviour() {
     assert!(!read(&out, "conn-p3-after.txt").contains("connect=connected"), "{}", read(&out, "conn-p3-after.txt"));
 
     let tag = read(&out, "ns-tag");
-    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    assert!(!tag.trim().is_empty() && !String::from_utf8_lossy(&ns.stdout).contains(tag.trim()), "namespaces {tag} left");
+    assert!(common::no_namespace_like(tag.trim()), "namespaces {tag} left");
     let _ = std::fs::remove_dir_all(&out);
 }

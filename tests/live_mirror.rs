@@ -4,17 +4,16 @@
 //! ACKSCOPE_REQUIRE_ROOT=1 demands them (CI runs as root).
 
 mod common;
-use common::root_or_skip;
+use common::{count as count_in, events, out_dir, read, root_or_skip, run_script, summary, num};
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-
-
 struct Run {
     events: Vec<Value>,
+    /// The JSON end-of-run summary (`--summary-json`).
+    summary: Value,
     stderr: String,
     after: String,
     metrics: String,
@@ -27,51 +26,32 @@ fn run_mirror(queues: u32, ordinary: u32) -> Run {
 }
 
 fn run_mirror_with(queues: u32, ordinary: u32, metrics_port: Option<u16>) -> Run {
-    let out: PathBuf = std::env::temp_dir().join(format!("ackscope-live-test-{}-q{queues}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/live/mirror.sh");
-    let st = Command::new("timeout")
-        .args(["300", "bash"])
-        .arg(&script)
-        .arg(env!("CARGO_BIN_EXE_ackscope"))
-        .arg(&out)
-        .arg(queues.to_string())
-        .arg(ordinary.to_string())
-        .env("METRICS_PORT", metrics_port.map(|p| p.to_string()).unwrap_or_default())
-        .output()
-        .expect("run tests/live/mirror.sh");
-    let log = String::from_utf8_lossy(&st.stderr).into_owned();
-    assert!(st.status.success(), "mirror.sh failed ({}):\n{}", st.status, tail(&log));
-    let events = std::fs::read_to_string(out.join("events.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}")))
-        .collect();
+    let out = out_dir(&format!("ackscope-live-test-q{queues}"));
+    let o = out.to_str().unwrap();
+    run_script("mirror.sh", 300, &[o, &queues.to_string(), &ordinary.to_string()], &[("METRICS_PORT", metrics_port.map(|p| p.to_string()).unwrap_or_default())]);
+    let stderr = read(&out, "ackscope.err");
     let r = Run {
-        events,
-        stderr: std::fs::read_to_string(out.join("ackscope.err")).unwrap_or_default(),
-        after: std::fs::read_to_string(out.join("after.txt")).unwrap_or_default(),
-        metrics: std::fs::read_to_string(out.join("metrics.txt")).unwrap_or_default(),
+        events: events(&out.join("events.jsonl")),
+        summary: summary(&out.join("summary.json"), &stderr),
+        stderr,
+        after: read(&out, "after.txt"),
+        metrics: read(&out, "metrics.txt"),
         pcaps: std::fs::read_dir(out.join("pcaps")).map(|d| d.count()).unwrap_or(0),
-        privs: std::fs::read_to_string(out.join("privs.txt")).unwrap_or_default(),
+        privs: read(&out, "privs.txt"),
     };
     let _ = std::fs::remove_dir_all(&out);
     r
 }
 
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
 fn count(r: &Run, kind: &str, cause: Option<&str>) -> usize {
-    r.events.iter().filter(|e| e["kind"] == kind && cause.is_none_or(|c| e["cause"] == c)).count()
+    count_in(&r.events, kind, cause)
 }
 
-fn field(stderr: &str, line_prefix: &str, name: &str) -> u64 {
-    let line = stderr.lines().find(|l| l.starts_with(line_prefix)).unwrap_or_else(|| panic!("no `{line_prefix}` line in\n{stderr}"));
-    let at = line.find(name).unwrap_or_else(|| panic!("no {name} in {line}")) + name.len();
-    line[at..].trim_start_matches([' ', '=']).split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+/// Counter `name` of the summary's entry for queue `q`.
+fn queue_field(r: &Run, q: u64, name: &str) -> u64 {
+    let qs = r.summary["queues"].as_array().unwrap_or_else(|| panic!("no queues in {:#}", r.summary));
+    let e = qs.iter().find(|e| e["queue"] == q).unwrap_or_else(|| panic!("no queue {q} in {:#}", r.summary));
+    e[name].as_u64().unwrap_or_else(|| panic!("no {name} in {e}"))
 }
 
 fn check(r: &Run, ordinary: u64) {
@@ -97,20 +77,19 @@ fn check(r: &Run, ordinary: u64) {
     // One flagged-flow pcap per flagged 4-tuple (4 TIME_WAIT reuses, 2 lingering).
     assert_eq!(r.pcaps, 6, "{}", r.stderr);
     // Counters add up: steered - redirect failures = received + kernel drops.
-    assert!(r.stderr.contains("(adds up)"), "{}", r.stderr);
-    assert!(r.stderr.contains("lost in user space (hand-off full) 0"), "{}", r.stderr);
-    let flows = r.stderr.lines().find(|l| l.contains("4-tuples tracked")).unwrap();
-    assert!(flows.contains(&format!("{} 4-tuples tracked", ordinary + 6)), "{flows}");
+    let s = &r.summary;
+    assert_eq!(s["accounting"]["adds_up"], true, "{s:#}\n{}", r.stderr);
+    assert_eq!(num(s, "/accounting/lost_user"), 0, "{s:#}");
+    assert_eq!(num(s, "/flows"), ordinary + 6, "4-tuples tracked: {s:#}");
+    assert_eq!(num(s, "/exit_code"), 0, "{s:#}");
     // Nothing left: no XDP program on the tap after the run (and the script removed the
     // namespaces; checked by the caller).
     assert!(r.after.contains("xdp_on_tapb=0"), "{}", r.after);
 }
 
 fn no_namespaces_left() {
-    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let s = String::from_utf8_lossy(&out.stdout);
     let me = format!("ackscope-live-{}", std::process::id());
-    assert!(!s.contains(&me), "namespaces left: {s}");
+    assert!(common::no_namespace_like(&me), "namespaces {me}-* left");
 }
 
 fn metric(text: &str, series: &str) -> u64 {
@@ -152,10 +131,10 @@ fn mirror_two_queues_directions_split() {
     check(&r, 200);
     // Both queues received frames and segments crossed between the workers: the two
     // directions of flows landed on different queues, and detections are still right.
-    let q0 = field(&r.stderr, "queue 0:", "received");
-    let q1 = field(&r.stderr, "queue 1:", "received");
-    assert!(q0 > 0 && q1 > 0, "{}", r.stderr);
-    assert!(field(&r.stderr, "queue 0:", "handed off") + field(&r.stderr, "queue 1:", "handed off") > 0, "{}", r.stderr);
+    let q0 = queue_field(&r, 0, "received");
+    let q1 = queue_field(&r, 1, "received");
+    assert!(q0 > 0 && q1 > 0, "{:#}", r.summary);
+    assert!(queue_field(&r, 0, "handed_off") + queue_field(&r, 1, "handed_off") > 0, "{:#}", r.summary);
     no_namespaces_left();
 }
 

@@ -14,7 +14,7 @@
 //!
 //! XDP program (`bpf/ackscope.bpf.c`), when the process may load BPF (root; CI runs as root):
 //! the compiled object is loaded without attaching anything and every Ethernet frame above is
-//! run through it with `BPF_PROG_RUN` (`ackscope::datapath::bpf::classify_test_run`). Each frame
+//! run through it with `BPF_PROG_RUN` (`ackscope::datapath::xdp::classify_test_run`). Each frame
 //! must get the mode's not-steered verdict (`XDP_DROP` in mirror mode, `XDP_PASS` in pass mode:
 //! with no AF_XDP socket every steered frame's redirect fails, is counted in `redirect_fail` and
 //! falls back to that verdict), never a verifier or runtime error, and must be counted exactly
@@ -26,7 +26,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ackscope::datapath::bpf::{classify_test_run, BpfCounters, SteerConfig, SteerMode};
+use ackscope::datapath::xdp::{classify_test_run, BpfCounters, SteerConfig, SteerMode};
 use ackscope::packet::build::{encap_fixtures, wrap, TcpSpec, Wrap, F};
 use ackscope::packet::{parse_frame, ContentError, LinkType, ParseError, Parsed, Segment, SkipReason, MAX_VLAN_TAGS};
 use ackscope::replay::CaptureReader;

@@ -30,7 +30,8 @@ use crate::flow::{Evictions, FlowKey, KeySeed};
 use crate::packet::{parse_frame, LinkType, Parsed, Segment, PARSE_REASONS, SKIP_REASONS};
 
 use super::error::Result;
-use super::xsk::{monotonic_ns, XskQueue, XskStats};
+use super::sys::{monotonic_ns, wall_clock_offset_ns};
+use super::xsk::{XskQueue, XskStats};
 
 /// Where a worker gets frames from: an AF_XDP socket live, a vector in tests.
 pub trait FrameSource: Send {
@@ -187,27 +188,55 @@ impl ShardSnapshot {
     }
 }
 
+/// What travels with a segment through the hand-off rings and the reorder buffer: nothing
+/// (`()`), or the first bytes of its frame when flagged-flow captures are on (`FrameSnap`,
+/// 168 bytes), so a run without `--pcap-dir` does not move them through every slot.
+trait Carry: Send + Sized + 'static {
+    /// Taken from the frame at receive.
+    fn of(data: &[u8]) -> Self;
+    /// Remember the frame in the recorder (at release, before the shard sees the segment).
+    fn record(&self, rec: &mut FlowRecorder, fp: u64, ts: u64);
+}
+
+impl Carry for () {
+    #[inline]
+    fn of(_: &[u8]) {}
+    #[inline]
+    fn record(&self, _: &mut FlowRecorder, _: u64, _: u64) {}
+}
+
+impl Carry for FrameSnap {
+    #[inline]
+    fn of(data: &[u8]) -> FrameSnap {
+        FrameSnap::of(data)
+    }
+    #[inline]
+    fn record(&self, rec: &mut FlowRecorder, fp: u64, ts: u64) {
+        rec.record(fp, ts, 1, self);
+    }
+}
+
 /// A segment waiting in a reorder buffer.
-struct Pending {
+struct Pending<C> {
     ts: u64,
     order: u64,
     seg: Segment,
     key: FlowKey,
-    snap: FrameSnap,
+    carry: C,
 }
 
-impl PartialEq for Pending {
+impl<C> PartialEq for Pending<C> {
     fn eq(&self, o: &Self) -> bool {
         (self.ts, self.order) == (o.ts, o.order)
     }
 }
-impl Eq for Pending {}
-impl PartialOrd for Pending {
+impl<C> Eq for Pending<C> {}
+impl<C> PartialOrd for Pending<C> {
     fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for Pending {
+impl<C> Ord for Pending<C> {
     fn cmp(&self, o: &Self) -> CmpOrdering {
         (self.ts, self.order).cmp(&(o.ts, o.order))
     }
@@ -243,17 +272,25 @@ pub struct Pool {
     pub events: Receiver<Event>,
 }
 
-type Rings = Arc<Vec<Vec<Option<ArrayQueue<(Segment, FlowKey, FrameSnap)>>>>>;
+type Rings<C> = Arc<Vec<Vec<Option<ArrayQueue<(Segment, FlowKey, C)>>>>>;
 
 impl Pool {
     /// Start one worker per source. Worker `i` owns shard `i`.
     pub fn spawn<S: FrameSource + 'static>(sources: Vec<S>, cfg: PoolConfig) -> Pool {
+        if cfg.recorder.is_some() {
+            Self::spawn_carrying::<S, FrameSnap>(sources, cfg)
+        } else {
+            Self::spawn_carrying::<S, ()>(sources, cfg)
+        }
+    }
+
+    fn spawn_carrying<S: FrameSource + 'static, C: Carry>(sources: Vec<S>, cfg: PoolConfig) -> Pool {
         let n = sources.len();
         let stop = Arc::new(AtomicBool::new(false));
         let stats: Arc<Vec<WorkerStats>> = Arc::new((0..n).map(|_| WorkerStats::default()).collect());
         let (tx, rx) = crossbeam::channel::bounded(cfg.event_capacity);
         // rings[from][to]
-        let rings: Rings = Arc::new(
+        let rings: Rings<C> = Arc::new(
             (0..n)
                 .map(|from| (0..n).map(|to| (from != to).then(|| ArrayQueue::new(cfg.handoff_capacity))).collect())
                 .collect(),
@@ -265,7 +302,7 @@ impl Pool {
             let (stop, stats, rings, tx, cfg, snaps) = (stop.clone(), stats.clone(), rings.clone(), tx.clone(), cfg.clone(), snapshots.clone());
             let h = std::thread::Builder::new()
                 .name(format!("ackscope-q{me}"))
-                .spawn(move || worker(me, n, src, cfg, seed, stop, stats, rings, tx, snaps))
+                .spawn(move || worker::<S, C>(me, n, src, cfg, seed, stop, stats, rings, tx, snaps))
                 .expect("spawn a worker thread");
             handles.push(h);
         }
@@ -293,7 +330,7 @@ impl Pool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn worker<S: FrameSource>(
+fn worker<S: FrameSource, C: Carry>(
     me: usize,
     n: usize,
     mut src: S,
@@ -301,7 +338,7 @@ fn worker<S: FrameSource>(
     seed: KeySeed,
     stop: Arc<AtomicBool>,
     stats: Arc<Vec<WorkerStats>>,
-    rings: Rings,
+    rings: Rings<C>,
     tx: Sender<Event>,
     snapshots: Arc<Vec<Mutex<ShardSnapshot>>>,
 ) -> WorkerResult {
@@ -312,7 +349,7 @@ fn worker<S: FrameSource>(
     }
     let st = &stats[me];
     let mut shard = Shard::new(cfg.engine, seed);
-    let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::with_capacity(cfg.handoff_capacity * n.max(1) + cfg.batch);
+    let mut heap: BinaryHeap<Reverse<Pending<C>>> = BinaryHeap::with_capacity(cfg.handoff_capacity * n.max(1) + cfg.batch);
     let heap_cap = heap.capacity();
     let mut order = 0u64;
     let mut last_released = 0u64;
@@ -331,8 +368,7 @@ fn worker<S: FrameSource>(
         Some(rc) => {
             let mut rc = rc.clone();
             // Live stamps are CLOCK_MONOTONIC; the files carry wall-clock time.
-            let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-            rc.clock_offset_ns = real - monotonic_ns() as i64;
+            rc.clock_offset_ns = wall_clock_offset_ns();
             match FlowRecorder::new(rc, &format!("q{me}")) {
                 Ok(r) => Some(r),
                 Err(e) => {
@@ -343,7 +379,7 @@ fn worker<S: FrameSource>(
         }
         None => None,
     };
-    let release = |heap: &mut BinaryHeap<Reverse<Pending>>, upto: u64, shard: &mut Shard, last: &mut u64, recorder: &mut Option<FlowRecorder>| {
+    let release = |heap: &mut BinaryHeap<Reverse<Pending<C>>>, upto: u64, shard: &mut Shard, last: &mut u64, recorder: &mut Option<FlowRecorder>| {
         let mut sink = ChannelSink { tx: &tx, stats: st };
         let mut done = 0u64;
         while heap.peek().is_some_and(|p| p.0.ts <= upto) {
@@ -356,7 +392,7 @@ fn worker<S: FrameSource>(
             match recorder.as_mut() {
                 None => shard.process_keyed(&p.seg, p.key, &mut sink),
                 Some(rec) => {
-                    rec.record(p.key.fp, p.ts, 1, &p.snap);
+                    p.carry.record(rec, p.key.fp, p.ts);
                     let mut fs = FlaggingSink::new(&mut sink);
                     shard.process_keyed(&p.seg, p.key, &mut fs);
                     if let Some((ts, c, s)) = fs.flag {
@@ -382,17 +418,16 @@ fn worker<S: FrameSource>(
                     Ok(Parsed::Tcp(seg)) => {
                         let key = FlowKey::of(&seg, &seed);
                         let owner = key.shard(n);
-                        let snap = if recording { FrameSnap::of(data) } else { FrameSnap::EMPTY };
                         if direct {
                             batch.push((seg, key));
                         } else if owner == me {
                             if heap.len() < heap_cap {
                                 order += 1;
-                                heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, snap }));
+                                heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, carry: C::of(data) }));
                             } else {
                                 st.handoff_full.fetch_add(1, Ordering::Relaxed);
                             }
-                        } else if rings[me][owner].as_ref().expect("ring to another worker").push((seg, key, snap)).is_ok() {
+                        } else if rings[me][owner].as_ref().expect("ring to another worker").push((seg, key, C::of(data))).is_ok() {
                             st.handed_off.fetch_add(1, Ordering::Relaxed);
                         } else {
                             st.handoff_full.fetch_add(1, Ordering::Relaxed);
@@ -433,9 +468,9 @@ fn worker<S: FrameSource>(
         for from in 0..n {
             if let Some(ring) = &rings[from][me] {
                 while heap.len() < heap_cap {
-                    let Some((seg, key, snap)) = ring.pop() else { break };
+                    let Some((seg, key, carry)) = ring.pop() else { break };
                     order += 1;
-                    heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, snap }));
+                    heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, carry }));
                     inbound += 1;
                 }
             }
@@ -450,9 +485,9 @@ fn worker<S: FrameSource>(
             std::thread::sleep(Duration::from_micros(window / 1000 + 1000));
             for from in 0..n {
                 if let Some(ring) = &rings[from][me] {
-                    while let Some((seg, key, snap)) = ring.pop() {
+                    while let Some((seg, key, carry)) = ring.pop() {
                         order += 1;
-                        heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, snap }));
+                        heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, carry }));
                         st.received_handoff.fetch_add(1, Ordering::Relaxed);
                     }
                 }

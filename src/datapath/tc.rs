@@ -28,11 +28,12 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject, TcHook, TC_EGRESS, TC_INGRESS};
 use tracing::{debug, info, warn};
 
-use super::bpf::{check_capabilities, ifindex_of, load_error, prog_name, route_libbpf_logs};
+use super::sys::{check_capabilities, ifindex_of};
+use super::xdp::{load_error, prog_name, route_libbpf_logs};
 use super::error::{DatapathError, Result};
 
 #[allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn)]
-mod skel {
+pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/tc_clone.skel.rs"));
 }
 use skel::{TcCloneSkel, TcCloneSkelBuilder};
@@ -80,31 +81,11 @@ pub struct TcCounters {
 }
 
 impl TcCounters {
-    const FIELDS: usize = 12;
-
     /// Every clone attempted.
     pub fn cloned(&self) -> u64 {
         self.cloned_syn + self.cloned_synack + self.cloned_fin + self.cloned_rst + self.cloned_ack
     }
 
-    fn add_raw(&mut self, raw: &[u8]) {
-        let mut v = [0u64; Self::FIELDS];
-        for (slot, chunk) in v.iter_mut().zip(raw.chunks_exact(8)) {
-            *slot = u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk"));
-        }
-        self.packets += v[0];
-        self.cloned_syn += v[1];
-        self.cloned_synack += v[2];
-        self.cloned_fin += v[3];
-        self.cloned_rst += v[4];
-        self.cloned_ack += v[5];
-        self.not_cloned_tcp += v[6];
-        self.not_tcp += v[7];
-        self.parse_fail += v[8];
-        self.clone_fail += v[9];
-        self.flows_expired += v[10];
-        self.pulled += v[11];
-    }
 }
 
 impl fmt::Display for TcCounters {
@@ -249,11 +230,7 @@ impl TcClone {
             .ackscope_tc_cnt
             .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(|source| DatapathError::Map { map: "ackscope_tc_cnt", what: "per-CPU lookup".into(), source })?;
-        let mut sum = TcCounters::default();
-        for raw in per_cpu.iter().flatten() {
-            sum.add_raw(raw);
-        }
-        Ok(sum)
+        Ok(TcCounters::sum_per_cpu(per_cpu.iter().flatten()))
     }
 
     /// Removes the filters (no more clones from here on) and, when ackscope
@@ -429,9 +406,8 @@ mod tests {
 
     #[test]
     fn counters_sum_raw() {
-        let mut c = TcCounters::default();
         let raw: Vec<u8> = (1..=12u64).flat_map(|v| v.to_ne_bytes()).collect();
-        c.add_raw(&raw);
+        let c = TcCounters::sum_per_cpu([&raw]);
         assert_eq!(c.packets, 1);
         assert_eq!(c.pulled, 12);
         assert_eq!(c.cloned(), 2 + 3 + 4 + 5 + 6);

@@ -4,7 +4,7 @@
 //! own UMEM. It never loads an XDP program itself (libxdp's
 //! `XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD`): register its [`XskQueue::fd`] in
 //! the steering program's XSKMAP with
-//! [`XdpSteer::register_socket`](super::bpf::XdpSteer::register_socket).
+//! [`XdpSteer::register_socket`](super::xdp::XdpSteer::register_socket).
 //!
 //! Frame bookkeeping: every UMEM frame is, at any time, either in the fill
 //! ring / kernel / rx ring, or in the queue's free list. [`XskQueue::recv_batch`]
@@ -31,7 +31,8 @@ use xsk_rs::socket::Socket;
 use xsk_rs::umem::frame::FrameDesc;
 use xsk_rs::{CompQueue, FillQueue, RxQueue, TxQueue, Umem};
 
-use super::bpf::{ifindex_of, rx_queue_count, KernelMeta, META_LEN, META_MAGIC};
+use super::sys::{ifindex_of, monotonic_ns, rx_queue_count};
+use super::abi::{KernelMeta, META_LEN, META_MAGIC};
 use super::error::{DatapathError, Result};
 
 // Not exported by the libc crate for every target.
@@ -569,13 +570,6 @@ pub(crate) unsafe fn take_meta(umem: &Umem, desc: &mut FrameDesc, frame_mask: us
     }
 }
 
-/// `CLOCK_MONOTONIC` in nanoseconds (same clock as `bpf_ktime_get_ns`).
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
-}
 
 pub(crate) fn validate(cfg: &XskConfig) -> Result<()> {
     for (name, v) in [

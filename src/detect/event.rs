@@ -46,6 +46,15 @@ impl EventKind {
             EventKind::AckedUnseen => "acked_unseen",
         }
     }
+
+    /// True when an event of this kind flags its 4-tuple for a flagged-flow capture
+    /// (`--pcap-dir`): the anomalies themselves, not outcomes or refusals.
+    pub const fn opens_capture(self) -> bool {
+        match self {
+            EventKind::StaleAck | EventKind::ReuseInTimeWait | EventKind::SynackWrongAck | EventKind::AckedUnseen => true,
+            EventKind::StaleAckOutcome | EventKind::ConnectionRefused => false,
+        }
+    }
 }
 
 /// Severity (`severity` field).

@@ -2,7 +2,7 @@
 //!
 //! Each [`Shard`] owns a flow table and is driven by exactly one thread. Time is the
 //! segments' own timestamps, never the wall clock, so a replay gives the same events every
-//! time. DESIGN.md §3 and docs/EVENTS.md define every event; the rules are cited where they are
+//! time. DESIGN.md §3 and the README's "Events" section define every event; the rules are cited where they are
 //! applied in `shard.rs`.
 
 #![deny(unsafe_code)]

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use hashbrown::HashMap;
 
 use super::pcap::PcapWriter;
-use crate::detect::{Event, EventKind, EventSink};
+use crate::detect::{Event, EventSink};
 use super::time::format_rfc3339;
 
 /// Bytes kept of each frame (every header ackscope reads fits: Ethernet, two VLAN tags,
@@ -237,7 +237,7 @@ impl Drop for FlowRecorder {
 }
 
 /// Passes events on and notes whether one of them flags its 4-tuple for a capture
-/// (stale_ack, reuse_in_time_wait, synack_wrong_ack, acked_unseen; not outcomes or refusals).
+/// ([`crate::detect::EventKind::opens_capture`]).
 pub struct FlaggingSink<'a, S: EventSink> {
     inner: &'a mut S,
     /// (time, client, server) of the last flagging event.
@@ -253,7 +253,7 @@ impl<'a, S: EventSink> FlaggingSink<'a, S> {
 
 impl<S: EventSink> EventSink for FlaggingSink<'_, S> {
     fn event(&mut self, ev: &Event) {
-        if matches!(ev.kind, EventKind::StaleAck | EventKind::ReuseInTimeWait | EventKind::SynackWrongAck | EventKind::AckedUnseen) {
+        if ev.kind.opens_capture() {
             self.flag = Some((ev.ts_ns, ev.client, ev.server));
         }
         self.inner.event(ev);

@@ -1,94 +1,148 @@
-//! JSON lines. Field names are the stable ones of DESIGN §3 / docs/EVENTS.md; fields that do
-//! not apply to an event's kind are left out.
+//! JSON lines through serde. Field names are the stable ones of the README's "Events" section
+//! (DESIGN §3); fields that do not apply to an event's kind are left out. The order of the
+//! fields is the order of [`JsonEvent`]'s members.
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::net::SocketAddr;
+
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use super::time::format_rfc3339;
 use crate::detect::Event;
+use crate::packet::Tunnel;
 use crate::packet::NO_VLAN;
+
+/// One event as written: a view of [`Event`] with wall-clock time.
+#[derive(Serialize)]
+struct JsonEvent<'a> {
+    kind: &'static str,
+    severity: &'static str,
+    ts: &'a str,
+    #[serde(serialize_with = "display")]
+    client: SocketAddr,
+    #[serde(serialize_with = "display")]
+    server: SocketAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vlan: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    svlan: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tunnel: Option<JsonTunnel<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syn_seq: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected_ack: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack_delta: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_close_age_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_rcv_nxt: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack_matches_prev: Option<bool>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    outcome: Option<JsonOutcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<u64>,
+    roles: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_frame: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revises: Option<&'static str>,
+    explanation: &'static str,
+}
+
+/// The `tunnel` object (only when the flow came in an encapsulation):
+/// `{"type":"vxlan","vni":42,"outer_src":"10.0.0.1","outer_dst":"10.0.0.2","depth":1}`. The id
+/// member is named after the type (`vni`, `key`, `session_id`, `label`) and left out when the
+/// header has none; the outer addresses are left out for MPLS/PPPoE straight on Ethernet.
+struct JsonTunnel<'a>(&'a Tunnel);
+
+impl Serialize for JsonTunnel<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let t = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", t.kind.as_str())?;
+        if let Some(id) = t.id {
+            m.serialize_entry(t.kind.id_name(), &id)?;
+        }
+        if let (Some(a), Some(b)) = (t.outer_src_ip(), t.outer_dst_ip()) {
+            m.serialize_entry("outer_src", &a)?;
+            m.serialize_entry("outer_dst", &b)?;
+        }
+        m.serialize_entry("depth", &t.depth)?;
+        m.end()
+    }
+}
+
+/// The members of a `stale_ack_outcome`.
+#[derive(Serialize)]
+struct JsonOutcome {
+    outcome: &'static str,
+    /// Milliseconds with exactly three decimals (`12.345`), as the format always had.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_ms: Option<Box<RawValue>>,
+    stale_acks: u32,
+    syn_retries: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_rst: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rst_ignored: Option<bool>,
+}
+
+fn display<S: Serializer>(v: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
 
 /// Write one event as a JSON object and a newline.
 pub fn write_json(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::Result<()> {
-    let mut s = String::with_capacity(512);
-    s.push_str("{\"kind\":\"");
-    s.push_str(ev.kind.as_str());
-    s.push_str("\",\"severity\":\"");
-    s.push_str(ev.severity().as_str());
-    s.push_str("\",\"ts\":\"");
-    format_rfc3339(ev.ts_ns as i64 + clock_offset_ns, &mut s);
-    let _ = write!(s, "\",\"client\":\"{}\",\"server\":\"{}\"", ev.client, ev.server);
-    if ev.vlan != NO_VLAN {
-        let _ = write!(s, ",\"vlan\":{}", ev.vlan);
-    }
-    if ev.svlan != NO_VLAN {
-        let _ = write!(s, ",\"svlan\":{}", ev.svlan);
-    }
-    if let Some(t) = &ev.tunnel {
-        super::write_tunnel_json(&mut s, t);
-    }
-    if let Some(v) = ev.syn_seq {
-        let _ = write!(s, ",\"syn_seq\":{v}");
-    }
-    if let Some(v) = ev.ack {
-        let _ = write!(s, ",\"ack\":{v}");
-    }
-    if let Some(v) = ev.expected_ack {
-        let _ = write!(s, ",\"expected_ack\":{v}");
-    }
-    if let Some(v) = ev.ack_delta() {
-        let _ = write!(s, ",\"ack_delta\":{v}");
-    }
-    if let Some(v) = ev.cause {
-        let _ = write!(s, ",\"cause\":\"{}\"", v.as_str());
-    }
-    if let Some(v) = ev.prev_state {
-        let _ = write!(s, ",\"prev_state\":\"{}\"", v.as_str());
-    }
-    if let Some(v) = ev.prev_close_age_ms {
-        let _ = write!(s, ",\"prev_close_age_ms\":{v}");
-    }
-    if let Some(v) = ev.prev_rcv_nxt {
-        let _ = write!(s, ",\"prev_rcv_nxt\":{v}");
-    }
-    if let Some(v) = ev.ack_matches_prev() {
-        let _ = write!(s, ",\"ack_matches_prev\":{v}");
-    }
-    if let Some(v) = ev.outcome {
-        let _ = write!(s, ",\"outcome\":\"{}\"", v.as_str());
-        if let Some(us) = ev.recovery_us {
-            let _ = write!(s, ",\"recovery_ms\":{}.{:03}", us / 1000, us % 1000);
-        }
-        let _ = write!(s, ",\"stale_acks\":{},\"syn_retries\":{}", ev.stale_acks, ev.syn_retries);
-        if let Some(v) = ev.client_rst {
-            let _ = write!(s, ",\"client_rst\":{v}");
-        }
-        if let Some(v) = ev.rst_ignored {
-            let _ = write!(s, ",\"rst_ignored\":{v}");
-        }
-    }
-    if ev.frame != 0 {
-        let _ = write!(s, ",\"frame\":{}", ev.frame);
-    }
-    let _ = write!(s, ",\"roles\":\"{}\"", ev.roles.as_str());
-    if ev.last_frame != 0 {
-        let _ = write!(s, ",\"last_frame\":{}", ev.last_frame);
-    }
-    if let Some(v) = ev.revises {
-        let _ = write!(s, ",\"revises\":\"{}\"", v.as_str());
-    }
-    s.push_str(",\"explanation\":\"");
-    // Explanations are static ASCII without quotes or backslashes; escape defensively anyway.
-    for c in ev.explanation().chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(s, "\\u{:04x}", c as u32);
-            }
-            c => s.push(c),
-        }
-    }
-    s.push_str("\"}\n");
-    w.write_all(s.as_bytes())
+    let mut ts = String::with_capacity(40);
+    format_rfc3339(ev.ts_ns as i64 + clock_offset_ns, &mut ts);
+    let outcome = ev.outcome.map(|o| JsonOutcome {
+        outcome: o.as_str(),
+        recovery_ms: ev
+            .recovery_us
+            .map(|us| RawValue::from_string(format!("{}.{:03}", us / 1000, us % 1000)).expect("a decimal number is valid JSON")),
+        stale_acks: ev.stale_acks,
+        syn_retries: ev.syn_retries,
+        client_rst: ev.client_rst,
+        rst_ignored: ev.rst_ignored,
+    });
+    let j = JsonEvent {
+        kind: ev.kind.as_str(),
+        severity: ev.severity().as_str(),
+        ts: &ts,
+        client: ev.client,
+        server: ev.server,
+        vlan: (ev.vlan != NO_VLAN).then_some(ev.vlan),
+        svlan: (ev.svlan != NO_VLAN).then_some(ev.svlan),
+        tunnel: ev.tunnel.as_ref().map(JsonTunnel),
+        syn_seq: ev.syn_seq.map(|v| v.0),
+        ack: ev.ack.map(|v| v.0),
+        expected_ack: ev.expected_ack.map(|v| v.0),
+        ack_delta: ev.ack_delta(),
+        cause: ev.cause.map(|v| v.as_str()),
+        prev_state: ev.prev_state.map(|v| v.as_str()),
+        prev_close_age_ms: ev.prev_close_age_ms,
+        prev_rcv_nxt: ev.prev_rcv_nxt.map(|v| v.0),
+        ack_matches_prev: ev.ack_matches_prev(),
+        outcome,
+        frame: (ev.frame != 0).then_some(ev.frame),
+        roles: ev.roles.as_str(),
+        last_frame: (ev.last_frame != 0).then_some(ev.last_frame),
+        revises: ev.revises.map(|v| v.as_str()),
+        explanation: ev.explanation(),
+    };
+    let mut buf = Vec::with_capacity(512);
+    serde_json::to_writer(&mut buf, &j).map_err(io::Error::other)?;
+    buf.push(b'\n');
+    w.write_all(&buf)
 }

@@ -4,21 +4,17 @@
 
 mod flowpcap;
 mod json;
-mod metrics;
 mod pcap;
 mod summary;
 mod text;
 mod time;
-mod tunnel;
 
 pub use flowpcap::{FlaggingSink, FlowRecorder, FrameSnap, RecorderConfig, FOLLOW_NS, SNAP};
 pub use json::write_json;
-pub use metrics::{render_prometheus, MetricsInput, MetricsServer, RenderFn};
 pub use pcap::PcapWriter;
 pub use summary::{ParseProblems, Summary};
 pub use text::write_text;
 pub use time::format_rfc3339;
-pub(crate) use tunnel::write_tunnel_json;
 
 use std::io::{self, Write};
 

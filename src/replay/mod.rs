@@ -40,11 +40,8 @@ pub struct ReplayReport {
 /// A file that is not a capture or cannot be opened stops the replay with that error (nothing
 /// sensible can be said about the rest). A file damaged part-way (truncated, corrupt record) is
 /// processed up to the damage, reported in [`ReplayReport::damaged`], and the next file follows.
-pub fn replay<S: EventSink>(files: &[PathBuf], cfg: Config, sink: &mut S) -> Result<ReplayReport, CaptureError> {
-    replay_with(files, cfg, sink, None)
-}
-
-/// [`replay`], also writing flagged-flow captures with `recorder`.
+///
+/// With `recorder`, flagged-flow captures are written too.
 pub fn replay_with<S: EventSink>(
     files: &[PathBuf],
     cfg: Config,

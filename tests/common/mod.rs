@@ -22,3 +22,73 @@ pub fn root_or_skip(name: &str) -> bool {
     eprintln!("SKIPPED {name}: needs root (network namespaces, tc, XDP); run as root or set ACKSCOPE_REQUIRE_ROOT=1 to fail instead");
     false
 }
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// File `name` in `dir`, or "" when it is missing.
+pub fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
+/// The events of a JSON-lines file (none when it is missing).
+pub fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}")))
+        .collect()
+}
+
+/// Events of `kind` (and `cause`, when given).
+pub fn count(evs: &[Value], kind: &str, cause: Option<&str>) -> usize {
+    evs.iter().filter(|e| e["kind"] == kind && cause.map_or(true, |c| e["cause"] == c)).count()
+}
+
+/// The end-of-run summary ackscope wrote with `--summary-json` (panics, with `context`, when
+/// it is missing or not JSON).
+pub fn summary(path: &Path, context: &str) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("no summary {}: {e}\n{context}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad summary {}: {e}\n{text}", path.display()))
+}
+
+/// An unsigned number at `pointer` (e.g. `/accounting/lost_user`) in a summary.
+pub fn num(v: &Value, pointer: &str) -> u64 {
+    v.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("no number at {pointer} in {v:#}"))
+}
+
+/// A fresh output directory `<tmp>/<name>-<pid>`.
+pub fn out_dir(name: &str) -> PathBuf {
+    let out = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    out
+}
+
+/// Runs `bash tests/live/<script> ACKSCOPE_BIN args...` under `timeout secs`, with `env`;
+/// panics with the log's tail when it fails. Returns the script's stderr (its log).
+pub fn run_script(script: &str, secs: u32, args: &[&str], env: &[(&str, String)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/live").join(script);
+    let mut cmd = Command::new("timeout");
+    cmd.arg(secs.to_string()).arg("bash").arg(&path).arg(env!("CARGO_BIN_EXE_ackscope")).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let st = cmd.output().unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
+    let log = String::from_utf8_lossy(&st.stderr).into_owned();
+    assert!(st.status.success(), "{script} failed ({}):\n{}", st.status, tail(&log, 60));
+    log
+}
+
+/// True when no network namespace whose name contains `tag` is left.
+pub fn no_namespace_like(tag: &str) -> bool {
+    let out = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
+    !tag.is_empty() && !String::from_utf8_lossy(&out.stdout).contains(tag)
+}

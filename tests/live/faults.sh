@@ -5,7 +5,7 @@
 #   pipe      events go to a pipe that closes at once; traffic with events; SIGTERM → exit 0,
 #             the summary counts the events not written
 #   hup       the events file is renamed, SIGHUP, more events → they land in a new file
-# Leaves OUTDIR/rc (ackscope's exit code), OUTDIR/ackscope.err, OUTDIR/after.txt.
+# Leaves OUTDIR/rc (ackscope's exit code), OUTDIR/ackscope.err, OUTDIR/summary.json, OUTDIR/after.txt.
 source "$(dirname "$0")/lib.sh"
 BIN="$1" OUT="$2" SCEN="$3"
 mkdir -p "$OUT"
@@ -23,7 +23,7 @@ down|gone)
     ;;
 pipe)
     # stdout into a pipe whose reader exits at once: every write fails with EPIPE.
-    ip netns exec "$NS_S" "$BIN" run --mode mirror --iface tapb --format json 2>"$OUT/ackscope.err" > >(true) &
+    ip netns exec "$NS_S" "$BIN" run --mode mirror --iface tapb --format json --summary-json "$OUT/summary.json" 2>"$OUT/ackscope.err" > >(true) &
     ACK_PID=$!
     for i in $(seq 1 100); do grep -q inspecting "$OUT/ackscope.err" && break; sleep 0.1; done
     for p in 41001 41002; do client reuse --sport "$p" --nbytes 1000 --isn below; done

@@ -83,12 +83,14 @@ live_setup() {
     log "namespaces $NS_C / $NS_S ready ($q queue(s))"
 }
 
-# live_start_ackscope BIN OUTDIR [args...]: ackscope run on tapb; waits until it inspects.
+# live_start_ackscope BIN OUTDIR [args...]: ackscope run on tapb (events in OUTDIR/events.jsonl,
+# stderr in OUTDIR/ackscope.err, the end-of-run summary in OUTDIR/summary.json); waits until it inspects.
 live_start_ackscope() {
     local bin="$1" out="$2"; shift 2
     # Not through a shell function: $! must be ackscope itself (ip netns exec execs it), so
     # that the SIGINT below reaches it.
-    ip netns exec "$NS_S" "$bin" run --mode mirror --iface tapb --format json --events "$out/events.jsonl" "$@" 2>"$out/ackscope.err" &
+    ip netns exec "$NS_S" "$bin" run --mode mirror --iface tapb --format json --events "$out/events.jsonl" \
+        --summary-json "$out/summary.json" "$@" 2>"$out/ackscope.err" &
     ACK_PID=$!
     local i
     for i in $(seq 1 100); do

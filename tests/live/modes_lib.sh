@@ -85,10 +85,10 @@ modes_setup_inline() {
 nsm() { ip netns exec "$NS_M" "$@"; }
 
 # modes_start_ackscope NS OUT TAG args...: `ackscope run ARGS` in NS, events in OUT/TAG.jsonl,
-# stderr in OUT/TAG.err; waits until it inspects.
+# stderr in OUT/TAG.err, the end-of-run summary in OUT/TAG.summary.json; waits until it inspects.
 modes_start_ackscope() {
     local ns="$1" out="$2" tag="$3"; shift 3
-    ip netns exec "$ns" "$BIN" run --format json --events "$out/$tag.jsonl" "$@" 2>"$out/$tag.err" &
+    ip netns exec "$ns" "$BIN" run --format json --events "$out/$tag.jsonl" --summary-json "$out/$tag.summary.json" "$@" 2>"$out/$tag.err" &
     ACK_PID=$!
     local i
     for i in $(seq 1 150); do

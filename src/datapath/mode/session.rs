@@ -1,18 +1,18 @@
-//! A live session: attach the steering program, open one socket per queue, run the pool,
-//! and take everything down again.
+//! A live session: one [`ModeState`] (mirror, host or inline, side by side in `mode/`), the
+//! steering program, the worker pool, and one teardown order for `stop()` and `Drop`.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam::channel::Receiver;
 
-use super::bpf::{BpfCounters, SteerConfig, XdpMode, XdpSteer};
-use super::error::{DatapathError, Result};
 use super::host::HostSetup;
 use super::inline::{InlineCounts, InlineRun, OnExit};
-use super::tc::{TcConfig, TcCounters};
-use super::pool::{Pool, PoolConfig, ShardSnapshot, WorkerResult, WorkerStats};
-use super::xsk::{XskConfig, XskQueue};
+use crate::datapath::error::Result;
+use crate::datapath::pool::{Pool, PoolConfig, ShardSnapshot, WorkerResult, WorkerStats};
+use crate::datapath::tc::TcCounters;
+use crate::datapath::xdp::{BpfCounters, SteerConfig, XdpMode, XdpSteer};
+use crate::datapath::xsk::XskConfig;
 use crate::detect::{Counters, Event};
 use crate::flow::Evictions;
 
@@ -43,7 +43,7 @@ pub struct LiveConfig {
     pub iface: String,
     /// Queues to open (`None`: every rx queue of the interface).
     pub queues: Option<Vec<u32>>,
-    /// The XDP program's settings.
+    /// The XDP program's user settings (each mode sets the program's own mode on a copy).
     pub steer: SteerConfig,
     /// Per-socket settings.
     pub xsk: XskConfig,
@@ -54,20 +54,93 @@ pub struct LiveConfig {
     pub cores: Option<Vec<usize>>,
 }
 
-/// A running session. Dropping it stops the workers, closes the sockets and detaches the
-/// program (in that order).
+/// What a mode keeps while it runs besides the program and the pool. A new mode is a new
+/// variant here, a `mode/<name>.rs` with its `start`, and its arms in the three methods below.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one value per session, never moved on a hot path
+pub enum ModeState {
+    /// Nothing beyond the program and the sockets.
+    Mirror,
+    /// tc filters, private veth pair, lock (removed after the program).
+    Host(HostSetup),
+    /// Per-pair counters, XSKMAP slots, exit behaviour, locks.
+    Inline(InlineRun),
+}
+
+impl ModeState {
+    /// First step of a stop: no new frames into the sockets (host: stop cloning; inline: the
+    /// sockets leave the XSKMAP, control frames take the kernel path). Returns true when
+    /// frames may still be on their way, so the workers should be given a moment.
+    fn quiesce(&mut self, steer: &XdpSteer) -> bool {
+        match self {
+            ModeState::Mirror => false,
+            ModeState::Host(h) => {
+                h.stop_cloning();
+                true
+            }
+            ModeState::Inline(run) => {
+                run.unregister(steer);
+                true
+            }
+        }
+    }
+
+    /// True when the program stays attached after ackscope (inline fail-open).
+    fn leaves_program(&self) -> bool {
+        matches!(self, ModeState::Inline(r) if r.on_exit == OnExit::Bypass)
+    }
+
+    fn report(&self) -> ModeReport {
+        match self {
+            ModeState::Mirror => ModeReport::Mirror,
+            ModeState::Host(h) => ModeReport::Host { iface: h.iface().to_string(), tc: h.counters().unwrap_or_default() },
+            ModeState::Inline(r) => ModeReport::Inline { peer: r.peer.clone(), on_exit: r.on_exit, pairs: r.counts() },
+        }
+    }
+}
+
+/// What a mode's `start` hands to the session.
+pub(crate) struct Started {
+    pub steer: XdpSteer,
+    pub pool: Pool,
+    pub queues: Vec<u32>,
+    pub zerocopy: bool,
+    pub state: ModeState,
+}
+
+/// A running session. Dropping it tears down as [`Session::stop`] does.
 pub struct Session {
     pool: Option<Pool>,
     steer: Option<XdpSteer>,
+    state: Option<ModeState>,
     queues: Vec<u32>,
     zerocopy: bool,
     stats: Arc<Vec<WorkerStats>>,
-    snapshots: Arc<Vec<std::sync::Mutex<ShardSnapshot>>>,
+    snapshots: Arc<Vec<Mutex<ShardSnapshot>>>,
     events: Receiver<Event>,
-    /// Host mode: tc filters, private veth pair, lock (removed after the program).
-    host: Option<HostSetup>,
-    /// Inline mode: per-pair counters, XSKMAP slots, exit behaviour, locks.
-    inline: Option<InlineRun>,
+}
+
+/// The mode's part of a [`LiveReport`].
+#[derive(Debug, Clone)]
+pub enum ModeReport {
+    /// Nothing more.
+    Mirror,
+    /// The production interface and the tc program's counters.
+    Host {
+        /// The production interface.
+        iface: String,
+        /// The tc program's counters.
+        tc: TcCounters,
+    },
+    /// Port B, the exit behaviour, and each pair's counters.
+    Inline {
+        /// Port B.
+        peer: String,
+        /// What happened to the traffic at exit.
+        on_exit: OnExit,
+        /// Each pair's counters, in queue order.
+        pairs: Vec<InlineCounts>,
+    },
 }
 
 /// Everything a session counted, for the exit summary and the metrics.
@@ -85,94 +158,89 @@ pub struct LiveReport {
     pub bpf: BpfCounters,
     /// What each worker left.
     pub workers: Vec<WorkerResult>,
-    /// Host mode: the production interface and the tc program's counters.
-    pub host: Option<(String, TcCounters)>,
-    /// Inline mode: port B, the exit behaviour, and each pair's counters.
-    pub inline: Option<(String, OnExit, Vec<InlineCounts>)>,
+    /// The mode's own counters.
+    pub mode_report: ModeReport,
+}
+
+/// Loss accounting of the steering program and the sockets: steered − redirect failures =
+/// received + dropped by the kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct Accounting {
+    /// Frames steered.
+    pub steered: u64,
+    /// Steered frames whose redirect failed.
+    pub redirect_fail: u64,
+    /// Frames the workers received.
+    pub received: u64,
+    /// Frames the kernel dropped after steering (socket statistics).
+    pub kernel_drops: u64,
+    /// Segments lost in user space (hand-off ring or reorder buffer full).
+    pub lost_user: u64,
+    /// True when the equation holds.
+    pub adds_up: bool,
+}
+
+/// Host mode's accounting: cloned − clone failures → steered on the veth.
+#[derive(Debug, Clone)]
+pub struct HostAccounting {
+    /// The production interface.
+    pub iface: String,
+    /// The tc program's counters.
+    pub tc: TcCounters,
+    /// Segments cloned.
+    pub cloned: u64,
+    /// Clones that failed.
+    pub clone_fail: u64,
+    /// Frames steered on the veth.
+    pub steered: u64,
+    /// Clones lost on the veth.
+    pub lost_on_veth: u64,
+}
+
+/// Inline mode's accounting: received = sent on + given up.
+#[derive(Debug, Clone)]
+pub struct InlineAccounting {
+    /// Port B.
+    pub peer: String,
+    /// The exit behaviour.
+    pub on_exit: OnExit,
+    /// Frames received on both ports.
+    pub received: u64,
+    /// Frames sent on.
+    pub sent: u64,
+    /// Frames given up (TX ring full after every retry).
+    pub given_up: u64,
+    /// True when the equation holds.
+    pub adds_up: bool,
+    /// TX failures summed over the pairs.
+    pub tx_failed: u64,
+    /// TX retries summed over the pairs.
+    pub tx_retries: u64,
 }
 
 impl Session {
     /// Attach and start. On error everything created so far is removed again.
     pub fn start(cfg: &LiveConfig) -> Result<Session> {
-        match &cfg.mode {
-            LiveMode::Mirror => Self::start_mirror(cfg, None),
-            LiveMode::Host => Self::start_host(cfg),
-            LiveMode::Inline { peer, on_exit } => {
-                let st = super::inline::start(&cfg.iface, peer, *on_exit, cfg.queues.as_deref(), &cfg.steer, &cfg.xsk)?;
-                tracing::info!(a = %cfg.iface, b = %peer, queues = ?st.queues, mode = %st.steer.attached_mode(), zerocopy = st.zerocopy, on_exit = ?on_exit, "inline session started");
-                let pool = Pool::spawn(st.pairs, pool_config(cfg, st.queues.len()));
-                Ok(Session {
-                    stats: pool.stats.clone(),
-                    snapshots: pool.snapshots.clone(),
-                    events: pool.events.clone(),
-                    pool: Some(pool),
-                    steer: Some(st.steer),
-                    queues: st.queues,
-                    zerocopy: st.zerocopy,
-                    host: None,
-                    inline: Some(st.run),
-                })
-            }
-        }
+        let st = match &cfg.mode {
+            LiveMode::Mirror => super::mirror::start(cfg)?,
+            LiveMode::Host => super::host::start(cfg)?,
+            LiveMode::Inline { peer, on_exit } => super::inline::start(cfg, peer, *on_exit)?,
+        };
+        Ok(Session::from_started(st))
     }
 
-    /// Mirror mode (also host mode's session on its veth, with `pace`: see
-    /// [`super::host::Paced`]).
-    fn start_mirror(cfg: &LiveConfig, pace: Option<std::time::Duration>) -> Result<Session> {
-        let steer = XdpSteer::attach(&cfg.iface, &cfg.steer)?;
-        let queues = match &cfg.queues {
-            Some(q) => q.clone(),
-            None => (0..super::bpf::rx_queue_count(&cfg.iface).unwrap_or(1)).collect(),
-        };
-        if queues.is_empty() {
-            return Err(DatapathError::Config("no queue to open; give --queues N or all".into()));
+    /// A session over what a mode started (also to tear a half-started mode down in order).
+    pub(crate) fn from_started(st: Started) -> Session {
+        Session {
+            stats: st.pool.stats.clone(),
+            snapshots: st.pool.snapshots.clone(),
+            events: st.pool.events.clone(),
+            pool: Some(st.pool),
+            steer: Some(st.steer),
+            state: Some(st.state),
+            queues: st.queues,
+            zerocopy: st.zerocopy,
         }
-        let mut sockets = Vec::with_capacity(queues.len());
-        for &q in &queues {
-            let s = XskQueue::open(&cfg.iface, q, &cfg.xsk)?;
-            steer.register_socket(q, s.fd())?;
-            sockets.push(s);
-        }
-        let zerocopy = sockets.iter().all(|s| s.is_zerocopy());
-        let pool_cfg = pool_config(cfg, sockets.len());
-        tracing::info!(iface = %cfg.iface, queues = ?queues, mode = %steer.attached_mode(), zerocopy, "live session started");
-        let pool = match pace {
-            None => Pool::spawn(sockets, pool_cfg),
-            Some(p) => Pool::spawn(sockets.into_iter().map(|s| super::host::Paced::new(s, p)).collect(), pool_cfg),
-        };
-        Ok(Session { stats: pool.stats.clone(), snapshots: pool.snapshots.clone(), events: pool.events.clone(), pool: Some(pool), steer: Some(steer), queues, zerocopy, host: None, inline: None })
-    }
-
-    /// Host mode: private veth pair, a mirror session on its far end (presorted: the tc
-    /// program already chose), then the tc filters on the production interface.
-    fn start_host(cfg: &LiveConfig) -> Result<Session> {
-        // Generic XDP skips every skb a tc program redirected (netif_receive_generic_xdp:
-        // "reinjected packets ... should not get XDP generic processing"), i.e. every clone;
-        // native XDP on the veth sees them.
-        if cfg.steer.attach_mode == super::bpf::AttachMode::Generic {
-            return Err(DatapathError::Config(
-                "host mode needs native XDP on its private veth (generic XDP skips the clones a tc program redirects); \
-                 drop --xdp-mode generic"
-                    .into(),
-            ));
-        }
-        // One queue and one worker unless asked: the clones are a trickle next to the
-        // production traffic, and a second worker cost 4 % more of the connection rate on a
-        // 2-core host (bench/README.md).
-        let n = cfg.queues.as_ref().map_or(1, |q| q.len().max(1) as u32);
-        let mut host = HostSetup::create(&cfg.iface, n)?;
-        let mut mcfg = cfg.clone();
-        mcfg.mode = LiveMode::Mirror;
-        mcfg.iface = host.capture_iface().to_string();
-        mcfg.queues = Some((0..n).collect());
-        mcfg.steer.steer_mode = super::bpf::SteerMode::Mirror;
-        mcfg.steer.presorted = true;
-        mcfg.steer.attach_mode = super::bpf::AttachMode::Native;
-        let mut session = Session::start_mirror(&mcfg, Some(super::host::HOST_PACE))?;
-        host.attach_tc(&TcConfig { flow_age: cfg.steer.flow_age, flow_table_size: cfg.steer.flow_table_size })?;
-        tracing::info!(iface = %cfg.iface, capture = %host.capture_iface(), "host session started");
-        session.host = Some(host);
-        Ok(session)
     }
 
     /// Events from every shard.
@@ -186,7 +254,7 @@ impl Session {
     }
 
     /// Per-shard counter snapshots (refreshed about once a second by the workers).
-    pub fn snapshots(&self) -> &Arc<Vec<std::sync::Mutex<ShardSnapshot>>> {
+    pub fn snapshots(&self) -> &Arc<Vec<Mutex<ShardSnapshot>>> {
         &self.snapshots
     }
 
@@ -208,66 +276,48 @@ impl Session {
     /// Stop the workers (they drain their buffers and finish their shards), read the final
     /// counters, close the sockets and detach the program.
     pub fn stop(mut self) -> LiveReport {
-        // Host: stop cloning first; inline: take the sockets out of the XSKMAP (control
-        // frames then take the kernel path). Either way, let the workers take in what is
-        // already on its way before they stop.
-        if let Some(h) = self.host.as_mut() {
-            h.stop_cloning();
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        if let (Some(run), Some(steer)) = (self.inline.as_ref(), self.steer.as_ref()) {
-            run.unregister(steer);
+        self.teardown().expect("a session holds its program until stopped")
+    }
+
+    /// The one teardown order: quiesce the mode, let in-flight frames arrive, join the
+    /// workers (sockets close), read the counters, detach the program (or leave it attached
+    /// for inline fail-open), then remove the mode's own objects (tc filters, veth pair).
+    fn teardown(&mut self) -> Option<LiveReport> {
+        let steer = self.steer.take()?;
+        let mut state = self.state.take().unwrap_or(ModeState::Mirror);
+        if state.quiesce(&steer) {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let workers = self.pool.take().map(Pool::join).unwrap_or_default();
-        let steer = self.steer.take().expect("session holds its program until stopped");
-        let bpf = steer.counters().unwrap_or_default();
         let report = LiveReport {
             iface: steer.iface().to_string(),
             queues: self.queues.clone(),
             mode: steer.attached_mode(),
             zerocopy: self.zerocopy,
-            bpf,
+            bpf: steer.counters().unwrap_or_default(),
             workers,
-            host: self.host.as_ref().map(|h| (h.iface().to_string(), h.counters().unwrap_or_default())),
-            inline: self.inline.as_ref().map(|r| (r.peer.clone(), r.on_exit, r.counts())),
+            mode_report: state.report(),
         };
-        match self.inline.as_ref().map(|r| r.on_exit) {
-            Some(OnExit::Bypass) => {
-                let left = steer.leave_attached();
-                tracing::info!(ports = ?left, "fail-open: the XDP program stays attached and forwards between the ports");
-            }
-            _ => drop(steer),
+        if state.leaves_program() {
+            let left = steer.leave_attached();
+            tracing::info!(ports = ?left, "fail-open: the XDP program stays attached and forwards between the ports");
+        } else {
+            drop(steer);
         }
-        self.host.take();
-        report
+        drop(state);
+        Some(report)
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(h) = self.host.as_mut() {
-            h.stop_cloning();
-        }
-        if let (Some(run), Some(steer)) = (self.inline.as_ref(), self.steer.as_ref()) {
-            run.unregister(steer);
-        }
-        if let Some(p) = self.pool.take() {
-            p.join();
-        }
-        if let Some(steer) = self.steer.take() {
-            match self.inline.as_ref().map(|r| r.on_exit) {
-                Some(OnExit::Bypass) => drop(steer.leave_attached()),
-                _ => drop(steer),
-            }
-        }
-        self.host.take();
+        self.teardown();
     }
 }
 
 /// The pool settings of a session with `n` workers: cores from `cfg.cores` (or worker i on
 /// core i modulo the machine's cores) unless the pool config names them.
-fn pool_config(cfg: &LiveConfig, n: usize) -> PoolConfig {
+pub(crate) fn pool_config(cfg: &LiveConfig, n: usize) -> PoolConfig {
     let mut pool_cfg = cfg.pool.clone();
     if pool_cfg.cores.is_empty() {
         let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -282,6 +332,61 @@ fn pool_config(cfg: &LiveConfig, n: usize) -> PoolConfig {
 }
 
 impl LiveReport {
+
+    /// The loss accounting of the program and the sockets.
+    pub fn accounting(&self, stats: &[WorkerStats]) -> Accounting {
+        use std::sync::atomic::Ordering::Relaxed;
+        let received: u64 = stats.iter().take(self.queues.len()).map(|s| s.rx_frames.load(Relaxed)).sum();
+        let lost_user: u64 = stats.iter().take(self.queues.len()).map(|s| s.handoff_full.load(Relaxed)).sum();
+        let kernel_drops = self.kernel_drops();
+        let delivered = self.bpf.steered().saturating_sub(self.bpf.redirect_fail);
+        Accounting {
+            steered: self.bpf.steered(),
+            redirect_fail: self.bpf.redirect_fail,
+            received,
+            kernel_drops,
+            lost_user,
+            adds_up: delivered == received + kernel_drops,
+        }
+    }
+
+    /// Host mode's accounting, in host mode.
+    pub fn host_accounting(&self) -> Option<HostAccounting> {
+        let ModeReport::Host { iface, tc } = &self.mode_report else { return None };
+        Some(HostAccounting {
+            iface: iface.clone(),
+            tc: *tc,
+            cloned: tc.cloned(),
+            clone_fail: tc.clone_fail,
+            steered: self.bpf.steered(),
+            lost_on_veth: tc.cloned().saturating_sub(tc.clone_fail).saturating_sub(self.bpf.steered()),
+        })
+    }
+
+    /// Inline mode's accounting, in inline mode.
+    pub fn inline_accounting(&self) -> Option<InlineAccounting> {
+        let ModeReport::Inline { peer, on_exit, pairs } = &self.mode_report else { return None };
+        let mut t = InlineCounts::default();
+        for c in pairs {
+            t.rx_a += c.rx_a;
+            t.rx_b += c.rx_b;
+            t.tx_a += c.tx_a;
+            t.tx_b += c.tx_b;
+            t.tx_failed += c.tx_failed;
+            t.tx_retries += c.tx_retries;
+        }
+        let (received, sent) = (t.rx_a + t.rx_b, t.tx_a + t.tx_b);
+        Some(InlineAccounting {
+            peer: peer.clone(),
+            on_exit: *on_exit,
+            received,
+            sent,
+            given_up: t.tx_failed,
+            adds_up: received == sent + t.tx_failed,
+            tx_failed: t.tx_failed,
+            tx_retries: t.tx_retries,
+        })
+    }
     /// Engine counters summed over the shards.
     pub fn counters(&self) -> Counters {
         let mut c = Counters::default();
@@ -347,8 +452,8 @@ impl LiveReport {
                 let _ = writeln!(s, "queue {q}: stopped early: {e}");
             }
         }
-        let delivered = self.bpf.steered().saturating_sub(self.bpf.redirect_fail);
         let drops = self.kernel_drops();
+        let delivered = self.bpf.steered().saturating_sub(self.bpf.redirect_fail);
         let verdict = if delivered == rx_total + drops { "adds up".to_string() } else { format!("MISMATCH by {}", delivered as i64 - (rx_total + drops) as i64) };
         let _ = writeln!(
             s,
@@ -366,7 +471,7 @@ impl LiveReport {
 
     /// Host and inline lines of the accounting.
     fn render_modes(&self, s: &mut String) {
-        if let Some((iface, tc)) = &self.host {
+        if let ModeReport::Host { iface, tc } = &self.mode_report {
             let _ = writeln!(s, "tc on {iface} (ingress+egress): {tc}");
             // A GSO clone is segmented on the veth: one control segment (counted in
             // `steered`) plus data segments the XDP program drops (`not_steered_tcp`).
@@ -380,7 +485,7 @@ impl LiveReport {
                 self.bpf.steered()
             );
         }
-        if let Some((peer, on_exit, pairs)) = &self.inline {
+        if let ModeReport::Inline { peer, on_exit, pairs } = &self.mode_report {
             let mut tot = InlineCounts::default();
             for (q, c) in self.queues.iter().zip(pairs) {
                 let _ = writeln!(

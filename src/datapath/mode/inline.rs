@@ -45,10 +45,12 @@ use xsk_rs::socket::Socket;
 use xsk_rs::umem::frame::FrameDesc;
 use xsk_rs::{CompQueue, FillQueue, RxQueue, TxQueue, Umem};
 
-use super::bpf::{ifindex_of, SteerConfig, SteerMode, XdpSteer};
-use super::error::{DatapathError, Result};
-use super::pool::FrameSource;
-use super::xsk::{cfg_err, error_chain, monotonic_ns, socket_error, take_meta, BindMode, XskConfig, XskStats};
+use super::session::{pool_config, LiveConfig, ModeState, Started};
+use crate::datapath::error::{DatapathError, Result};
+use crate::datapath::pool::{FrameSource, Pool};
+use crate::datapath::sys::{ifindex_of, monotonic_ns, rx_queue_count, ModeLock};
+use crate::datapath::xdp::{SteerMode, XdpSteer};
+use crate::datapath::xsk::{cfg_err, error_chain, socket_error, take_meta, BindMode, XskConfig, XskStats};
 
 /// Attempts to queue a batch on a full TX ring before the rest is given up.
 pub const TX_RETRIES: u32 = 1000;
@@ -266,7 +268,7 @@ impl InlinePair {
     /// `queue` (sharing it), and fills both fill rings. `cfg` should come
     /// from [`pair_config`].
     pub fn open(iface_a: &str, iface_b: &str, queue: u32, cfg: &XskConfig, stats: Arc<InlineStats>) -> Result<InlinePair> {
-        super::xsk::validate(cfg)?;
+        crate::datapath::xsk::validate(cfg)?;
         ifindex_of(iface_a)?;
         ifindex_of(iface_b)?;
         let umem_cfg = UmemConfig::builder()
@@ -644,7 +646,7 @@ pub struct InlineRun {
     pub stats: Vec<Arc<InlineStats>>,
     /// XSKMAP slots registered (both ports), for the stop.
     slots: Vec<u32>,
-    _locks: Vec<super::host::ModeLock>,
+    _locks: Vec<ModeLock>,
 }
 
 impl InlineRun {
@@ -665,43 +667,23 @@ impl InlineRun {
     }
 }
 
-/// What [`start`] hands to the session.
-pub struct InlineStart {
-    /// The program, attached to both ports, sockets registered.
-    pub steer: XdpSteer,
-    /// One pair per queue, to run in the pool.
-    pub pairs: Vec<InlinePair>,
-    /// Queues opened (the same on both ports).
-    pub queues: Vec<u32>,
-    /// True when every socket runs zero-copy.
-    pub zerocopy: bool,
-    /// Kept by the session.
-    pub run: InlineRun,
-}
-
 /// Sets inline mode up between `cfg.iface` (A) and `peer` (B): locks both
 /// ports, loads the program in forward mode with the DEVMAP A⇄B filled,
 /// attaches it to both (replacing a fail-open leftover in place), opens one
 /// shared-UMEM pair per queue and registers its sockets.
-pub fn start(
-    iface: &str,
-    peer: &str,
-    on_exit: OnExit,
-    queues: Option<&[u32]>,
-    steer_cfg: &SteerConfig,
-    xsk_cfg: &XskConfig,
-) -> Result<InlineStart> {
+pub(crate) fn start(cfg: &LiveConfig, peer: &str, on_exit: OnExit) -> Result<Started> {
+    let (iface, queues, steer_cfg, xsk_cfg) = (cfg.iface.as_str(), cfg.queues.as_deref(), &cfg.steer, &cfg.xsk);
     if iface == peer {
         return Err(DatapathError::Config(format!("inline mode needs two different ports, got `{iface}` twice")));
     }
     let ia = ifindex_of(iface)?;
     let ib = ifindex_of(peer)?;
     let locks = vec![
-        super::host::ModeLock::take("inline", iface, ia)?,
-        super::host::ModeLock::take("inline", peer, ib)?,
+        ModeLock::take("inline", iface, ia)?,
+        ModeLock::take("inline", peer, ib)?,
     ];
-    let qa = super::bpf::rx_queue_count(iface).unwrap_or(1);
-    let qb = super::bpf::rx_queue_count(peer).unwrap_or(1);
+    let qa = rx_queue_count(iface).unwrap_or(1);
+    let qb = rx_queue_count(peer).unwrap_or(1);
     let queues: Vec<u32> = match queues {
         Some(q) => q.to_vec(),
         None => (0..qa.min(qb)).collect(),
@@ -739,11 +721,8 @@ pub fn start(
         stats.push(st);
     }
     let zerocopy = pairs.iter().all(|p| p.is_zerocopy());
-    Ok(InlineStart {
-        steer,
-        pairs,
-        queues,
-        zerocopy,
-        run: InlineRun { peer: peer.to_string(), on_exit, stats, slots, _locks: locks },
-    })
+    tracing::info!(a = %iface, b = %peer, queues = ?queues, mode = %steer.attached_mode(), zerocopy, on_exit = ?on_exit, "inline session started");
+    let pool = Pool::spawn(pairs, pool_config(cfg, queues.len()));
+    let run = InlineRun { peer: peer.to_string(), on_exit, stats, slots, _locks: locks };
+    Ok(Started { steer, pool, queues, zerocopy, state: ModeState::Inline(run) })
 }

@@ -15,7 +15,7 @@
 //! per-CPU counters are summed by [`XdpSteer::counters`]. Dropping the
 //! [`XdpSteer`] detaches the program.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::fmt;
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -30,9 +30,10 @@ use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel};
 use tracing::{debug, info, warn};
 
 use super::error::{DatapathError, Result};
+use super::sys::{check_capabilities, ifindex_of, rx_queue_count};
 
 #[allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn)]
-mod skel {
+pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/ackscope.skel.rs"));
 }
 use skel::{AckscopeSkel, AckscopeSkelBuilder};
@@ -41,24 +42,7 @@ use skel::{AckscopeSkel, AckscopeSkelBuilder};
 /// killed run is recognised.
 pub const PROG_NAME: &str = "ackscope_xdp";
 
-/// Magic value in [`KernelMeta::magic`] ("ACKS" little-endian).
-pub const META_MAGIC: u32 = 0x534b_4341;
 
-/// Layout of the XDP metadata block the program writes immediately before
-/// the packet data of every steered frame (`struct ackscope_meta`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KernelMeta {
-    /// `bpf_ktime_get_ns()` at program entry: CLOCK_MONOTONIC nanoseconds.
-    pub rx_ts_ns: u64,
-    /// [`META_MAGIC`] when the block was written by our program.
-    pub magic: u32,
-    /// The classifier's verdict (`enum ackscope_class` in `bpf/classify.h`).
-    pub class: u32,
-}
-
-/// Size of [`KernelMeta`] in bytes (16).
-pub const META_LEN: usize = std::mem::size_of::<KernelMeta>();
 
 /// What the program does with frames it does not steer to user space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -161,7 +145,8 @@ pub struct SteerConfig {
     /// that it forwards from its first frame on.
     pub forward: Vec<(u32, u32)>,
     /// `(ifindex, base)` XSKMAP slot bases set before the program is
-    /// attached (see [`XdpSteer::set_xsk_base`]).
+    /// attached: the slot of rx queue `q` of `ifindex` becomes `base + q`
+    /// (interfaces without a base use `q`).
     pub xsk_bases: Vec<(u32, u32)>,
 }
 
@@ -214,36 +199,11 @@ pub struct BpfCounters {
 }
 
 impl BpfCounters {
-    const FIELDS: usize = 12;
-
     /// All steered frames (whether or not the redirect then succeeded).
     pub fn steered(&self) -> u64 {
         self.steered_syn + self.steered_synack + self.steered_fin + self.steered_rst + self.steered_ack
     }
 
-    /// All frames that were not steered by classification.
-    pub fn not_steered(&self) -> u64 {
-        self.not_steered_tcp + self.not_tcp + self.parse_fail
-    }
-
-    fn add_raw(&mut self, raw: &[u8]) {
-        let mut v = [0u64; Self::FIELDS];
-        for (slot, chunk) in v.iter_mut().zip(raw.chunks_exact(8)) {
-            *slot = u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk"));
-        }
-        self.frames += v[0];
-        self.steered_syn += v[1];
-        self.steered_synack += v[2];
-        self.steered_fin += v[3];
-        self.steered_rst += v[4];
-        self.steered_ack += v[5];
-        self.not_steered_tcp += v[6];
-        self.not_tcp += v[7];
-        self.parse_fail += v[8];
-        self.redirect_fail += v[9];
-        self.flows_expired += v[10];
-        self.meta_fail += v[11];
-    }
 }
 
 impl fmt::Display for BpfCounters {
@@ -475,21 +435,6 @@ impl XdpSteer {
         Ok(())
     }
 
-    /// Forward mode with several interfaces: the XSKMAP slot of rx queue
-    /// `q` of `ifindex` becomes `base + q` (register its socket there with
-    /// [`XdpSteer::register_socket`]). Interfaces without a base use `q`.
-    pub fn set_xsk_base(&self, ifindex: u32, base: u32) -> Result<()> {
-        self.skel
-            .maps
-            .ackscope_xsk_base
-            .update(&ifindex.to_ne_bytes(), &base.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|source| DatapathError::Map {
-                map: "ackscope_xsk_base",
-                what: format!("XSKMAP base {base} for ifindex {ifindex}"),
-                source,
-            })
-    }
-
     /// Ends this handle but leaves netlink attachments in place: the
     /// program (and the maps it uses) stay in the kernel after the process
     /// exits, until `ip link set dev IF xdp off` or the next ackscope start
@@ -509,11 +454,6 @@ impl XdpSteer {
         left
     }
 
-    /// Interfaces the program is attached to besides [`XdpSteer::iface`].
-    pub fn extra_ifaces(&self) -> Vec<String> {
-        self.extra.iter().map(|e| e.iface.clone()).collect()
-    }
-
     /// Program counters summed over all CPUs.
     pub fn counters(&self) -> Result<BpfCounters> {
         let per_cpu = self
@@ -526,11 +466,7 @@ impl XdpSteer {
                 what: "per-CPU lookup".into(),
                 source,
             })?;
-        let mut sum = BpfCounters::default();
-        for raw in per_cpu.iter().flatten() {
-            sum.add_raw(raw);
-        }
-        Ok(sum)
+        Ok(BpfCounters::sum_per_cpu(per_cpu.iter().flatten()))
     }
 
     /// Number of 4-tuples currently tracked in handshake/teardown
@@ -636,28 +572,7 @@ pub fn xdp_programs_on(ifindex: u32) -> Result<Vec<AttachedProgram>> {
     Ok(out)
 }
 
-/// Index of interface `iface`.
-pub fn ifindex_of(iface: &str) -> Result<u32> {
-    let missing = || DatapathError::InterfaceMissing { iface: iface.to_string() };
-    let name = CString::new(iface).map_err(|_| missing())?;
-    // SAFETY: `name` is a valid NUL-terminated string for the call.
-    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if idx == 0 {
-        Err(missing())
-    } else {
-        Ok(idx)
-    }
-}
 
-/// Number of rx queues of `iface` from sysfs, if readable.
-pub fn rx_queue_count(iface: &str) -> Option<u32> {
-    let dir = std::fs::read_dir(format!("/sys/class/net/{iface}/queues")).ok()?;
-    let n = dir
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
-        .count();
-    u32::try_from(n).ok().filter(|&n| n > 0)
-}
 
 /// One frame of [`classify_test_run`]: the program's verdict and what it counted.
 #[derive(Debug)]
@@ -694,40 +609,25 @@ pub fn classify_test_run(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(Vec<Tes
 
 /// The frames of [`classify_test_run`] through a loaded skeleton (dropped by the caller).
 fn test_run_frames(skel: &AckscopeSkel<'static>, frames: &[&[u8]]) -> Result<(Vec<TestRunFrame>, BpfCounters)> {
-    let read = |skel: &AckscopeSkel<'static>| -> Result<Vec<u64>> {
+    let read = |skel: &AckscopeSkel<'static>| -> Result<BpfCounters> {
         let per_cpu = skel
             .maps
             .ackscope_cnt
             .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(|source| DatapathError::Map { map: "ackscope_cnt", what: "per-CPU lookup".into(), source })?;
-        let mut sum: Vec<u64> = Vec::new();
-        for raw in per_cpu.iter().flatten() {
-            sum.resize(sum.len().max(raw.len() / 8), 0);
-            for (slot, chunk) in sum.iter_mut().zip(raw.chunks_exact(8)) {
-                *slot += u64::from_ne_bytes(chunk.try_into().expect("8-byte chunk"));
-            }
-        }
-        Ok(sum)
-    };
-    let as_counters = |v: &[u64]| {
-        let raw: Vec<u8> = v.iter().flat_map(|x| x.to_ne_bytes()).collect();
-        let mut c = BpfCounters::default();
-        c.add_raw(&raw);
-        c
+        Ok(BpfCounters::sum_per_cpu(per_cpu.iter().flatten()))
     };
     let start = read(skel)?;
-    let mut before = start.clone();
+    let mut before = start;
     let mut out = Vec::with_capacity(frames.len());
     for frame in frames {
         let input = libbpf_rs::ProgramInput { data_in: Some(frame), ..Default::default() };
         let verdict = skel.progs.ackscope_xdp.test_run(input).map(|o| o.return_value);
         let after = read(skel)?;
-        let delta: Vec<u64> = after.iter().zip(before.iter().chain(std::iter::repeat(&0))).map(|(a, b)| a - b).collect();
-        out.push(TestRunFrame { verdict, counters: as_counters(&delta) });
+        out.push(TestRunFrame { verdict, counters: after.since(&before) });
         before = after;
     }
-    let total: Vec<u64> = before.iter().zip(start.iter().chain(std::iter::repeat(&0))).map(|(a, b)| a - b).collect();
-    Ok((out, as_counters(&total)))
+    Ok((out, before.since(&start)))
 }
 
 // --- internals ---------------------------------------------------------------
@@ -748,35 +648,6 @@ pub(crate) fn route_libbpf_logs() {
     });
 }
 
-/// Fails early with a readable error when capabilities are missing.
-pub(crate) fn check_capabilities() -> Result<()> {
-    const CAP_NET_ADMIN: u32 = 12;
-    const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_BPF: u32 = 39;
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return Ok(()); // cannot tell; let the syscalls decide
-    };
-    let Some(eff) = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-    else {
-        return Ok(());
-    };
-    let has = |cap: u32| eff & (1u64 << cap) != 0;
-    let mut missing = Vec::new();
-    if !has(CAP_NET_ADMIN) {
-        missing.push("CAP_NET_ADMIN");
-    }
-    if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
-        missing.push("CAP_BPF");
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(DatapathError::Permission { missing: missing.join(" and ") })
-    }
-}
 
 /// Maps an EPERM from libbpf to the permission error, anything else to
 /// `BpfLoad`.
@@ -1101,17 +972,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn meta_layout_matches_bpf() {
-        assert_eq!(META_LEN, 16);
-        assert_eq!(std::mem::offset_of!(KernelMeta, magic), 8);
-    }
-
-    #[test]
     fn counters_sum_raw() {
-        let mut c = BpfCounters::default();
         let raw: Vec<u8> = (1..=12u64).flat_map(|v| v.to_ne_bytes()).collect();
-        c.add_raw(&raw);
-        c.add_raw(&raw);
+        let c = BpfCounters::sum_per_cpu([&raw, &raw]);
         assert_eq!(c.frames, 2);
         assert_eq!(c.meta_fail, 24);
         assert_eq!(c.steered(), 2 * (2 + 3 + 4 + 5 + 6));

@@ -25,47 +25,58 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener};
 use std::process::Command;
 
 use tracing::{info, warn};
 
-use super::bpf::ifindex_of;
-use super::error::{DatapathError, Result};
-use super::tc::{self, TcClone, TcConfig, TcCounters};
+use super::session::{LiveConfig, LiveMode, ModeState, Session, Started};
+use crate::datapath::error::{DatapathError, Result};
+use crate::datapath::sys::{ifindex_of, ModeLock};
+use crate::datapath::tc::{self, TcClone, TcConfig, TcCounters};
+use crate::datapath::xdp::{AttachMode, SteerMode};
 
 /// Alias marker: ackscope created IF's clsact qdisc.
 const ALIAS_CLSACT_CREATED: &str = "clsact=created";
 /// Alias marker: IF's clsact qdisc was there before.
 const ALIAS_CLSACT_EXISTING: &str = "clsact=existing";
 
-/// A per-interface, per-namespace lock held while a mode runs.
-#[derive(Debug)]
-pub struct ModeLock {
-    _sock: UnixListener,
-}
 
-impl ModeLock {
-    /// Takes the lock `@ackscope/<mode>/<ifindex>`; [`DatapathError::Busy`]
-    /// when another live process holds it.
-    pub fn take(mode: &'static str, iface: &str, ifindex: u32) -> Result<ModeLock> {
-        let name = format!("ackscope/{mode}/{ifindex}");
-        let addr = SocketAddr::from_abstract_name(name.as_bytes()).map_err(|e| DatapathError::Setup {
-            what: format!("the {mode}-mode lock for `{iface}`"),
-            detail: e.to_string(),
-        })?;
-        match UnixListener::bind_addr(&addr) {
-            Ok(sock) => Ok(ModeLock { _sock: sock }),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                Err(DatapathError::Busy { iface: iface.to_string(), mode })
-            }
-            Err(e) => Err(DatapathError::Setup {
-                what: format!("the {mode}-mode lock for `{iface}` (abstract unix socket @{name})"),
-                detail: e.to_string(),
-            }),
-        }
+
+/// Host mode: private veth pair, a mirror session on its far end (presorted: the tc program
+/// already chose), then the tc filters on the production interface.
+pub(crate) fn start(cfg: &LiveConfig) -> Result<Started> {
+    // Generic XDP skips every skb a tc program redirected (netif_receive_generic_xdp:
+    // "reinjected packets ... should not get XDP generic processing"), i.e. every clone;
+    // native XDP on the veth sees them.
+    if cfg.steer.attach_mode == AttachMode::Generic {
+        return Err(DatapathError::Config(
+            "host mode needs native XDP on its private veth (generic XDP skips the clones a tc program redirects); \
+             drop --xdp-mode generic"
+                .into(),
+        ));
     }
+    // One queue and one worker unless asked: the clones are a trickle next to the
+    // production traffic, and a second worker cost 4 % more of the connection rate on a
+    // 2-core host (bench/README.md).
+    let n = cfg.queues.as_ref().map_or(1, |q| q.len().max(1) as u32);
+    let mut host = HostSetup::create(&cfg.iface, n)?;
+    let mut mcfg = cfg.clone();
+    mcfg.mode = LiveMode::Mirror;
+    mcfg.iface = host.capture_iface().to_string();
+    mcfg.queues = Some((0..n).collect());
+    mcfg.steer.steer_mode = SteerMode::Mirror;
+    mcfg.steer.presorted = true;
+    mcfg.steer.attach_mode = AttachMode::Native;
+    let mut st = super::mirror::open(&mcfg, Some(HOST_PACE))?;
+    if let Err(e) = host.attach_tc(&TcConfig { flow_age: cfg.steer.flow_age, flow_table_size: cfg.steer.flow_table_size }) {
+        // The session's one teardown order: workers, program, then the veth pair.
+        st.state = ModeState::Host(host);
+        drop(Session::from_started(st));
+        return Err(e);
+    }
+    tracing::info!(iface = %cfg.iface, capture = %host.capture_iface(), "host session started");
+    st.state = ModeState::Host(host);
+    Ok(st)
 }
 
 /// Names of the private veth pair for the interface with index `ifindex`
@@ -317,7 +328,7 @@ impl<S> Paced<S> {
     }
 }
 
-impl<S: super::pool::FrameSource> super::pool::FrameSource for Paced<S> {
+impl<S: crate::datapath::pool::FrameSource> crate::datapath::pool::FrameSource for Paced<S> {
     fn recv<F: FnMut(u64, &[u8])>(&mut self, max: usize, timeout_ms: i32, f: F) -> Result<usize> {
         if self.small {
             std::thread::sleep(self.pause);
@@ -327,7 +338,7 @@ impl<S: super::pool::FrameSource> super::pool::FrameSource for Paced<S> {
         Ok(n)
     }
 
-    fn xsk_stats(&self) -> Option<super::xsk::XskStats> {
+    fn xsk_stats(&self) -> Option<crate::datapath::xsk::XskStats> {
         self.inner.xsk_stats()
     }
 }

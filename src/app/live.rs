@@ -1,0 +1,401 @@
+//! One live run, from attach to exit code: the event pump, SIGHUP reopen, the link watch, the
+//! status line, the clock that turns kernel stamps into wall-clock time, the summaries (human
+//! on stderr, JSON on request) and the exit code.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::metrics::{MetricsServer, MetricsSource, Published};
+use super::Signals;
+use crate::datapath::{self, DatapathError, LinkState, LiveConfig, LiveMode, LiveReport, OnExit, Session, WorkerStats};
+use crate::detect::{Cause, EventKind, EventSink, Outcome};
+use crate::output::{EventWriter, ParseProblems, Summary};
+
+/// What a live run needs besides the session's own configuration.
+#[derive(Clone, Debug)]
+pub struct LiveRunConfig {
+    /// The session: mode, interface, queues, program, sockets, workers.
+    pub session: LiveConfig,
+    /// The events file, reopened on SIGHUP (`None`: stdout).
+    pub events_path: Option<PathBuf>,
+    /// No summary on stderr.
+    pub quiet: bool,
+    /// A status line on stderr once a second (a terminal is watching).
+    pub status_line: bool,
+    /// Where flagged-flow pcaps go (named in the summary).
+    pub pcap_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics at this address.
+    pub metrics: Option<String>,
+    /// Servers with their own RTT histogram in the metrics.
+    pub metrics_top_servers: usize,
+    /// Stop after this long (`None`: at SIGINT/SIGTERM).
+    pub duration: Option<Duration>,
+    /// Write the end-of-run summary as one JSON object to this file.
+    pub summary_json: Option<PathBuf>,
+}
+
+/// Why a live run could not go on (each message says what to do).
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// Attaching, binding or setting up failed.
+    #[error("cannot start on {iface}")]
+    Start {
+        /// The interface.
+        iface: String,
+        /// What failed.
+        #[source]
+        source: DatapathError,
+    },
+    /// The metrics address could not be bound.
+    #[error("--metrics {addr}: give a free host:port such as 127.0.0.1:9464")]
+    Metrics {
+        /// The address asked for.
+        addr: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A worker stopped on an error.
+    #[error("a worker stopped: {0}")]
+    Worker(String),
+    /// Every worker stopped without an error of its own, and the link is still up.
+    #[error("the workers stopped on their own (see the log above)")]
+    WorkersStopped,
+}
+
+/// How a run that did not fail ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveEnd {
+    /// Stopped by a signal or `--duration`.
+    Stopped,
+    /// The interface went down or disappeared; everything was detached (exit code 4).
+    LinkLost(LinkState),
+}
+
+impl LiveEnd {
+    /// The process exit code (see `ackscope --help`).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            LiveEnd::Stopped => 0,
+            LiveEnd::LinkLost(_) => 4,
+        }
+    }
+}
+
+/// Run one live session until a signal, `--duration`, or the link goes; `w` gets the events.
+pub fn run(cfg: &LiveRunConfig, mut w: EventWriter, signals: &Signals) -> Result<LiveEnd, LiveError> {
+    let r = run_inner(cfg, &mut w, signals);
+    if let (Err(e), Some(path)) = (&r, &cfg.summary_json) {
+        // A run that failed before its summary still leaves a machine-readable answer.
+        write_json(path, &json!({ "exit_code": 1, "error": error_chain(e) }));
+    }
+    r
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
+fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Result<LiveEnd, LiveError> {
+    let scfg = &cfg.session;
+    let iface = scfg.iface.clone();
+    // Live stamps are CLOCK_MONOTONIC; print wall-clock time (re-synced every second below).
+    w.clock_offset_ns = datapath::wall_clock_offset_ns();
+    w.line_buffered = true;
+    let session = Session::start(scfg).map_err(|source| LiveError::Start { iface: iface.clone(), source })?;
+    let published = Arc::new(Published::default());
+    *published.xdp.lock().expect("metrics lock") = session.bpf_counters().ok();
+    let _metrics = match &cfg.metrics {
+        Some(addr) => {
+            let src = MetricsSource {
+                shards: session.snapshots().clone(),
+                workers: session.worker_stats().clone(),
+                queues: session.queues().to_vec(),
+                published: published.clone(),
+                top_servers: cfg.metrics_top_servers,
+            };
+            let m = MetricsServer::start(addr, src).map_err(|source| LiveError::Metrics { addr: addr.clone(), source })?;
+            eprintln!("ackscope: metrics at http://{}/metrics", m.addr);
+            Some(m)
+        }
+        None => None,
+    };
+    // Everything is attached and bound: keep only what tearing down needs.
+    match datapath::drop_privileges_after_setup() {
+        Ok(d) => tracing::info!(removed = d.removed.len(), "capabilities dropped after set-up"),
+        Err(e) => tracing::warn!(error = %e, "could not drop capabilities; running with the ones we had"),
+    }
+    eprintln!(
+        "ackscope: inspecting {} ({} queue(s)); stop with Ctrl-C{}",
+        match &scfg.mode {
+            LiveMode::Inline { peer, .. } => format!("{iface} <-> {peer} (inline)"),
+            LiveMode::Host => format!("{iface} (host mode)"),
+            LiveMode::Mirror => iface.clone(),
+        },
+        session.queues().len(),
+        cfg.duration.map(|d| format!(" or after {} s", d.as_secs_f64())).unwrap_or_default()
+    );
+    let started = Instant::now();
+    let deadline = cfg.duration.map(|d| started + d);
+    let mut early_stop = false;
+    let mut link_lost = None;
+    let status = cfg.status_line;
+    let mut next_tick = Instant::now() + Duration::from_secs(1);
+    let mut last_rx = 0u64;
+    while !signals.stopping() && deadline.is_none_or(|d| Instant::now() < d) {
+        if session.workers_finished() {
+            early_stop = true;
+            break;
+        }
+        if let Ok(ev) = session.events().recv_timeout(Duration::from_millis(100)) {
+            if status {
+                eprint!("\r\x1b[K");
+            }
+            w.event(&ev);
+            for ev in session.events().try_iter() {
+                w.event(&ev);
+            }
+        }
+        if signals.take_hup() {
+            reopen(w, cfg.events_path.as_ref());
+        }
+        if Instant::now() >= next_tick {
+            next_tick += Duration::from_secs(1);
+            match datapath::link_state(&iface) {
+                LinkState::Up => {}
+                state => {
+                    link_lost = Some(state);
+                    break;
+                }
+            }
+            w.clock_offset_ns = datapath::wall_clock_offset_ns();
+            let b = session.bpf_counters().ok();
+            if let Ok(mut g) = published.xdp.lock() {
+                *g = b;
+            }
+            published.events_written.store(w.written, Ordering::Relaxed);
+            published.events_dropped.store(w.dropped, Ordering::Relaxed);
+            if status {
+                let ws = session.worker_stats();
+                let rx = sum(ws, |s| s.rx_frames.load(Ordering::Relaxed));
+                let drops = sum(ws, |s| {
+                    s.handoff_full.load(Ordering::Relaxed)
+                        + s.xsk_rx_dropped.load(Ordering::Relaxed)
+                        + s.xsk_rx_ring_full.load(Ordering::Relaxed)
+                        + s.events_dropped.load(Ordering::Relaxed)
+                });
+                eprint!(
+                    "\r\x1b[Kackscope: {} frames/s | xdp seen {} steered {} | events {} | drops {} | flows {}",
+                    rx - last_rx,
+                    b.map(|b| b.frames).unwrap_or(0),
+                    b.map(|b| b.steered()).unwrap_or(0),
+                    sum(ws, |s| s.events.load(Ordering::Relaxed)),
+                    drops,
+                    sum(ws, |s| s.flows.load(Ordering::Relaxed))
+                );
+                last_rx = rx;
+            }
+        }
+    }
+    if status {
+        eprint!("\r\x1b[K");
+    }
+    let stats = session.worker_stats().clone();
+    let events = session.events().clone();
+    let report = session.stop();
+    for ev in events.try_iter() {
+        w.event(&ev);
+    }
+    w.flush();
+    let elapsed = started.elapsed();
+    if early_stop && link_lost.is_none() {
+        // Workers stop on their own when the socket fails, typically because the interface went away.
+        let state = datapath::link_state(&iface);
+        if state != LinkState::Up {
+            link_lost = Some(state);
+        }
+    }
+    let end = match link_lost {
+        Some(state) => Ok(LiveEnd::LinkLost(state)),
+        None => match report.workers.iter().find_map(|w| w.error.clone()) {
+            Some(e) => Err(LiveError::Worker(e)),
+            None if early_stop => Err(LiveError::WorkersStopped),
+            None => Ok(LiveEnd::Stopped),
+        },
+    };
+    if !cfg.quiet {
+        eprint!("{}", human_summary(&report, &stats, w, elapsed));
+        if let Some(dir) = &cfg.pcap_dir {
+            let files: u32 = report.workers.iter().map(|w| w.pcap_files).sum();
+            eprintln!("flagged-flow pcaps: {files} files in {}", dir.display());
+        }
+    }
+    if let Some(path) = &cfg.summary_json {
+        let (code, error) = match &end {
+            Ok(e) => (e.exit_code(), None),
+            Err(e) => (1, Some(error_chain(e))),
+        };
+        write_json(path, &json_summary(&report, &stats, w, elapsed, code, error, link_lost));
+    }
+    if let Ok(LiveEnd::LinkLost(state)) = end {
+        let what = if state == LinkState::Missing { "disappeared" } else { "went down" };
+        eprintln!("ackscope: error: interface {iface} {what}; everything ackscope attached was removed. Restart ackscope when it is back.");
+    }
+    end
+}
+
+fn sum(ws: &[WorkerStats], f: impl Fn(&WorkerStats) -> u64) -> u64 {
+    ws.iter().map(f).sum()
+}
+
+/// Log rotation: reopen the events file under its name.
+fn reopen(w: &mut EventWriter, path: Option<&PathBuf>) {
+    let Some(path) = path else { return };
+    match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        Ok(f) => {
+            w.reopen(Box::new(f));
+            tracing::info!(path = %path.display(), "SIGHUP: events file reopened");
+        }
+        Err(e) => tracing::error!(path = %path.display(), error = %e, "SIGHUP: cannot reopen the events file; still writing to the old one"),
+    }
+}
+
+fn human_summary(report: &LiveReport, stats: &[WorkerStats], w: &EventWriter, elapsed: Duration) -> String {
+    let counters = report.counters();
+    let mut problems = ParseProblems::default();
+    for wr in &report.workers {
+        for (a, b) in problems.skipped.iter_mut().zip(wr.skipped) {
+            *a += b;
+        }
+        for (a, b) in problems.errors.iter_mut().zip(wr.parse_errors) {
+            *a += b;
+        }
+    }
+    let s = Summary {
+        frames: sum(stats, |s| s.rx_frames.load(Ordering::Relaxed)),
+        segments: counters.segments,
+        elapsed,
+        counters: &counters,
+        evictions: report.evictions(),
+        flows: report.workers.iter().map(|w| w.flows).sum(),
+        problems: &problems,
+        files: &[],
+        damaged: &[],
+        events_written: w.written,
+        events_dropped: w.dropped + sum(stats, |s| s.events_dropped.load(Ordering::Relaxed)),
+    };
+    s.render() + &report.render(stats)
+}
+
+/// The end-of-run summary as one JSON object (`--summary-json`): what the human summary says,
+/// with stable names, for tests and pipelines.
+fn json_summary(
+    report: &LiveReport,
+    stats: &[WorkerStats],
+    w: &EventWriter,
+    elapsed: Duration,
+    exit_code: u8,
+    error: Option<String>,
+    link_lost: Option<LinkState>,
+) -> serde_json::Value {
+    let c = report.counters();
+    let ev = report.evictions();
+    let acc = report.accounting(stats);
+    let queues: Vec<_> = report
+        .queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let st = &stats[i];
+            let wr = report.workers.get(i);
+            let x = wr.and_then(|w| w.xsk).unwrap_or_default();
+            let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            json!({
+                "queue": q,
+                "received": l(&st.rx_frames),
+                "handed_off": l(&st.handed_off),
+                "from_other_queues": l(&st.received_handoff),
+                "processed": l(&st.processed),
+                "not_tcp": l(&st.skipped),
+                "parse_errors": l(&st.parse_errors),
+                "handoff_full": l(&st.handoff_full),
+                "late": l(&st.reorder_late),
+                "events_dropped": l(&st.events_dropped),
+                "rx_dropped": x.rx_dropped,
+                "rx_ring_full": x.rx_ring_full,
+                "fill_ring_empty": x.rx_fill_ring_empty_descs,
+                "invalid_descs": x.rx_invalid_descs,
+                "error": wr.and_then(|w| w.error.clone()),
+            })
+        })
+        .collect();
+    let b = &report.bpf;
+    let host = report.host_accounting().map(|h| {
+        json!({
+            "iface": h.iface, "cloned": h.cloned, "clone_fail": h.clone_fail,
+            "steered": h.steered, "lost_on_veth": h.lost_on_veth, "tc": format!("{}", h.tc),
+        })
+    });
+    let inline = report.inline_accounting().map(|a| {
+        json!({
+            "peer": a.peer,
+            "on_exit": match a.on_exit { OnExit::Bypass => "bypass", OnExit::Disconnect => "disconnect" },
+            "received": a.received, "sent": a.sent, "given_up": a.given_up, "adds_up": a.adds_up,
+            "tx_failed": a.tx_failed, "tx_retries": a.tx_retries,
+        })
+    });
+    json!({
+        "exit_code": exit_code,
+        "error": error,
+        "link": match link_lost { None => "up", Some(LinkState::Missing) => "missing", Some(_) => "down" },
+        "iface": report.iface,
+        "xdp_mode": report.mode.to_string(),
+        "zerocopy": report.zerocopy,
+        "elapsed_s": elapsed.as_secs_f64(),
+        "frames": sum(stats, |s| s.rx_frames.load(Ordering::Relaxed)),
+        "segments": c.segments,
+        "flows": report.workers.iter().map(|w| w.flows).sum::<usize>(),
+        "port_reuses": c.port_reuses,
+        "events": EventKind::ALL.iter().map(|k| (k.as_str().to_string(), json!(c.events[*k as usize]))).collect::<serde_json::Map<_, _>>(),
+        "causes": Cause::ALL.iter().map(|k| (k.as_str().to_string(), json!(c.causes[*k as usize]))).collect::<serde_json::Map<_, _>>(),
+        "outcomes": Outcome::ALL.iter().map(|k| (k.as_str().to_string(), json!(c.outcomes[*k as usize]))).collect::<serde_json::Map<_, _>>(),
+        "evictions": { "tombstones": ev.tombstones, "live": ev.live, "expired": ev.expired },
+        "events_written": w.written,
+        "events_dropped": w.dropped + sum(stats, |s| s.events_dropped.load(Ordering::Relaxed)),
+        "xdp": {
+            "frames": b.frames, "steered": b.steered(), "redirect_fail": b.redirect_fail,
+            "not_steered_tcp": b.not_steered_tcp, "not_tcp": b.not_tcp, "parse_fail": b.parse_fail,
+            "flows_expired": b.flows_expired, "meta_fail": b.meta_fail,
+        },
+        "queues": queues,
+        "accounting": {
+            "steered": acc.steered, "redirect_fail": acc.redirect_fail, "received": acc.received,
+            "kernel_drops": acc.kernel_drops, "lost_user": acc.lost_user, "adds_up": acc.adds_up,
+        },
+        "host": host,
+        "inline": inline,
+        "pcap_files": report.workers.iter().map(|w| w.pcap_files).sum::<u32>(),
+    })
+}
+
+fn write_json(path: &PathBuf, v: &serde_json::Value) {
+    let r = std::fs::File::create(path).and_then(|mut f| {
+        serde_json::to_writer_pretty(&mut f, v)?;
+        f.write_all(b"\n")
+    });
+    if let Err(e) = r {
+        tracing::error!(path = %path.display(), error = %e, "cannot write the JSON summary (check the directory exists and is writable)");
+    }
+}
