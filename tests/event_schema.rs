@@ -58,7 +58,7 @@ fn replayed_events_match_the_schema() {
 fn the_schema_rejects_wrong_lines() {
     let dir = std::env::temp_dir().join(format!("ackscope-schema-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let good = r#"{"kind":"stale_ack","severity":"critical","ts":"2026-11-25T04:00:15.115160Z","client":"10.77.0.1:40001","server":"[2001:db8::1]:5000","syn_seq":1,"ack":1000,"expected_ack":2,"ack_delta":998,"cause":"time_wait","prev_state":"closed_by_server_first","explanation":"x"}"#;
+    let good = r#"{"kind":"stale_ack","severity":"critical","ts":"2026-11-25T04:00:15.115160Z","client":"10.77.0.1:40001","server":"[2001:db8::1]:5000","syn_seq":1,"ack":1000,"expected_ack":2,"ack_delta":998,"cause":"time_wait","prev_state":"closed_by_server_first","roles":"syn","explanation":"x"}"#;
     let f = dir.join("good.jsonl");
     std::fs::write(&f, format!("{good}\n")).unwrap();
     assert!(validate(&[f]).status.success());

@@ -114,6 +114,8 @@ pub struct RunFile {
     pub metrics: Option<String>,
     /// `--metrics-top-servers`.
     pub metrics_top_servers: Option<u32>,
+    /// `--summary-json` file (the end-of-run summary as one JSON object).
+    pub summary_json: Option<PathBuf>,
     /// `--time-wait` in seconds.
     pub time_wait: Option<u32>,
     /// `--connect-timeout` in seconds.
@@ -133,9 +135,9 @@ pub struct RunFile {
 }
 
 /// Every key the file accepts, in the order of `ackscope run --help`.
-pub const KEYS: [&str; 25] = [
+pub const KEYS: [&str; 26] = [
     "mode", "iface", "peer", "on_exit", "queues", "cores", "xdp_mode", "bind", "busy_poll", "umem_frames", "ring_size",
-    "reorder_window_us", "kernel_flows", "duration", "force", "metrics", "metrics_top_servers", "time_wait",
+    "reorder_window_us", "kernel_flows", "duration", "force", "metrics", "metrics_top_servers", "summary_json", "time_wait",
     "connect_timeout", "max_flows", "format", "events", "quiet", "pcap_dir", "pcap_max_files",
 ];
 
@@ -236,6 +238,7 @@ impl RunFile {
         opt("duration", self.duration.map(|d| d.to_string().into()));
         opt("metrics", s(&self.metrics));
         opt("metrics-top-servers", n(self.metrics_top_servers.map(u64::from)));
+        opt("summary-json", p(&self.summary_json));
         opt("time-wait", n(self.time_wait.map(u64::from)));
         opt("connect-timeout", n(self.connect_timeout.map(u64::from)));
         opt("max-flows", n(self.max_flows));
