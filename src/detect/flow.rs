@@ -1,4 +1,4 @@
-//! Per-4-tuple state: 32 bytes, `Copy`.
+//! Per-4-tuple state: 40 bytes, `Copy` (docs/ARCHITECTURE.md, "Flow key and memory").
 
 use crate::flow::{Side, TableEntry};
 use crate::packet::SeqNum;
@@ -59,6 +59,8 @@ pub(crate) mod fl {
     pub const CLIENT_RST: u16 = 1 << 13;
     /// synack_wrong_ack already reported for this attempt.
     pub const WRONG_SYNACK: u16 = 1 << 14;
+    /// `Flow::rcv` valid: the server's receive point as its own ACKs showed it.
+    pub const RCV: u16 = 1 << 15;
 
     #[inline]
     pub const fn fin(side: usize) -> u16 {
@@ -108,6 +110,16 @@ pub(crate) struct Flow {
     pub nxt: [SeqNum; 2],
     /// Latest TSval per side; like `nxt`, the previous connection's during SYN-SENT.
     pub tsval: [u32; 2],
+    /// The server's receive point as its own segments announce it: the highest ack the server
+    /// side sent (valid with `fl::RCV`, tracked once the client is known). Kept apart from
+    /// `nxt`, which is what each side was seen *sending* (the exact horizon `acked_unseen`
+    /// needs): live, the client's data is not steered, but the server's FIN, RST and teardown
+    /// ACKs are, and their ack field says how far the client's data reached. During SYN-SENT,
+    /// the previous connection's value (issue 19).
+    pub rcv: SeqNum,
+    /// During SYN-SENT with a previous connection: engine ms of its last activity (its last
+    /// segment seen when it was open), for `prev_last_seen_ms`.
+    pub prev_seen_ms: u32,
     pub state: State,
     pub prev: u8,
     pub flags: u16,
@@ -157,6 +169,18 @@ impl Flow {
     pub fn known_nxt(&self, side: Side) -> Option<SeqNum> {
         self.has(fl::nxt(side.idx())).then_some(self.nxt[side.idx()])
     }
+
+    /// Record that the server acknowledged the client's sequence space up to `ack`.
+    #[inline]
+    pub fn advance_rcv(&mut self, ack: SeqNum) {
+        self.rcv = if self.has(fl::RCV) { self.rcv.max(ack) } else { ack };
+        self.flags |= fl::RCV;
+    }
+
+    #[inline]
+    pub fn known_rcv(&self) -> Option<SeqNum> {
+        self.has(fl::RCV).then_some(self.rcv)
+    }
 }
 
 impl TableEntry for Flow {
@@ -172,6 +196,9 @@ impl TableEntry for Flow {
 
 #[cfg(test)]
 #[test]
-fn flow_is_32_bytes() {
-    assert_eq!(core::mem::size_of::<Flow>(), 32);
+fn flow_is_40_bytes() {
+    // 36 bytes would cost the same: the table's 64-byte-aligned buckets of 8 hold 8 × 36 or
+    // 8 × 40 bytes of entries in the same 6 cache lines (5 at 32 bytes).
+    assert_eq!(core::mem::size_of::<Flow>(), 40);
+    assert_eq!(core::mem::size_of::<Option<Flow>>(), 40);
 }

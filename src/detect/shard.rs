@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use hashbrown::HashMap;
 
 use super::event::{Cause, Event, EventKind, Outcome, PrevState, CAUSES, EVENT_KINDS, OUTCOMES};
+use super::evidence::{judge, AckEvidence, PrevRcv};
 use super::flow::{fl, pv, Flow, State};
 use super::Config;
 use crate::flow::{FlowKey, FlowTable, KeySeed, Side};
@@ -392,6 +393,8 @@ impl<S: EventSink> Ctx<'_, S> {
             isn: seg.seq,
             nxt: [SeqNum(0); 2],
             tsval: [0; 2],
+            rcv: SeqNum(0),
+            prev_seen_ms: 0,
             state: State::SynSent,
             prev: 0,
             flags: 0,
@@ -411,6 +414,7 @@ impl<S: EventSink> Ctx<'_, S> {
             flow.isn = seg.ack.add(u32::MAX); // ack - 1
             flow.advance_nxt(self.from, seg.seq.add(1));
             flow.advance_nxt(self.from.peer(), seg.ack);
+            flow.advance_rcv(seg.ack);
         } else {
             // Mid-connection (capture or ackscope started later): open, client unknown.
             flow.state = State::Established;
@@ -513,6 +517,9 @@ impl<S: EventSink> Ctx<'_, S> {
         if flow.has(fl::RST) {
             prev |= pv::RST;
         }
+        // The server's receive point (its acks) stays valid only for the same client side.
+        let keep_rcv = if flow.client() == Some(client) { fl::RCV } else { 0 };
+        flow.prev_seen_ms = flow.last_ms;
         if flow.state == State::Closed {
             prev |= pv::CLOSED;
         } else if prev & (pv::SFIN | pv::CFIN) == 0 {
@@ -521,7 +528,7 @@ impl<S: EventSink> Ctx<'_, S> {
         // else: half-closed; `last_ms` stays the time of its last activity, for the age.
         // Keep: nxt/tsval of the client side (the server's old receive point and ts_recent)
         // and their validity bits. Clear the rest for the new attempt.
-        let keep = fl::nxt(client.idx()) | fl::ts(client.idx());
+        let keep = fl::nxt(client.idx()) | fl::ts(client.idx()) | keep_rcv;
         flow.flags &= keep;
         flow.set_client(client);
         flow.prev = prev;
@@ -630,6 +637,7 @@ impl<S: EventSink> Ctx<'_, S> {
         flow.state = State::SynRcvd;
         flow.advance_nxt(client, flow.isn.add(1));
         flow.advance_nxt(self.from, seg.seq.add(1));
+        flow.advance_rcv(seg.ack); // = ISN+1
         flow.last_ms = self.now_ms;
         self.note_ts(flow);
     }
@@ -647,6 +655,8 @@ impl<S: EventSink> Ctx<'_, S> {
             isn: seg.ack.add(u32::MAX),
             nxt: [SeqNum(0); 2],
             tsval: [0; 2],
+            rcv: SeqNum(0),
+            prev_seen_ms: 0,
             state: State::SynRcvd,
             prev: 0,
             flags: 0,
@@ -654,6 +664,7 @@ impl<S: EventSink> Ctx<'_, S> {
         flow.set_client(self.from.peer());
         flow.advance_nxt(self.from, seg.seq.add(1));
         flow.advance_nxt(self.from.peer(), seg.ack);
+        flow.advance_rcv(seg.ack);
         self.note_ts(flow);
     }
 
@@ -692,6 +703,7 @@ impl<S: EventSink> Ctx<'_, S> {
                 return;
             }
         }
+        self.note_server_ack(flow);
         if flow.state != State::Closed {
             flow.last_ms = self.now_ms;
         }
@@ -719,6 +731,7 @@ impl<S: EventSink> Ctx<'_, S> {
                     flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI;
                     flow.advance_nxt(client, flow.isn.add(1));
                     flow.advance_nxt(client.peer(), seg.ack);
+                    flow.advance_rcv(flow.isn.add(1)); // the server got the SYN
                     flow.state = State::Established;
                     flow.flags |= fl::OPENED;
                     flow.prev = 0;
@@ -730,6 +743,7 @@ impl<S: EventSink> Ctx<'_, S> {
         }
         let was_closed = flow.state == State::Closed;
         self.track_segment(flow);
+        self.note_server_ack(flow);
         self.note_ts(flow);
         if flow.state == State::SynRcvd && has_ack && flow.client() == Some(self.from) {
             flow.state = State::Established;
@@ -780,9 +794,7 @@ impl<S: EventSink> Ctx<'_, S> {
         ev.cause = Some(cause);
         ev.prev_state = Some(prev_state);
         ev.prev_close_age_ms = age;
-        if flow.prev & pv::VALID != 0 {
-            ev.prev_rcv_nxt = flow.known_nxt(client);
-        }
+        self.prev_evidence(flow, client, &mut ev);
         self.emit(&ev);
         flow.flags |= fl::STALE;
         // The SYN that got this ACK is the latest client SYN.
@@ -798,6 +810,32 @@ impl<S: EventSink> Ctx<'_, S> {
         let p = Pending { ev: pev, stale_syn_ns, deadline_ns, generation: *self.generation, rst_ns: 0 };
         self.pending.insert(self.fp, p);
         self.deadlines.push_back((deadline_ns, self.fp, *self.generation));
+    }
+
+    /// The server acknowledged the client's sequence space up to `seg.ack` (any server segment
+    /// with ACK after the handshake: live, its FIN, RST and teardown ACKs are steered even when
+    /// the data they acknowledge is not).
+    fn note_server_ack(&self, flow: &mut Flow) {
+        if self.seg.flags.has(TcpFlags::ACK) && flow.state != State::SynSent && flow.client() == Some(self.from.peer()) {
+            flow.advance_rcv(self.seg.ack);
+        }
+    }
+
+    /// `prev_rcv_nxt`, `ack_evidence`, `ack_window` (evidence.rs) and `prev_last_seen_ms` of a
+    /// stale ACK, from what was seen of the previous connection.
+    fn prev_evidence(&self, flow: &Flow, client: Side, ev: &mut Event) {
+        ev.ack_evidence = Some(AckEvidence::Unknown);
+        if flow.prev & pv::VALID == 0 {
+            return;
+        }
+        let p = PrevRcv { rcv: flow.known_rcv(), sent: flow.known_nxt(client), sent_final: flow.prev & pv::CFIN != 0 };
+        let v = judge(self.seg.ack, p);
+        ev.prev_rcv_nxt = v.prev_rcv_nxt;
+        ev.ack_evidence = Some(v.evidence);
+        ev.ack_window = v.window;
+        if ev.prev_state == Some(PrevState::Open) {
+            ev.prev_last_seen_ms = Some(self.now_ms.wrapping_sub(flow.prev_seen_ms));
+        }
     }
 
     /// Name the cause of a stale ACK from what was seen of the previous connection.
