@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod control_cut;
+pub mod evidence;
 
 /// True when the effective uid is 0.
 pub fn is_root() -> bool {
