@@ -719,6 +719,13 @@ impl<S: EventSink> Ctx<'_, S> {
         if flow.state == State::SynSent {
             if let Some(client) = flow.client() {
                 if self.from != client && has_ack {
+                    if seg.flags.has(TcpFlags::FIN) {
+                        // No stack answers a SYN with a FIN: this is the previous connection's
+                        // FIN (a retransmission) crossing the new SYN, which a live capture may
+                        // even deliver after it (host mode: clones of the two directions
+                        // race). Not a stale ACK, and not this attempt's (issue 19, lb.sh).
+                        return;
+                    }
                     return self.answer_in_syn_sent(flow, client);
                 }
                 if self.from == client && has_ack && flow.has(fl::STALE) {

@@ -654,3 +654,16 @@ fn stale_ack_below_the_servers_last_ack_is_an_exact_false() {
     let e = &sim.events[0];
     assert_eq!((e.ack_evidence, e.ack_matches_prev()), (Some(crate::detect::AckEvidence::Exact), Some(false)));
 }
+
+#[test]
+fn the_old_connections_fin_crossing_the_new_syn_is_not_a_stale_ack() {
+    // Seen live on a load balancer (tests/live/lb.sh): the server retransmits its FIN as the
+    // client, already closed, reuses the port; the clone of the FIN arrives after the SYN's.
+    let mut sim = Sim::new();
+    let c_end = sim.connection(C_ISN, 35, true);
+    sim.c(1_000_000, 0, F::SYN);
+    sim.s(S_ISN + 1, c_end.wrapping_sub(1), F::FIN | F::ACK); // the FIN retransmission
+    sim.s(50_000, 1_000_001, F::SYN | F::ACK);
+    sim.c(1_000_001, 50_001, F::ACK);
+    assert!(sim.events.iter().all(|e| e.kind != EventKind::StaleAck), "{:?}", sim.kinds());
+}
