@@ -35,9 +35,14 @@ fn haproxy_nginx_wrk_every_stale_ack_reported_live_with_agreeing_evidence() {
         .arg(&out)
         .args(["15", "16"])
         // Backends close first after two requests; the LB sends no TCP timestamps, so only
-        // the ISN decides whether a backend's TIME_WAIT accepts a reused port's SYN.
+        // the ISN decides whether a backend's TIME_WAIT accepts a reused port's SYN. haproxy
+        // closes backend connections with RST (option nolinger), and a firewall rule in the
+        // LB namespace loses 30 % of the LB's RSTs: the backends' sockets linger ESTABLISHED
+        // or in FIN_WAIT2 (the lingering causes).
         .env("LB_NGINX_OPTS", "keepalive_requests 2; keepalive_timeout 2s;")
         .env("LB_SYSCTLS", "net.ipv4.tcp_timestamps=0")
+        .env("LB_HAPROXY_OPTS", "option nolinger")
+        .env("LB_RST_DROP", "30")
         .output()
         .expect("run tests/live/lb.sh");
     let log = String::from_utf8_lossy(&st.stderr).into_owned();
@@ -61,6 +66,15 @@ fn haproxy_nginx_wrk_every_stale_ack_reported_live_with_agreeing_evidence() {
     assert!(a.in_capture >= 20, "the kernels made too few stale ACKs to judge: {a:#?}\n{}", tail(&log));
     assert!(a.problems.is_empty(), "{} problems, first: {:#?}", a.problems.len(), &a.problems[..a.problems.len().min(5)]);
     assert_eq!(a.agreed, a.in_capture);
+    for cause in ["time_wait", "lingering_close", "lingering_established"] {
+        let n: usize = a.capture_by_evidence.iter().filter(|(k, _)| k.starts_with(&format!("{cause}/"))).map(|(_, n)| n).sum();
+        assert!(n >= 1, "no {cause} stale ACK in this run: {a:#?}");
+    }
+    // Live, a lingering_established ACK acknowledges request data host mode did not steer:
+    // never `false`, and `within_window` unless the server's acks of it were steered.
+    for e in live.iter().filter(|e| e["kind"] == "stale_ack") {
+        assert_ne!(e["ack_matches_prev"], false, "{e}");
+    }
     // Other event kinds: nothing live that the tcpdump does not also give.
     let kinds = |evs: &[Value]| {
         let mut k: Vec<String> = evs.iter().filter(|e| e["kind"] != "stale_ack" && e["kind"] != "stale_ack_outcome").map(|e| e["kind"].to_string()).collect();

@@ -53,6 +53,11 @@ ip -n "$NS_C" link set c0 up; ip -n "$NS_L" link set l0 up; ip -n "$NS_L" link s
 # The LB's kernel picks backend source ports from PORTS ports only.
 nsl sysctl -qw net.ipv4.ip_local_port_range="40000 $((40000 + PORTS - 1))"
 for kv in ${LB_SYSCTLS:-}; do nsl sysctl -qw "$kv"; done
+# LB_RST_DROP=N: an nft rule in the LB namespace drops N % of the LB's RSTs to the backends
+# before they reach lb0 (a firewall losing them): the backends' sockets linger.
+if [ -n "${LB_RST_DROP:-}" ]; then
+    printf 'table inet ackscope_lb {\n chain out {\n  type filter hook output priority 0; policy accept;\n  oifname "lb0" tcp flags & rst == rst numgen random mod 100 < %d counter drop\n }\n}\n' "$LB_RST_DROP" | nsl nft -f -
+fi
 for i in $(seq 1 50); do nsl ping -c1 -W1 10.79.1.3 >/dev/null 2>&1 && nsl ping -c1 -W1 10.79.0.1 >/dev/null 2>&1 && break; sleep 0.1; done
 
 for i in 1 2; do
@@ -133,5 +138,6 @@ live_stop_ackscope || log "ackscope exited with $?"
 sleep 0.3
 _kill "$TD_PID" INT; TD_PID=""
 log "wrk: $(grep -E 'Requests/sec|requests in|Non-2xx|Socket errors' "$OUT/wrk.txt" | tr '\n' ' ')"
+[ -n "${LB_RST_DROP:-}" ] && log "nft: $(nsl nft list table inet ackscope_lb | grep -o 'counter packets [0-9]*')"
 log "tcpdump: $(grep -E 'captured|dropped' "$OUT/tcpdump.err" | tr '\n' ' ')"
 log "done"
