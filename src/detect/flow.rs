@@ -1,4 +1,4 @@
-//! Per-4-tuple state: 40 bytes, `Copy` (docs/ARCHITECTURE.md, "Flow key and memory").
+//! Per-4-tuple state: 32 bytes, `Copy`.
 
 use crate::flow::{Side, TableEntry};
 use crate::packet::SeqNum;
@@ -59,7 +59,8 @@ pub(crate) mod fl {
     pub const CLIENT_RST: u16 = 1 << 13;
     /// synack_wrong_ack already reported for this attempt.
     pub const WRONG_SYNACK: u16 = 1 << 14;
-    /// `Flow::rcv` valid: the server's receive point as its own ACKs showed it.
+    /// The server's receive point (its highest ack) is known; it lives in the `syn_us` slot,
+    /// which is read only in SYN-SENT (see `Flow::advance_rcv`).
     pub const RCV: u16 = 1 << 15;
 
     #[inline]
@@ -92,6 +93,9 @@ pub(crate) mod pv {
     /// It was closed (both FINs or RST); `Flow::last_ms` is its close time until the new
     /// handshake completes.
     pub const CLOSED: u8 = 1 << 6;
+    /// The server's receive point of it is known: held in the server side's `nxt` slot,
+    /// free until the new attempt's SYN-ACK (see `Flow::stash_prev`).
+    pub const RCV: u8 = 1 << 7;
 }
 
 /// One tracked 4-tuple. Sequence state is kept per canonical side (Lo, Hi) so it can be
@@ -101,25 +105,19 @@ pub(crate) struct Flow {
     /// Engine ms of last activity; a closed connection's close time (also while a new attempt
     /// reuses it, until its handshake completes).
     pub last_ms: u32,
-    /// Engine µs (mod 2³²) of the latest client SYN: handshake RTT and stale-SYN time.
+    /// Engine µs (mod 2³²) of the latest client SYN: handshake RTT and stale-SYN time, read
+    /// only in SYN-SENT. From the SYN-ACK on, with `fl::RCV`: the server's receive point
+    /// (`advance_rcv`).
     pub syn_us: u32,
     /// Client ISN of the current attempt.
     pub isn: SeqNum,
     /// Highest sequence end seen per side. During a new attempt (SYN-SENT) the client side
-    /// still holds the previous connection's value: the server's old receive point.
+    /// still holds the previous connection's value (the client's old sequence end), and the
+    /// server side the server's old acked point (`stash_prev`).
     pub nxt: [SeqNum; 2],
-    /// Latest TSval per side; like `nxt`, the previous connection's during SYN-SENT.
+    /// Latest TSval per side; like `nxt`, the previous connection's during SYN-SENT (client
+    /// side), and the server side holds its last activity (ms) then (`stash_prev`).
     pub tsval: [u32; 2],
-    /// The server's receive point as its own segments announce it: the highest ack the server
-    /// side sent (valid with `fl::RCV`, tracked once the client is known). Kept apart from
-    /// `nxt`, which is what each side was seen *sending* (the exact horizon `acked_unseen`
-    /// needs): live, the client's data is not steered, but the server's FIN, RST and teardown
-    /// ACKs are, and their ack field says how far the client's data reached. During SYN-SENT,
-    /// the previous connection's value (issue 19).
-    pub rcv: SeqNum,
-    /// During SYN-SENT with a previous connection: engine ms of its last activity (its last
-    /// segment seen when it was open), for `prev_last_seen_ms`.
-    pub prev_seen_ms: u32,
     pub state: State,
     pub prev: u8,
     pub flags: u16,
@@ -170,16 +168,58 @@ impl Flow {
         self.has(fl::nxt(side.idx())).then_some(self.nxt[side.idx()])
     }
 
-    /// Record that the server acknowledged the client's sequence space up to `ack`.
+    // ---- The server's receive point (issue 19) -----------------------------------------
+    //
+    // What the server *acknowledged* of the client's sequence space is kept apart from `nxt`,
+    // what each side was seen *sending* (the exact horizon `acked_unseen` needs): live, the
+    // client's data is not steered, but the server's FIN, RST and teardown ACKs are, and their
+    // ack field says how far the client's data reached. It costs no byte: it lives in the
+    // `syn_us` slot (free from the SYN-ACK on), and during a new attempt in the server side's
+    // `nxt` slot (free until the new SYN-ACK).
+
+    /// Record that the server acknowledged the client's sequence space up to `ack`. Only
+    /// once the handshake is answered (not in SYN-SENT, where `syn_us` is the SYN's time).
     #[inline]
     pub fn advance_rcv(&mut self, ack: SeqNum) {
-        self.rcv = if self.has(fl::RCV) { self.rcv.max(ack) } else { ack };
+        debug_assert!(self.state != State::SynSent);
+        let v = if self.has(fl::RCV) { SeqNum(self.syn_us).max(ack) } else { ack };
+        self.syn_us = v.0;
         self.flags |= fl::RCV;
     }
 
+    /// The server's receive point as its acks showed it (not in SYN-SENT).
     #[inline]
     pub fn known_rcv(&self) -> Option<SeqNum> {
-        self.has(fl::RCV).then_some(self.rcv)
+        (self.has(fl::RCV) && self.state != State::SynSent).then_some(SeqNum(self.syn_us))
+    }
+
+    /// At a port-reuse SYN, after the flags were cleared for the new attempt: keep the
+    /// previous connection's receive point `rcv` and last activity `last_ms` in the server
+    /// side's `nxt`/`tsval` slots, whose validity bits are clear until the new SYN-ACK.
+    #[inline]
+    pub fn stash_prev(&mut self, server: Side, rcv: Option<SeqNum>, last_ms: u32) {
+        let i = server.idx();
+        debug_assert!(!self.has(fl::nxt(i)) && !self.has(fl::ts(i)));
+        if let Some(r) = rcv {
+            self.nxt[i] = r;
+            self.prev |= pv::RCV;
+        }
+        self.tsval[i] = last_ms;
+    }
+
+    /// During SYN-SENT: the previous connection's receive point kept by `stash_prev` (unless
+    /// a segment of the server without ACK took the slot since).
+    #[inline]
+    pub fn prev_rcv(&self, server: Side) -> Option<SeqNum> {
+        let ok = self.state == State::SynSent && self.prev & pv::RCV != 0 && !self.has(fl::nxt(server.idx()));
+        ok.then_some(self.nxt[server.idx()])
+    }
+
+    /// During SYN-SENT: the previous connection's last activity (engine ms) kept by `stash_prev`.
+    #[inline]
+    pub fn prev_seen_ms(&self, server: Side) -> Option<u32> {
+        let ok = self.state == State::SynSent && self.prev & pv::VALID != 0 && !self.has(fl::ts(server.idx()));
+        ok.then_some(self.tsval[server.idx()])
     }
 }
 
@@ -196,9 +236,7 @@ impl TableEntry for Flow {
 
 #[cfg(test)]
 #[test]
-fn flow_is_40_bytes() {
-    // 36 bytes would cost the same: the table's 64-byte-aligned buckets of 8 hold 8 × 36 or
-    // 8 × 40 bytes of entries in the same 6 cache lines (5 at 32 bytes).
-    assert_eq!(core::mem::size_of::<Flow>(), 40);
-    assert_eq!(core::mem::size_of::<Option<Flow>>(), 40);
+fn flow_is_32_bytes() {
+    assert_eq!(core::mem::size_of::<Flow>(), 32);
+    assert_eq!(core::mem::size_of::<Option<Flow>>(), 32);
 }

@@ -393,8 +393,6 @@ impl<S: EventSink> Ctx<'_, S> {
             isn: seg.seq,
             nxt: [SeqNum(0); 2],
             tsval: [0; 2],
-            rcv: SeqNum(0),
-            prev_seen_ms: 0,
             state: State::SynSent,
             prev: 0,
             flags: 0,
@@ -517,9 +515,10 @@ impl<S: EventSink> Ctx<'_, S> {
         if flow.has(fl::RST) {
             prev |= pv::RST;
         }
-        // The server's receive point (its acks) stays valid only for the same client side.
-        let keep_rcv = if flow.client() == Some(client) { fl::RCV } else { 0 };
-        flow.prev_seen_ms = flow.last_ms;
+        // issue 19: what the server acknowledged of it (valid only for the same client side)
+        // and its last activity, kept for the evidence of a stale ACK (`stash_prev`).
+        let prev_rcv = if flow.client() == Some(client) { flow.known_rcv() } else { None };
+        let prev_seen_ms = flow.last_ms;
         if flow.state == State::Closed {
             prev |= pv::CLOSED;
         } else if prev & (pv::SFIN | pv::CFIN) == 0 {
@@ -528,10 +527,11 @@ impl<S: EventSink> Ctx<'_, S> {
         // else: half-closed; `last_ms` stays the time of its last activity, for the age.
         // Keep: nxt/tsval of the client side (the server's old receive point and ts_recent)
         // and their validity bits. Clear the rest for the new attempt.
-        let keep = fl::nxt(client.idx()) | fl::ts(client.idx()) | keep_rcv;
+        let keep = fl::nxt(client.idx()) | fl::ts(client.idx());
         flow.flags &= keep;
         flow.set_client(client);
         flow.prev = prev;
+        flow.stash_prev(server, prev_rcv, prev_seen_ms);
         flow.state = State::SynSent;
         flow.isn = seg.seq;
         flow.syn_us = self.now_us;
@@ -655,8 +655,6 @@ impl<S: EventSink> Ctx<'_, S> {
             isn: seg.ack.add(u32::MAX),
             nxt: [SeqNum(0); 2],
             tsval: [0; 2],
-            rcv: SeqNum(0),
-            prev_seen_ms: 0,
             state: State::SynRcvd,
             prev: 0,
             flags: 0,
@@ -738,8 +736,8 @@ impl<S: EventSink> Ctx<'_, S> {
                     flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI;
                     flow.advance_nxt(client, flow.isn.add(1));
                     flow.advance_nxt(client.peer(), seg.ack);
-                    flow.advance_rcv(flow.isn.add(1)); // the server got the SYN
                     flow.state = State::Established;
+                    flow.advance_rcv(flow.isn.add(1)); // the server got the SYN
                     flow.flags |= fl::OPENED;
                     flow.prev = 0;
                 }
@@ -835,13 +833,14 @@ impl<S: EventSink> Ctx<'_, S> {
         if flow.prev & pv::VALID == 0 {
             return;
         }
-        let p = PrevRcv { rcv: flow.known_rcv(), sent: flow.known_nxt(client), sent_final: flow.prev & pv::CFIN != 0 };
+        let server = client.peer();
+        let p = PrevRcv { rcv: flow.prev_rcv(server), sent: flow.known_nxt(client), sent_final: flow.prev & pv::CFIN != 0 };
         let v = judge(self.seg.ack, p);
         ev.prev_rcv_nxt = v.prev_rcv_nxt;
         ev.ack_evidence = Some(v.evidence);
         ev.ack_window = v.window;
         if ev.prev_state == Some(PrevState::Open) {
-            ev.prev_last_seen_ms = Some(self.now_ms.wrapping_sub(flow.prev_seen_ms));
+            ev.prev_last_seen_ms = flow.prev_seen_ms(server).map(|t| self.now_ms.wrapping_sub(t));
         }
     }
 
