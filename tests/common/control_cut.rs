@@ -82,7 +82,10 @@ fn steer(flows: &mut HashMap<(Endpoint, Endpoint), Entry>, s: &Tcp) -> bool {
     let key = if src_is_hi { (s.dst.clone(), s.src.clone()) } else { (s.src.clone(), s.dst.clone()) };
     let f = s.flags;
     if f & RST != 0 {
-        flows.remove(&key);
+        // The client's RST while its SYN is outstanding keeps the entry (flowtrack.h).
+        if !flows.get(&key).is_some_and(|e| e.phase == Phase::Syn && e.client_hi == src_is_hi) {
+            flows.remove(&key);
+        }
         return true;
     }
     if f & SYN != 0 {
