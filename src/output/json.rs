@@ -51,6 +51,16 @@ pub fn write_json(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
     if let Some(v) = ev.ack_matches_prev() {
         let _ = write!(s, ",\"ack_matches_prev\":{v}");
     }
+    // issue 19: how sure ack_matches_prev is, and how long an open previous connection was quiet.
+    if let Some(v) = ev.ack_evidence {
+        let _ = write!(s, ",\"ack_evidence\":\"{}\"", v.as_str());
+    }
+    if let Some(v) = ev.ack_window {
+        let _ = write!(s, ",\"ack_window\":{v}");
+    }
+    if let Some(v) = ev.prev_last_seen_ms {
+        let _ = write!(s, ",\"prev_last_seen_ms\":{v}");
+    }
     if let Some(v) = ev.outcome {
         let _ = write!(s, ",\"outcome\":\"{}\"", v.as_str());
         if let Some(us) = ev.recovery_us {
