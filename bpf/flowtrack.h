@@ -21,7 +21,8 @@
  *   FIN          insert, or mark the sender's FIN bit in an existing FIN
  *                entry (per side, so a retransmitted FIN is not counted
  *                twice)
- *   RST          remove
+ *   RST          remove, except a RST from the client in SYN state (the
+ *                attempt goes on: the stale ACKs after it are selected)
  *
  * Entries older than the flow age are treated as absent (and deleted when
  * met). The age is measured from the entry's last SYN, SYN-ACK or FIN, not
@@ -99,6 +100,14 @@ static __always_inline int ackscope_track(void *flows, const struct ackscope_pkt
 		return ACKSCOPE_TRACK_SELECT;
 
 	case ACKSCOPE_CLASS_RST:
+		/* A RST from the client while its SYN is outstanding (its reply to
+		 * a stale ACK, or the abort of the previous connection sent just
+		 * after the new SYN) does not end the attempt: keep the entry, so
+		 * the server's (stale) ACKs that follow are still selected. Seen
+		 * on a load balancer (tests/live/lb.sh, issue 19). */
+		e = bpf_map_lookup_elem(flows, &p->key);
+		if (e && e->phase == ACKSCOPE_FLOW_SYN && p->src_is_hi == e->client_hi)
+			return ACKSCOPE_TRACK_SELECT;
 		bpf_map_delete_elem(flows, &p->key);
 		return ACKSCOPE_TRACK_SELECT;
 

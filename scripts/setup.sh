@@ -5,9 +5,11 @@ set -euo pipefail
 PKGS=(clang-19 llvm-19 libelf-dev zlib1g-dev m4 pkg-config make gcc libc6-dev
       iproute2 ethtool tcpdump nftables python3 procps tshark
       chromium
-      python3-jsonschema systemd dpkg-dev prometheus man-db logrotate adduser)
+      python3-jsonschema systemd dpkg-dev prometheus man-db logrotate adduser
+      haproxy nginx wrk)
 # chromium: tests/report_chromium.rs renders the incident report headless; prometheus, systemd, dpkg-dev:
-# the fleet tests (tests/fleet_prometheus.rs, tests/packaging.rs)
+# the fleet tests (tests/fleet_prometheus.rs, tests/packaging.rs); haproxy, nginx, wrk: tests/live/lb.sh,
+# inside its own namespaces with its own config, pid and log paths.
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -20,8 +22,9 @@ if ((${#missing[@]})); then
     fi
     echo "setup: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    # Packages with a daemon (prometheus) must not start it here: the fleet test starts its own
-    # Prometheus in a network namespace. policy-rc.d exit 101 = "do not start services".
+    # Packages with a daemon (prometheus, haproxy, nginx) must not start it in the root namespace:
+    # the tests start their own in network namespaces. policy-rc.d exit 101 = "do not start
+    # services"; only a policy file created here is removed.
     policy_added=""
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
@@ -29,8 +32,10 @@ if ((${#missing[@]})); then
         policy_added=1
     fi
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    rc=0
+    apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
     if [[ -n "$policy_added" ]]; then rm -f /usr/sbin/policy-rc.d; fi
+    ((rc == 0)) || exit "$rc"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -11,7 +11,17 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    // dpkg refuses to start while another dpkg/apt holds its lock (e.g. an unattended apt run, or
+    // another test installing packages): wait for it, up to 3 minutes, instead of failing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        let o = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        let locked = cmd.starts_with("dpkg") && !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("lock");
+        if !locked || std::time::Instant::now() > deadline {
+            return o;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
 }
 
 fn ok(cmd: &str, args: &[&str]) -> String {
@@ -29,7 +39,7 @@ fn installed() -> bool {
 struct Purge;
 impl Drop for Purge {
     fn drop(&mut self) {
-        let _ = Command::new("dpkg").args(["--purge", "ackscope"]).output();
+        let _ = run("dpkg", &["--purge", "ackscope"]);
     }
 }
 

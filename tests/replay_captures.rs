@@ -7,6 +7,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+use common::control_cut::control_cut;
+
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures")
 }
@@ -183,4 +186,84 @@ fn gzip_capture_is_read_transparently() {
     let s = summary("busy.pcap.gz");
     assert!(s.contains("3000 4-tuples tracked"), "{s}");
     assert!(s.contains("events: 0"), "{s}");
+}
+
+/// The control-only cut of `file` (tests/common/control_cut.rs), written to a temp file.
+fn cut(file: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let data = std::fs::read(captures().join(file)).unwrap();
+    let out = std::env::temp_dir().join(format!("ackscope-cut-{}-{n}-{file}", std::process::id()));
+    std::fs::write(&out, control_cut(&data)).unwrap();
+    out
+}
+
+fn stale(file: &Path) -> Value {
+    let (events, stderr, code) = replay(file);
+    assert_eq!(code, 0, "{}: {stderr}", file.display());
+    events.into_iter().find(|e| e["kind"] == "stale_ack").unwrap_or_else(|| panic!("{}: no stale_ack", file.display()))
+}
+
+/// Issue 19: the request data moved the receive point. Replay of the whole capture decides the
+/// match exactly; the control-only cut (what host mode steers) says exactly what it can.
+#[test]
+fn lingering_evidence_whole_capture_and_control_only_cut() {
+    // ESTABLISHED: the whole capture shows the request and the server's ACK of it.
+    let full = stale(&captures().join("lingering_est_data.pcap"));
+    assert_eq!(full["cause"], "lingering_established");
+    assert_eq!(full["ack_evidence"], "exact", "{full}");
+    assert_eq!(full["ack_matches_prev"], true, "{full}");
+    assert_eq!(full["prev_rcv_nxt"], full["ack"]);
+    assert!(full["prev_last_seen_ms"].as_u64().unwrap() > 500, "{full}");
+    // The cut has only the handshake of connection 1: the receive point is not known, and
+    // ackscope says so instead of `false`.
+    let c = cut("lingering_est_data.pcap");
+    let cu = stale(&c);
+    assert_eq!(cu["cause"], "lingering_established");
+    assert_eq!(cu["ack_evidence"], "within_window", "{cu}");
+    assert!(cu.get("ack_matches_prev").is_none(), "{cu}");
+    let (ack, lo) = (cu["ack"].as_u64().unwrap() as u32, cu["prev_rcv_nxt"].as_u64().unwrap() as u32);
+    assert_eq!(ack.wrapping_sub(lo), 1009, "9-byte header + 1000 bytes of request after ISN+1: {cu}");
+    assert_eq!(cu["ack_window"].as_u64(), Some(u64::from(ackscope::detect::ACK_WINDOW)));
+    let _ = std::fs::remove_file(c);
+
+    // FIN_WAIT2: the server's FIN carries the receive point; the cut keeps the FIN.
+    for f in [captures().join("lingering_finwait2_data.pcap"), cut("lingering_finwait2_data.pcap")] {
+        let e = stale(&f);
+        assert_eq!(e["cause"], "lingering_close", "{}", f.display());
+        assert_eq!(e["ack_evidence"], "exact", "{}: {e}", f.display());
+        assert_eq!(e["ack_matches_prev"], true, "{}: {e}", f.display());
+        assert_eq!(e["prev_rcv_nxt"], e["ack"]);
+        if f.starts_with(std::env::temp_dir()) {
+            let _ = std::fs::remove_file(&f);
+        }
+    }
+}
+
+/// Every capture, cut to its control segments: the same events, and evidence that never
+/// contradicts the whole capture's (no `false` where the whole capture says `true`).
+#[test]
+fn control_only_cut_of_every_capture_agrees() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(captures()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().and_then(|e| e.to_str()) != Some("pcap") {
+            continue;
+        }
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let (full, _, _) = replay(&p);
+        let c = cut(&name);
+        let (part, stderr, code) = replay(&c);
+        let _ = std::fs::remove_file(&c);
+        assert_eq!(code, 0, "{name}: {stderr}");
+        assert_eq!(full.iter().map(label).collect::<Vec<_>>(), part.iter().map(label).collect::<Vec<_>>(), "{name}");
+        for (a, b) in full.iter().zip(&part).filter(|(a, _)| a["kind"] == "stale_ack") {
+            if let Some(m) = b.get("ack_matches_prev") {
+                assert_eq!(Some(m), a.get("ack_matches_prev"), "{name}: cut {b}\nwhole {a}");
+            }
+            assert!(b["ack_evidence"].is_string(), "{name}: {b}");
+        }
+        n += 1;
+    }
+    assert!(n >= 12, "{n}");
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use super::evidence::AckEvidence;
 use crate::packet::{SeqNum, Tunnel, NO_VLAN};
 
 /// Event kinds (DESIGN §3). The names are the stable `kind` field values.
@@ -233,8 +234,17 @@ pub struct Event {
     pub prev_state: Option<PrevState>,
     /// Age of the previous connection's close (or last activity when half-closed), ms.
     pub prev_close_age_ms: Option<u32>,
-    /// The previous connection's receive point on the server: the client's last sequence end.
+    /// The previous connection's receive point on the server as its segments showed it: the
+    /// stale ack itself when it matched a point they showed, else the server's last ack seen
+    /// (reuse_in_time_wait: the client's FIN end).
     pub prev_rcv_nxt: Option<SeqNum>,
+    /// How sure `ack_matches_prev` is (stale_ack, stale_ack_outcome; evidence.rs).
+    pub ack_evidence: Option<AckEvidence>,
+    /// With `within_window`: the ack lies at most this many bytes after `prev_rcv_nxt`.
+    pub ack_window: Option<u32>,
+    /// Previous connection open: ms since its last segment ackscope saw (live: its last
+    /// control segment, so the server may have seen data since).
+    pub prev_last_seen_ms: Option<u32>,
     /// Outcome (stale_ack_outcome).
     pub outcome: Option<Outcome>,
     /// From the SYN that got the stale ACK to the SYN-ACK that completed the attempt, µs.
@@ -275,6 +285,9 @@ impl Event {
             prev_state: None,
             prev_close_age_ms: None,
             prev_rcv_nxt: None,
+            ack_evidence: None,
+            ack_window: None,
+            prev_last_seen_ms: None,
             outcome: None,
             recovery_us: None,
             stale_acks: 0,
@@ -304,9 +317,13 @@ impl Event {
         Some(self.ack?.delta(self.expected_ack?))
     }
 
-    /// True when the stale ack equals the previous connection's receive point.
+    /// True when the stale ack equals the previous connection's receive point; only when the
+    /// evidence decides it (`ack_evidence` exact), never a guess.
     pub fn ack_matches_prev(&self) -> Option<bool> {
-        Some(self.ack? == self.prev_rcv_nxt?)
+        match self.ack_evidence {
+            Some(AckEvidence::Exact) | None => Some(self.ack? == self.prev_rcv_nxt?),
+            Some(AckEvidence::WithinWindow | AckEvidence::Unknown) => None,
+        }
     }
 
     /// VLAN as an option.

@@ -8,10 +8,12 @@
 #![deny(unsafe_code)]
 
 mod event;
+mod evidence;
 mod flow;
 mod shard;
 
 pub use event::{Cause, Event, EventKind, Outcome, PrevState, Roles, Severity, CAUSES, EVENT_KINDS, OUTCOMES};
+pub use evidence::{AckEvidence, ACK_WINDOW};
 pub use shard::{Counters, EventSink, ServerRtt, Shard, MAX_RTT_SERVERS, RTT_BUCKETS};
 
 /// Engine settings.

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use hashbrown::HashMap;
 
 use super::event::{Cause, Event, EventKind, Outcome, PrevState, Roles, CAUSES, EVENT_KINDS, OUTCOMES};
+use super::evidence::{judge, AckEvidence, PrevRcv};
 use super::flow::{fl, pv, Flow, State};
 use super::Config;
 use crate::flow::{FlowKey, FlowTable, KeySeed, Side};
@@ -538,16 +539,7 @@ impl<S: EventSink> Ctx<'_, S> {
     fn first_segment(&mut self) -> Option<Flow> {
         let seg = self.seg;
         let f = seg.flags;
-        let mut flow = Flow {
-            last_ms: self.now_ms,
-            syn_us: self.now_us,
-            isn: seg.seq,
-            nxt: [SeqNum(0); 2],
-            tsval: [0; 2],
-            state: State::SynSent,
-            prev: 0,
-            flags: 0,
-        };
+        let mut flow = Flow::new(self.now_ms, self.now_us, seg.seq, State::SynSent);
         if f.has(TcpFlags::RST) {
             // RST for nothing we track: nothing to remember.
             return None;
@@ -556,7 +548,7 @@ impl<S: EventSink> Ctx<'_, S> {
             self.counters.syn += 1;
             flow.set_client(self.from);
             // DESIGN §6: the SYN's payload (TCP Fast Open) occupies sequence space too.
-            flow.set_syn(self.from, seg.seq.add(seg.seg_len()), seg.opts.has_ts.then_some(seg.tsval), true);
+            flow.set_syn(seg.seq.add(seg.seg_len()), seg.opts.has_ts.then_some(seg.tsval), true);
         } else if f.has(TcpFlags::SYN) {
             // SYN-ACK of a SYN we did not see: the receiver is the client (inferred).
             self.counters.synack += 1;
@@ -566,6 +558,7 @@ impl<S: EventSink> Ctx<'_, S> {
             flow.isn = seg.ack.add(u32::MAX); // ack - 1
             flow.advance_nxt(self.from, seg.seq.add(seg.seg_len()));
             flow.advance_nxt(self.from.peer(), seg.ack);
+            flow.advance_rcv(seg.ack);
         } else {
             // Mid-connection (capture or ackscope started later): open, client unknown.
             flow.state = State::Established;
@@ -578,10 +571,6 @@ impl<S: EventSink> Ctx<'_, S> {
 
     fn note_ts(&self, flow: &mut Flow) {
         if !self.seg.opts.has_ts {
-            return;
-        }
-        if flow.state == State::SynSent && flow.client() != Some(self.from) {
-            // In SYN-SENT the server side's slot holds the SYN's TSval.
             return;
         }
         let i = self.from.idx();
@@ -631,7 +620,7 @@ impl<S: EventSink> Ctx<'_, S> {
             // answered an unacceptable ACK with RST. Not a new connection: no port reuse.
             self.counters.syn_retransmits += 1;
             if flow.state == State::SynSent {
-                flow.set_syn(from, syn_end, tsval, false);
+                flow.set_syn(syn_end, tsval, false);
                 // The client is still in SYN-SENT after the unacceptable ACK or SYN-ACK: it did
                 // not take it for a handshake. That confirms it.
                 if flow.has(fl::STALE) {
@@ -652,7 +641,7 @@ impl<S: EventSink> Ctx<'_, S> {
             flow.isn = seg.seq;
             flow.syn_us = self.now_us;
             flow.flags &= !(fl::CLIENT_RST | fl::WRONG_SYNACK);
-            flow.set_syn(from, syn_end, tsval, true);
+            flow.set_syn(syn_end, tsval, true);
             self.check_time_wait_reuse(flow);
             return;
         }
@@ -666,7 +655,7 @@ impl<S: EventSink> Ctx<'_, S> {
             // as in SYN-RECEIVED. Each side's SYN-ACK then acknowledges the other's SYN.
             self.counters.simultaneous_opens += 1;
             let client = from.peer();
-            let c_end = flow.syn_end(client);
+            let c_end = flow.syn_end();
             self.drop_wrong_synack(flow);
             flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI | fl::STALE;
             flow.prev = 0;
@@ -699,6 +688,10 @@ impl<S: EventSink> Ctx<'_, S> {
         if flow.has(fl::RST) {
             prev |= pv::RST;
         }
+        // issue 19: what the server acknowledged of it (valid only for the same client side)
+        // and its last activity, kept for the evidence of a stale ACK (`stash_prev`).
+        let prev_rcv = if flow.client() == Some(client) { flow.known_rcv() } else { None };
+        let prev_seen_ms = flow.last_ms;
         if flow.state == State::Closed {
             prev |= pv::CLOSED;
         } else if prev & (pv::SFIN | pv::CFIN) == 0 {
@@ -711,10 +704,11 @@ impl<S: EventSink> Ctx<'_, S> {
         flow.flags &= keep;
         flow.set_client(client);
         flow.prev = prev;
+        flow.stash_prev(prev_rcv, prev_seen_ms);
         flow.state = State::SynSent;
         flow.isn = seg.seq;
         flow.syn_us = self.now_us;
-        flow.set_syn(client, syn_end, tsval, true);
+        flow.set_syn(syn_end, tsval, true);
         self.check_time_wait_reuse(flow);
     }
 
@@ -769,7 +763,7 @@ impl<S: EventSink> Ctx<'_, S> {
         let first = flow.isn.add(1);
         match flow.state {
             State::SynSent => {
-                let syn_end = flow.syn_end(client);
+                let syn_end = flow.syn_end();
                 // RFC 9293 §3.10.7.3 (SYN-SENT): "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a
                 // reset". Acceptable is ISN+1 ..= ISN+1+SYN payload: a Fast Open server acks
                 // the SYN's data too, or only the SYN when it refuses the data.
@@ -832,7 +826,7 @@ impl<S: EventSink> Ctx<'_, S> {
     /// A valid SYN-ACK for the current attempt: the handshake is answered.
     fn complete_synack(&mut self, flow: &mut Flow, client: Side) {
         let seg = self.seg;
-        let c_end = flow.syn_end(client);
+        let c_end = flow.syn_end();
         if flow.has(fl::STALE) {
             let stale_syn = self.pending.get(&self.fp).map(|p| p.stale_syn_ns);
             let recovery = stale_syn.map(|t| self.now_ns.saturating_sub(t) / 1000);
@@ -846,6 +840,7 @@ impl<S: EventSink> Ctx<'_, S> {
         flow.advance_nxt(client, c_end);
         // A SYN-ACK's payload occupies sequence space too (DESIGN §6).
         flow.advance_nxt(self.from, seg.seq.add(seg.seg_len()));
+        flow.advance_rcv(seg.ack); // ISN+1, or up to the SYN's end (TCP Fast Open)
         flow.last_ms = self.now_ms;
         self.note_ts(flow);
     }
@@ -859,20 +854,12 @@ impl<S: EventSink> Ctx<'_, S> {
         }
         self.resolve_pending(flow, Outcome::Failed, None);
         self.drop_wrong_synack(flow);
-        *flow = Flow {
-            last_ms: self.now_ms,
-            syn_us: self.now_us,
-            isn: seg.ack.add(u32::MAX),
-            nxt: [SeqNum(0); 2],
-            tsval: [0; 2],
-            state: State::SynRcvd,
-            prev: 0,
-            flags: 0,
-        };
+        *flow = Flow::new(self.now_ms, self.now_us, seg.ack.add(u32::MAX), State::SynRcvd);
         flow.set_client(self.from.peer());
         flow.flags |= fl::ROLES_SYNACK;
         flow.advance_nxt(self.from, seg.seq.add(seg.seg_len()));
         flow.advance_nxt(self.from.peer(), seg.ack);
+        flow.advance_rcv(seg.ack);
         self.note_ts(flow);
     }
 
@@ -914,7 +901,7 @@ impl<S: EventSink> Ctx<'_, S> {
                 // RFC 9293 §3.10.7.3: "If the RST bit is set: If the ACK was acceptable, then
                 // signal to the user 'error: connection reset', drop the segment, enter CLOSED".
                 // Acceptable means ISN+1 ..= SND.NXT (ack outside it: the client drops the RST).
-                if seg.flags.has(TcpFlags::ACK) && !seg.ack.before(flow.isn.add(1)) && !seg.ack.after(flow.syn_end(client)) {
+                if seg.flags.has(TcpFlags::ACK) && !seg.ack.before(flow.isn.add(1)) && !seg.ack.after(flow.syn_end()) {
                     let mut ev = self.flow_event(EventKind::ConnectionRefused, flow);
                     ev.syn_seq = Some(flow.isn);
                     ev.ack = Some(seg.ack);
@@ -929,6 +916,7 @@ impl<S: EventSink> Ctx<'_, S> {
                 return;
             }
         }
+        self.note_server_ack(flow);
         if flow.state != State::Closed {
             flow.last_ms = self.now_ms;
         }
@@ -972,11 +960,12 @@ impl<S: EventSink> Ctx<'_, S> {
                     self.drop_wrong_synack(flow);
                     // A new connection: forget the previous one's sequence state (not the
                     // pending outcome).
-                    let c_end = flow.syn_end(client);
+                    let c_end = flow.syn_end();
                     flow.flags &= fl::CLIENT_KNOWN | fl::CLIENT_HI | fl::STALE;
                     flow.advance_nxt(client, c_end);
                     flow.advance_nxt(client.peer(), seg.ack);
                     flow.state = State::Established;
+                    flow.advance_rcv(flow.isn.add(1)); // the server got the SYN
                     flow.flags |= fl::OPENED;
                     flow.prev = 0;
                 }
@@ -987,6 +976,7 @@ impl<S: EventSink> Ctx<'_, S> {
         }
         let was_closed = flow.state == State::Closed;
         self.track_segment(flow);
+        self.note_server_ack(flow);
         self.note_ts(flow);
         if flow.state == State::SynRcvd && has_ack && flow.client() == Some(self.from) {
             flow.state = State::Established;
@@ -1009,7 +999,7 @@ impl<S: EventSink> Ctx<'_, S> {
     fn answer_in_syn_sent(&mut self, flow: &mut Flow, client: Side) {
         let seg = self.seg;
         let expected = flow.isn.add(1);
-        let syn_end = flow.syn_end(client);
+        let syn_end = flow.syn_end();
         if !seg.ack.before(expected) && !seg.ack.after(syn_end) {
             // Acceptable (RFC 9293 §3.10.7.3: SND.UNA < SEG.ACK =< SND.NXT), a Fast Open
             // SYN's data included. Without SYN it is no handshake; the client drops it.
@@ -1017,12 +1007,15 @@ impl<S: EventSink> Ctx<'_, S> {
         }
         if seg.payload_len > 0 || seg.flags.has(TcpFlags::FIN) {
             // Not a bare ACK: data answering a SYN is a capture that started mid-stream, a
-            // SYN-ACK the capture missed, or a middlebox. No stale ACK; counted.
+            // SYN-ACK the capture missed, or a middlebox. No stack answers a SYN with a FIN:
+            // that is the previous connection's FIN (a retransmission) crossing the new SYN,
+            // which a live capture may even deliver after it (host mode: clones of the two
+            // directions race; issue 19, tests/live/lb.sh). No stale ACK; counted.
             self.counters.syn_answers_not_bare += 1;
             return;
         }
         if flow.has(fl::STALE) {
-            let strong = self.stale_evidence(flow, client);
+            let strong = self.stale_evidence(flow);
             let mut confirm = false;
             if let Some(p) = self.pending.get_mut(&self.fp) {
                 if p.phase != Phase::Failed {
@@ -1053,7 +1046,7 @@ impl<S: EventSink> Ctx<'_, S> {
                 Phase::Failed => {}
             }
         }
-        let strong = self.stale_evidence(flow, client);
+        let strong = self.stale_evidence(flow);
         let (cause, prev_state, age) = self.cause(flow);
         let mut ev = self.flow_event(EventKind::StaleAck, flow);
         ev.syn_seq = Some(flow.isn);
@@ -1062,9 +1055,7 @@ impl<S: EventSink> Ctx<'_, S> {
         ev.cause = Some(cause);
         ev.prev_state = Some(prev_state);
         ev.prev_close_age_ms = age;
-        if flow.prev & pv::VALID != 0 {
-            ev.prev_rcv_nxt = flow.known_nxt(client);
-        }
+        self.prev_evidence(flow, client, &mut ev);
         if strong {
             self.emit(&ev);
         }
@@ -1104,12 +1095,12 @@ impl<S: EventSink> Ctx<'_, S> {
     /// An ack *above* the SYN's end is also what the ACK of the client's first data looks
     /// like when the capture lost the SYN-ACK and the client's first segments; that needs the
     /// client's own confirmation.
-    fn stale_evidence(&self, flow: &Flow, client: Side) -> bool {
+    fn stale_evidence(&self, flow: &Flow) -> bool {
         let seg = self.seg;
         if seg.ack.before(flow.isn.add(1)) {
             return true;
         }
-        match flow.syn_tsval(client) {
+        match flow.syn_tsval() {
             Some(t) if seg.opts.has_ts && seg.opts.tsecr != 0 => (seg.opts.tsecr.wrapping_sub(t) as i32) < 0,
             _ => false,
         }
@@ -1157,6 +1148,32 @@ impl<S: EventSink> Ctx<'_, S> {
     fn drop_wrong_synack(&mut self, flow: &Flow) {
         if flow.has(fl::WRONG_SYNACK) && self.wrong_synack.remove(&self.fp).is_some() {
             self.counters.synack_wrong_unconfirmed += 1;
+        }
+    }
+
+    /// The server acknowledged the client's sequence space up to `seg.ack` (any server segment
+    /// with ACK after the handshake: live, its FIN, RST and teardown ACKs are steered even when
+    /// the data they acknowledge is not).
+    fn note_server_ack(&self, flow: &mut Flow) {
+        if self.seg.flags.has(TcpFlags::ACK) && flow.state != State::SynSent && flow.client() == Some(self.from.peer()) {
+            flow.advance_rcv(self.seg.ack);
+        }
+    }
+
+    /// `prev_rcv_nxt`, `ack_evidence`, `ack_window` (evidence.rs) and `prev_last_seen_ms` of a
+    /// stale ACK, from what was seen of the previous connection.
+    fn prev_evidence(&self, flow: &Flow, client: Side, ev: &mut Event) {
+        ev.ack_evidence = Some(AckEvidence::Unknown);
+        if flow.prev & pv::VALID == 0 {
+            return;
+        }
+        let p = PrevRcv { rcv: flow.prev_rcv(), sent: flow.known_nxt(client), sent_final: flow.prev & pv::CFIN != 0 };
+        let v = judge(self.seg.ack, p);
+        ev.prev_rcv_nxt = v.prev_rcv_nxt;
+        ev.ack_evidence = Some(v.evidence);
+        ev.ack_window = v.window;
+        if ev.prev_state == Some(PrevState::Open) {
+            ev.prev_last_seen_ms = flow.prev_seen_ms().map(|t| self.now_ms.wrapping_sub(t));
         }
     }
 

@@ -819,3 +819,112 @@ fn a_synack_after_the_clients_ack_is_still_recovered() {
     sim.finish();
     assert_eq!(sim.events.len(), 2);
 }
+
+// ---- issue 19: evidence of the lingering causes from control segments only ----------------
+
+#[test]
+fn lingering_established_control_only_is_within_window_never_false() {
+    // What host mode delivers: the handshake only; the 1009 request bytes were not steered.
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.c(c1, S_ISN + 1, F::ACK);
+    sim.wait_ms(3000);
+    sim.c(2_000_000_000, 0, F::SYN);
+    let rcv = c1.wrapping_add(1009);
+    sim.s(S_ISN + 1 + 500, rcv, F::ACK); // challenge ACK: the server's receive point
+    let e = &sim.events[0];
+    assert_eq!(e.cause, Some(Cause::LingeringEstablished));
+    assert_eq!(e.ack_matches_prev(), None, "unseen data must not give a false");
+    assert_eq!(e.ack_evidence, Some(crate::detect::AckEvidence::WithinWindow));
+    assert_eq!(e.ack_window, Some(crate::detect::ACK_WINDOW));
+    assert_eq!(e.prev_rcv_nxt.unwrap().0, c1, "the last receive point seen: the SYN-ACK's ack");
+    assert_eq!(e.prev_last_seen_ms, Some(3000));
+}
+
+#[test]
+fn lingering_established_full_view_is_exact() {
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.c(c1, S_ISN + 1, F::ACK);
+    sim.seg(true, c1, S_ISN + 1, F::ACK | F::PSH, 1009);
+    let rcv = c1.wrapping_add(1009);
+    sim.s(S_ISN + 1, rcv, F::ACK);
+    sim.wait_ms(700);
+    sim.c(2_000_000_000, 0, F::SYN);
+    sim.s(S_ISN + 1, rcv, F::ACK);
+    let e = &sim.events[0];
+    assert_eq!((e.ack_evidence, e.ack_matches_prev()), (Some(crate::detect::AckEvidence::Exact), Some(true)));
+    assert_eq!(e.prev_rcv_nxt.unwrap().0, rcv);
+    assert_eq!(e.prev_last_seen_ms, Some(700));
+}
+
+#[test]
+fn fin_wait2_control_only_learns_the_receive_point_from_the_servers_fin() {
+    // Host mode: handshake, then the server's FIN (ack = after the unseen request) and the
+    // client's ACK of it; the request data itself was never steered.
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.c(c1, S_ISN + 1, F::ACK);
+    let rcv = c1.wrapping_add(1009);
+    sim.s(S_ISN + 1, rcv, F::FIN | F::ACK);
+    sim.c(rcv, S_ISN + 2, F::ACK);
+    sim.wait_ms(2000);
+    sim.c(100, 0, F::SYN);
+    // Above the new ISN+1 with no timestamps: reported once the client confirms it with its
+    // RST <SEQ=SEG.ACK> (issue 11).
+    sim.stale(S_ISN + 2, rcv);
+    let e = &sim.events[0];
+    assert_eq!(e.cause, Some(Cause::LingeringClose));
+    assert_eq!((e.ack_evidence, e.ack_matches_prev()), (Some(crate::detect::AckEvidence::Exact), Some(true)));
+    assert_eq!(e.prev_rcv_nxt.unwrap().0, rcv);
+}
+
+#[test]
+fn server_acks_do_not_move_the_acked_unseen_horizon() {
+    // The server's FIN acks data the client was never seen sending (live: not steered): no
+    // acked_unseen for that, but the horizon of the *server's* FIN stays exact.
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.c(c1, S_ISN + 1, F::ACK);
+    let rcv = c1.wrapping_add(300);
+    sim.s(S_ISN + 1, rcv, F::FIN | F::ACK);
+    sim.c(rcv, S_ISN + 2, F::ACK);
+    assert!(sim.events.is_empty(), "{:?}", sim.kinds());
+    sim.c(rcv, S_ISN + 3, F::ACK); // acks one byte beyond the server's FIN
+    assert_eq!(sim.kinds(), ["acked_unseen"]);
+}
+
+#[test]
+fn stale_ack_below_the_servers_last_ack_is_an_exact_false() {
+    let mut sim = Sim::new();
+    let c1 = C_ISN.wrapping_add(1);
+    sim.c(C_ISN, 0, F::SYN);
+    sim.s(S_ISN, c1, F::SYN | F::ACK);
+    sim.c(c1, S_ISN + 1, F::ACK);
+    sim.s(S_ISN + 1, c1.wrapping_add(1000), F::FIN | F::ACK);
+    sim.c(5, 0, F::SYN);
+    sim.s(S_ISN + 2, c1.wrapping_add(10), F::ACK); // not that socket's receive point
+    let e = &sim.events[0];
+    assert_eq!((e.ack_evidence, e.ack_matches_prev()), (Some(crate::detect::AckEvidence::Exact), Some(false)));
+}
+
+#[test]
+fn the_old_connections_fin_crossing_the_new_syn_is_not_a_stale_ack() {
+    // Seen live on a load balancer (tests/live/lb.sh): the server retransmits its FIN as the
+    // client, already closed, reuses the port; the clone of the FIN arrives after the SYN's.
+    let mut sim = Sim::new();
+    let c_end = sim.connection(C_ISN, 35, true);
+    sim.c(1_000_000, 0, F::SYN);
+    sim.s(S_ISN + 1, c_end.wrapping_sub(1), F::FIN | F::ACK); // the FIN retransmission
+    sim.s(50_000, 1_000_001, F::SYN | F::ACK);
+    sim.c(1_000_001, 50_001, F::ACK);
+    assert!(sim.events.iter().all(|e| e.kind != EventKind::StaleAck), "{:?}", sim.kinds());
+}

@@ -47,6 +47,13 @@ struct JsonEvent<'a> {
     prev_rcv_nxt: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ack_matches_prev: Option<bool>,
+    // issue 19: how sure ack_matches_prev is, and how long an open previous connection was quiet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack_evidence: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack_window: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_last_seen_ms: Option<u32>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     outcome: Option<JsonOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,6 +141,9 @@ pub fn write_json(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
         prev_close_age_ms: ev.prev_close_age_ms,
         prev_rcv_nxt: ev.prev_rcv_nxt.map(|v| v.0),
         ack_matches_prev: ev.ack_matches_prev(),
+        ack_evidence: ev.ack_evidence.map(|v| v.as_str()),
+        ack_window: ev.ack_window,
+        prev_last_seen_ms: ev.prev_last_seen_ms,
         outcome,
         frame: (ev.frame != 0).then_some(ev.frame),
         roles: ev.roles.as_str(),

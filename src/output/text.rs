@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::time::format_rfc3339;
-use crate::detect::{Event, Severity};
+use crate::detect::{AckEvidence, Event, Severity};
 use crate::packet::NO_VLAN;
 
 /// Write one event as an aligned line, then its explanation indented on the next line.
@@ -61,8 +61,19 @@ pub fn write_text(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
         if let Some(a) = ev.prev_close_age_ms {
             let _ = write!(s, " prev_close_age={a}ms");
         }
-        if ev.ack_matches_prev() == Some(true) {
-            s.push_str(" ack=prev_rcv_nxt");
+        if let Some(a) = ev.prev_last_seen_ms {
+            let _ = write!(s, " prev_last_seen={a}ms");
+        }
+        // issue 19: a match only when the evidence decides it; else say how it was judged.
+        match (ev.ack_matches_prev(), ev.ack_evidence, ev.ack_window) {
+            (Some(true), _, _) => s.push_str(" ack=prev_rcv_nxt"),
+            (None, Some(AckEvidence::WithinWindow), Some(w)) => {
+                let _ = write!(s, " ack_evidence=within_window({w} bytes after {})", ev.prev_rcv_nxt.map_or(0, |p| p.0));
+            }
+            (None, Some(e), _) => {
+                let _ = write!(s, " ack_evidence={}", e.as_str());
+            }
+            _ => {}
         }
     }
     if ev.frame != 0 {

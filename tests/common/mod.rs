@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod control_cut;
+pub mod evidence;
+
 /// True when the effective uid is 0.
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

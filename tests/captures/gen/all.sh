@@ -5,7 +5,7 @@
 # namespace is changed. Takes about 2 minutes (ctl_tw_expired waits 62 s, rfc1337 ~20 s).
 set -uo pipefail
 GEN_DIR="$(cd "$(dirname "$0")" && pwd)"
-ALL="tw_repair tw_upload lingering_est lingering_finwait2 rfc1337 ctl_isn_above ctl_newer_ts ctl_tw_expired tw_repair_v6 ordinary refused tfo simopen synack_late lingering_late midstream busy"
+ALL="tw_repair tw_upload lingering_est lingering_finwait2 lingering_est_data lingering_finwait2_data rfc1337 ctl_isn_above ctl_newer_ts ctl_tw_expired tw_repair_v6 ordinary refused tfo simopen synack_late lingering_late midstream busy"
 [ $# -gt 0 ] && ALL="$*"
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 fail=""

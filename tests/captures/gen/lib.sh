@@ -120,20 +120,24 @@ cap_mtu() {  # cap_mtu MTU: same MTU on both veth ends
     ip -n "$NS_S" link set vs mtu "$1"
 }
 
-# cap_start_tcpdump FILE [4|6|all]: "all" captures every TCP segment (payload included)
+# cap_start_tcpdump FILE [4|6|all] [full]
+#   all: every TCP segment (payload included), 128-byte snap.
+#   full: every TCP segment, data included, whole frames (the *_data captures: replay sees
+#   what moved the receive point; tests derive the control-only view from them).
 cap_start_tcpdump() {
-    local file="$1" fam="${2:-4}" filter
+    local file="$1" fam="${2:-4}" filter snap=128
     case "$fam" in
         6) filter="$FILTER6" ;;
         all) filter="tcp" ;;
         *) filter="$FILTER4" ;;
     esac
+    if [ "${3:-}" = full ]; then filter="tcp"; snap=0; fi
     rm -f "$file"
     local errf="$CAP_TMP/tcpdump.err"
     : >"$errf"
     # --immediate-mode: with TPACKET_V3 blocks, packets of a not yet retired block would
     # be lost when tcpdump is stopped with SIGINT.
-    ip netns exec "$NS_S" tcpdump -Z root --immediate-mode -i vs -s 128 -U -n -w "$file" "$filter" 2>"$errf" &
+    ip netns exec "$NS_S" tcpdump -Z root --immediate-mode -i vs -s "$snap" -U -n -w "$file" "$filter" 2>"$errf" &
     TCPDUMP_PID=$!
     local i
     for i in $(seq 1 100); do
