@@ -19,13 +19,13 @@ use std::ffi::CStr;
 use std::fmt;
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Once;
 use std::time::Duration;
 
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel};
+use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel, Xdp, XdpFlags};
 use tracing::{debug, info, warn};
 
 use super::error::{DatapathError, Result};
@@ -746,29 +746,35 @@ fn attach_one(
         }
         link_err = Some(err);
     }
-    // SAFETY: zero is a valid bit pattern for this plain C options struct.
-    let mut aopts: libbpf_sys::bpf_xdp_attach_opts = unsafe { std::mem::zeroed() };
-    aopts.sz = std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as _;
-    let mut flags = mode.flag();
-    // Keeps the old program's fd open for the duration of the call.
-    let old_fd = match replace {
-        Some(l) => Some(prog_fd_by_id(l.id)?),
-        None => None,
-    };
-    match &old_fd {
-        Some(fd) => {
-            aopts.old_prog_fd = fd.as_raw_fd();
-            flags |= libbpf_sys::XDP_FLAGS_REPLACE;
+    let res: io::Result<()> = match replace {
+        // libbpf-rs's `Xdp::replace` sets no mode flag (the kernel would pick native for a
+        // generic leftover), so the in-place replace in the leftover's mode stays raw.
+        Some(l) => {
+            // Keeps the old program's fd open for the duration of the call.
+            let old_fd = prog_fd_by_id(l.id)?;
+            // SAFETY: zero is a valid bit pattern for this plain C options struct.
+            let mut aopts: libbpf_sys::bpf_xdp_attach_opts = unsafe { std::mem::zeroed() };
+            aopts.sz = std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as _;
+            aopts.old_prog_fd = old_fd.as_raw_fd();
+            let flags = mode.flag() | libbpf_sys::XDP_FLAGS_REPLACE;
+            // SAFETY: `prog_fd` is a loaded XDP program owned by the caller's skeleton, the
+            // old program's fd is open, and `aopts` is a valid, sized options struct.
+            let ret = unsafe { libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd, flags, &aopts) };
+            if ret < 0 { Err(io::Error::from_raw_os_error(-ret)) } else { Ok(()) }
         }
-        None => flags |= libbpf_sys::XDP_FLAGS_UPDATE_IF_NOEXIST,
-    }
-    // SAFETY: valid program fd and options struct, as above.
-    let ret = unsafe { libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd, flags, &aopts) };
-    if ret < 0 {
+        None => {
+            // SAFETY: `prog_fd` is the loaded program of the caller's skeleton, open for the
+            // duration of this call.
+            let fd = unsafe { BorrowedFd::borrow_raw(prog_fd) };
+            let flags = XdpFlags::from_bits_retain(mode.flag()) | XdpFlags::UPDATE_IF_NOEXIST;
+            Xdp::new(fd).attach(ifindex as i32, flags).map_err(|e| io::Error::other(e.to_string()))
+        }
+    };
+    if let Err(e) = res {
         // Report the link error when there was one: when the netlink path
         // fails too, the original problem (e.g. driver refuses native mode)
         // is the useful one.
-        return Err(link_err.unwrap_or_else(|| io::Error::from_raw_os_error(-ret)));
+        return Err(link_err.unwrap_or(e));
     }
     if let Some(err) = link_err {
         warn!(ifindex, %mode, "XDP links unavailable ({err}); attached via netlink — a killed \
