@@ -195,6 +195,6 @@ mod tests {
         assert_eq!(lo.name, "lo");
         assert_eq!(link_by_index(lo.index).unwrap().unwrap().name, "lo");
         assert!(list_links().unwrap().iter().any(|l| l.index == lo.index));
-        assert_eq!(link_by_name("ackscope-nosuchlink").unwrap(), None);
+        assert_eq!(link_by_name("acks-nolink0").unwrap(), None);
     }
 }
