@@ -7,7 +7,8 @@
  * libbpf-cargo skeleton generates from BTF (src/datapath/abi.rs): a field
  * added here is read by name. The XDP metadata block is not a map value and
  * has no generated type; src/datapath/abi.rs mirrors it (KernelMeta) and a
- * unit test checks the layout.
+ * unit test checks the layout. The generator's frame slot (gen.bpf.c) is
+ * written through its generated type in src/gen/inject.rs.
  */
 #ifndef ACKSCOPE_ABI_H
 #define ACKSCOPE_ABI_H
@@ -22,6 +23,18 @@ struct ackscope_meta {
 	__u64 rx_ts_ns;  /* bpf_ktime_get_ns() at program entry */
 	__u32 magic;     /* ACKSCOPE_META_MAGIC */
 	__u32 class_;    /* enum ackscope_class */
+};
+
+/* Largest frame the generator's mix may hold. */
+#define GEN_SLOT 128
+
+/* gen.bpf.c: one frame of the mix (map gen_frames). No implicit padding. */
+struct gen_frame {
+	__u16 len;    /* frame length, 14..GEN_SLOT */
+	__u16 l4off;  /* offset of the TCP header */
+	__u8 shift;   /* 1: move seq/ack by the lap offset */
+	__u8 _pad[3];
+	__u8 data[GEN_SLOT];
 };
 
 #endif /* ACKSCOPE_ABI_H */

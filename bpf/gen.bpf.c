@@ -27,21 +27,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "abi.h"
+
 char _license[] SEC("license") = "GPL";
 
-/* Largest frame the mix may hold (mirrored in src/gen/inject.rs). */
-#define GEN_SLOT 128
-
 #define TCP_FLAG_ACK 0x10
-
-/* One frame of the mix; layout mirrored in src/gen/inject.rs. */
-struct gen_frame {
-	__u16 len;    /* frame length, 14..GEN_SLOT */
-	__u16 l4off;  /* offset of the TCP header */
-	__u8 shift;   /* 1: move seq/ack by the lap offset */
-	__u8 _pad[3];
-	__u8 data[GEN_SLOT];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

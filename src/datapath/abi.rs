@@ -28,12 +28,14 @@ pub struct KernelMeta {
 /// Size of [`KernelMeta`] in bytes (16).
 pub const META_LEN: usize = std::mem::size_of::<KernelMeta>();
 
-/// A map value type the BPF side writes: `#[repr(C)]`, only integer fields, so every bit
-/// pattern is a valid value.
+/// A map value type shared with the BPF side: `#[repr(C)]`, only integer fields (or arrays
+/// of them) and no implicit padding, so every bit pattern is a valid value and every byte of
+/// a value is initialised.
 ///
 /// # Safety
-/// Implement only for such types (the skeletons' generated counter structs).
-unsafe trait MapValue: Copy + Default {}
+/// Implement only for such types (the skeletons' generated structs of `bpf/abi.h` and
+/// `bpf/counters.h`).
+pub(crate) unsafe trait MapValue: Copy + Default {}
 // SAFETY: generated from `struct ackscope_counters` (bpf/counters.h): #[repr(C)], twelve u64.
 unsafe impl MapValue for ackscope_counters {}
 // SAFETY: generated from `struct ackscope_tc_counters` (bpf/counters.h): #[repr(C)], twelve u64.
@@ -47,6 +49,13 @@ fn read_value<T: MapValue>(raw: &[u8]) -> T {
     // SAFETY: `raw` holds at least size_of::<T>() bytes, `read_unaligned` has no alignment
     // requirement, and T is valid for every bit pattern (MapValue).
     unsafe { std::ptr::read_unaligned(raw.as_ptr().cast::<T>()) }
+}
+
+/// The bytes of `v`, as a map update takes them.
+pub(crate) fn value_bytes<T: MapValue>(v: &T) -> &[u8] {
+    // SAFETY: `v` is a valid reference to size_of::<T>() bytes, all initialised (MapValue:
+    // no padding), borrowed for the slice's lifetime.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
 }
 
 impl BpfCounters {

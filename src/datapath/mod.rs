@@ -13,6 +13,7 @@ pub mod mode;
 /// Worker threads, shard hand-off rings and the reorder window.
 pub mod pool;
 /// The kernel adapter: interfaces, link state, capabilities, the mode lock, clocks.
+pub(crate) mod skeleton;
 pub mod sys;
 /// The tc clone program of host mode: load, attach (clsact), leftovers.
 pub mod tc;

@@ -2,6 +2,8 @@
 //! capabilities (checked before set-up, dropped after it), the per-interface mode lock, and the
 //! clocks (kernel stamps are `CLOCK_MONOTONIC`; events and pcaps carry wall-clock time).
 //!
+//! rtnetlink (links, veth pairs, aliases) is in [`netlink`], on the kept netlink crates.
+//!
 //! Nothing here knows about modes, programs or sockets; everything above may use it.
 
 use std::collections::HashSet;
@@ -13,6 +15,8 @@ use std::os::unix::net::{SocketAddr, UnixListener};
 use caps::{CapSet, Capability};
 
 use super::error::{DatapathError, Result};
+
+pub mod netlink;
 
 // ---- interfaces ----
 

@@ -17,10 +17,9 @@
 
 use std::fmt;
 use std::io;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::process::Command;
-use std::ptr::NonNull;
 use std::time::Duration;
 
 use libbpf_rs::libbpf_sys;
@@ -28,6 +27,7 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject, TcHook, TC_EGRESS, TC_INGRESS};
 use tracing::{debug, info, warn};
 
+use super::skeleton::OwnedSkel;
 use super::sys::{check_capabilities, ifindex_of};
 use super::xdp::{load_error, prog_name, route_libbpf_logs};
 use super::error::{DatapathError, Result};
@@ -130,19 +130,15 @@ impl Default for TcConfig {
 /// created it and nothing else uses it).
 pub struct TcClone {
     hooks: Vec<TcHook>,
-    skel: ManuallyDrop<TcCloneSkel<'static>>,
-    /// Heap storage the skeleton borrows for `'static`; from `Box::leak`,
-    /// freed in `Drop` after `skel`.
-    storage: NonNull<MaybeUninit<OpenObject>>,
+    skel: OwnedSkel<TcCloneSkel<'static>>,
     iface: String,
     ifindex: u32,
     created_clsact: bool,
     detached: bool,
 }
 
-// SAFETY: the skeleton is `Send` (the generated code implements it), the
-// hooks are plain C structs, and `storage` is a heap allocation owned
-// exclusively by this value and only reached through `skel`.
+// SAFETY: the skeleton (in `OwnedSkel`, which is `Send`) is `Send`, and the hooks are plain
+// C structs not tied to the creating thread.
 unsafe impl Send for TcClone {}
 
 impl fmt::Debug for TcClone {
@@ -166,26 +162,10 @@ impl TcClone {
             return Err(DatapathError::Config("flow table size must be > 0".into()));
         }
         let ifindex = ifindex_of(iface)?;
-        let storage: NonNull<MaybeUninit<OpenObject>> =
-            NonNull::from(Box::leak(Box::new(MaybeUninit::uninit())));
-        // SAFETY: `storage` is a fresh, exclusively owned heap allocation
-        // that lives until `TcClone::drop` (or the error path below) frees it
-        // after the skeleton borrowing it has been dropped; it is never
-        // moved, and no other reference to it is created.
-        let storage_ref: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *storage.as_ptr() };
-        let skel = match load(clone_ifindex, cfg, storage_ref) {
-            Ok(s) => s,
-            Err(e) => {
-                // SAFETY: `load` failed, so any skeleton borrowing the
-                // storage is gone; `storage` came from `Box::leak`.
-                drop(unsafe { Box::from_raw(storage.as_ptr()) });
-                return Err(e);
-            }
-        };
+        let skel = OwnedSkel::load(|storage| load(clone_ifindex, cfg, storage))?;
         let mut tc = TcClone {
             hooks: Vec::new(),
-            skel: ManuallyDrop::new(skel),
-            storage,
+            skel,
             iface: iface.to_string(),
             ifindex,
             created_clsact: false,
@@ -259,12 +239,6 @@ impl TcClone {
 impl Drop for TcClone {
     fn drop(&mut self) {
         self.detach();
-        // SAFETY: the skeleton is dropped exactly once, here, before the
-        // storage it borrows is freed below.
-        unsafe { ManuallyDrop::drop(&mut self.skel) };
-        // SAFETY: `storage` came from `Box::leak` in `attach`; the skeleton
-        // that borrowed it is gone, so this is the last use.
-        drop(unsafe { Box::from_raw(self.storage.as_ptr()) });
     }
 }
 

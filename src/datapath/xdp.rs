@@ -19,17 +19,17 @@ use std::ffi::CStr;
 use std::fmt;
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Once;
 use std::time::Duration;
 
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel};
+use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel, Xdp, XdpFlags};
 use tracing::{debug, info, warn};
 
 use super::error::{DatapathError, Result};
+use super::skeleton::OwnedSkel;
 use super::sys::{check_capabilities, ifindex_of, rx_queue_count};
 
 #[allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn)]
@@ -260,13 +260,9 @@ struct ExtraAttach {
 /// The loaded and attached XDP steering program. Dropping it detaches the
 /// program and frees its maps.
 pub struct XdpSteer {
-    // Field order is drop order: the attachment first, then the skeleton,
-    // then the storage it borrows (freed by hand in `Drop`).
+    // The attachment is undone in `Drop`, before the skeleton (a field) is dropped.
     attachment: ManuallyDrop<Attachment>,
-    skel: ManuallyDrop<AckscopeSkel<'static>>,
-    /// Heap storage of the libbpf object the skeleton borrows for
-    /// `'static`; from `Box::into_raw`, freed in `Drop` after `skel`.
-    storage: NonNull<MaybeUninit<OpenObject>>,
+    skel: OwnedSkel<AckscopeSkel<'static>>,
     iface: String,
     ifindex: u32,
     mode: XdpMode,
@@ -280,12 +276,6 @@ pub struct XdpSteer {
     /// Set by `leave_attached`: netlink attachments survive the drop.
     leave: bool,
 }
-
-// SAFETY: the skeleton is `Send` (the generated code implements it), and
-// `storage` is a heap allocation owned exclusively by this value and only
-// reached through `skel`; nothing in `XdpSteer` is tied to the creating
-// thread.
-unsafe impl Send for XdpSteer {}
 
 impl fmt::Debug for XdpSteer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -313,66 +303,28 @@ impl XdpSteer {
         let ifindex = ifindex_of(iface)?;
         let leftover = clear_interface(iface, ifindex, cfg.force, cfg.netlink)?;
 
-        let storage: NonNull<MaybeUninit<OpenObject>> =
-            NonNull::from(Box::leak(Box::new(MaybeUninit::uninit())));
-        // SAFETY: `storage` is a fresh, exclusively owned heap allocation
-        // that lives until `XdpSteer::drop` (or the error path below) frees
-        // it after the skeleton borrowing it has been dropped; it is never
-        // moved, so the `'static` borrow cannot dangle while the skeleton
-        // exists. No other reference to it is ever created.
-        let storage_ref: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *storage.as_ptr() };
-        match load(iface, cfg, storage_ref) {
-            Ok(skel) => {
-                let mut steer_skel = ManuallyDrop::new(skel);
-                if let Err(e) = preset_maps(&steer_skel, cfg) {
-                    // SAFETY: the skeleton is dropped exactly once, here,
-                    // before its storage is freed.
-                    unsafe { ManuallyDrop::drop(&mut steer_skel) };
-                    // SAFETY: `storage` came from `Box::leak` above and
-                    // nothing borrows it any more.
-                    drop(unsafe { Box::from_raw(storage.as_ptr()) });
-                    return Err(e);
-                }
-                let prog_fd = steer_skel.progs.ackscope_xdp.as_fd().as_raw_fd();
-                match attach_prog(iface, ifindex, prog_fd, cfg.attach_mode, cfg.netlink, leftover.as_ref()) {
-                    Ok((attachment, mode)) => {
-                        let prog_id = prog_id_of(steer_skel.progs.ackscope_xdp.as_fd()).unwrap_or(0);
-                        info!(iface, ifindex, %mode, prog_id,
-                              link = matches!(attachment, Attachment::Link(_)),
-                              "XDP steering program attached");
-                        Ok(XdpSteer {
-                            attachment: ManuallyDrop::new(attachment),
-                            skel: steer_skel,
-                            storage,
-                            iface: iface.to_string(),
-                            ifindex,
-                            mode,
-                            prog_id,
-                            extra: Vec::new(),
-                            attach_mode: cfg.attach_mode,
-                            netlink: cfg.netlink,
-                            force: cfg.force,
-                            leave: false,
-                        })
-                    }
-                    Err(e) => {
-                        // SAFETY: the skeleton is dropped exactly once, here,
-                        // before its storage is freed.
-                        unsafe { ManuallyDrop::drop(&mut steer_skel) };
-                        // SAFETY: `storage` came from `Box::leak` above and
-                        // nothing borrows it any more.
-                        drop(unsafe { Box::from_raw(storage.as_ptr()) });
-                        Err(e)
-                    }
-                }
-            }
-            Err(e) => {
-                // SAFETY: `load` failed, so any skeleton borrowing the
-                // storage has already been dropped inside it.
-                drop(unsafe { Box::from_raw(storage.as_ptr()) });
-                Err(e)
-            }
-        }
+        // On an error below, dropping `steer_skel` unloads the program and frees its maps.
+        let steer_skel = OwnedSkel::load(|storage| load(iface, cfg, storage))?;
+        preset_maps(&steer_skel, cfg)?;
+        let prog_fd = steer_skel.progs.ackscope_xdp.as_fd().as_raw_fd();
+        let (attachment, mode) = attach_prog(iface, ifindex, prog_fd, cfg.attach_mode, cfg.netlink, leftover.as_ref())?;
+        let prog_id = prog_id_of(steer_skel.progs.ackscope_xdp.as_fd()).unwrap_or(0);
+        info!(iface, ifindex, %mode, prog_id,
+              link = matches!(attachment, Attachment::Link(_)),
+              "XDP steering program attached");
+        Ok(XdpSteer {
+            attachment: ManuallyDrop::new(attachment),
+            skel: steer_skel,
+            iface: iface.to_string(),
+            ifindex,
+            mode,
+            prog_id,
+            extra: Vec::new(),
+            attach_mode: cfg.attach_mode,
+            netlink: cfg.netlink,
+            force: cfg.force,
+            leave: false,
+        })
     }
 
     /// Inserts an AF_XDP socket `fd` into `XSKMAP[queue]`; frames steered on
@@ -535,13 +487,8 @@ impl Drop for XdpSteer {
                 }
             }
         }
-        // SAFETY: the skeleton is dropped exactly once, here, and before the
-        // storage it borrows is freed below.
-        unsafe { ManuallyDrop::drop(&mut self.skel) };
-        // SAFETY: `storage` came from `Box::leak` in `attach`; the skeleton
-        // that borrowed it is gone, so this is the last use.
-        drop(unsafe { Box::from_raw(self.storage.as_ptr()) });
         debug!(iface = %self.iface, "XDP steering program detached");
+        // `skel` (a field) is dropped after this: the program unloads once detached.
     }
 }
 
@@ -595,16 +542,8 @@ pub fn classify_test_run(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(Vec<Tes
     route_libbpf_logs();
     check_capabilities()?;
     let cfg = SteerConfig { xsk_map_size: Some(cfg.xsk_map_size.unwrap_or(64)), ..cfg.clone() };
-    let storage: NonNull<MaybeUninit<OpenObject>> = NonNull::from(Box::leak(Box::new(MaybeUninit::uninit())));
-    // SAFETY: `storage` is a fresh, exclusively owned heap allocation; the skeleton borrowing
-    // it is dropped at the end of the `and_then` closure below (or inside `load` on failure),
-    // before the allocation is freed. No other reference to it exists.
-    let storage_ref: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *storage.as_ptr() };
-    let result = load("", &cfg, storage_ref).and_then(|skel| test_run_frames(&skel, frames));
-    // SAFETY: `storage` came from `Box::leak` above and the skeleton that borrowed it has
-    // been dropped (it was moved into the closure); this is the last use.
-    drop(unsafe { Box::from_raw(storage.as_ptr()) });
-    result
+    let skel = OwnedSkel::load(|storage| load("", &cfg, storage))?;
+    test_run_frames(&skel, frames)
 }
 
 /// The frames of [`classify_test_run`] through a loaded skeleton (dropped by the caller).
@@ -807,29 +746,35 @@ fn attach_one(
         }
         link_err = Some(err);
     }
-    // SAFETY: zero is a valid bit pattern for this plain C options struct.
-    let mut aopts: libbpf_sys::bpf_xdp_attach_opts = unsafe { std::mem::zeroed() };
-    aopts.sz = std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as _;
-    let mut flags = mode.flag();
-    // Keeps the old program's fd open for the duration of the call.
-    let old_fd = match replace {
-        Some(l) => Some(prog_fd_by_id(l.id)?),
-        None => None,
-    };
-    match &old_fd {
-        Some(fd) => {
-            aopts.old_prog_fd = fd.as_raw_fd();
-            flags |= libbpf_sys::XDP_FLAGS_REPLACE;
+    let res: io::Result<()> = match replace {
+        // libbpf-rs's `Xdp::replace` sets no mode flag (the kernel would pick native for a
+        // generic leftover), so the in-place replace in the leftover's mode stays raw.
+        Some(l) => {
+            // Keeps the old program's fd open for the duration of the call.
+            let old_fd = prog_fd_by_id(l.id)?;
+            // SAFETY: zero is a valid bit pattern for this plain C options struct.
+            let mut aopts: libbpf_sys::bpf_xdp_attach_opts = unsafe { std::mem::zeroed() };
+            aopts.sz = std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as _;
+            aopts.old_prog_fd = old_fd.as_raw_fd();
+            let flags = mode.flag() | libbpf_sys::XDP_FLAGS_REPLACE;
+            // SAFETY: `prog_fd` is a loaded XDP program owned by the caller's skeleton, the
+            // old program's fd is open, and `aopts` is a valid, sized options struct.
+            let ret = unsafe { libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd, flags, &aopts) };
+            if ret < 0 { Err(io::Error::from_raw_os_error(-ret)) } else { Ok(()) }
         }
-        None => flags |= libbpf_sys::XDP_FLAGS_UPDATE_IF_NOEXIST,
-    }
-    // SAFETY: valid program fd and options struct, as above.
-    let ret = unsafe { libbpf_sys::bpf_xdp_attach(ifindex as i32, prog_fd, flags, &aopts) };
-    if ret < 0 {
+        None => {
+            // SAFETY: `prog_fd` is the loaded program of the caller's skeleton, open for the
+            // duration of this call.
+            let fd = unsafe { BorrowedFd::borrow_raw(prog_fd) };
+            let flags = XdpFlags::from_bits_retain(mode.flag()) | XdpFlags::UPDATE_IF_NOEXIST;
+            Xdp::new(fd).attach(ifindex as i32, flags).map_err(|e| io::Error::other(e.to_string()))
+        }
+    };
+    if let Err(e) = res {
         // Report the link error when there was one: when the netlink path
         // fails too, the original problem (e.g. driver refuses native mode)
         // is the useful one.
-        return Err(link_err.unwrap_or_else(|| io::Error::from_raw_os_error(-ret)));
+        return Err(link_err.unwrap_or(e));
     }
     if let Some(err) = link_err {
         warn!(ifindex, %mode, "XDP links unavailable ({err}); attached via netlink — a killed \

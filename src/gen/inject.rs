@@ -10,81 +10,58 @@
 //! The program's `.bss` (mmap()ed by libbpf) holds the frame cursor: how many frames the
 //! program produced, exact even when a signal interrupts a call.
 
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd};
-use std::ptr::NonNull;
 
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject};
 
 use super::mix::{MixFrame, LAP_DELTA};
+use crate::datapath::abi::{value_bytes, MapValue};
+use crate::datapath::skeleton::OwnedSkel;
 use super::GenError;
 
 #[allow(clippy::all, missing_docs, unsafe_op_in_unsafe_fn)]
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/gen.skel.rs"));
 }
+use skel::types::gen_frame;
 use skel::{GenSkel, GenSkelBuilder};
 
-/// Largest frame the injector carries (`GEN_SLOT` in `bpf/gen.bpf.c`).
-pub const GEN_SLOT: usize = 128;
+/// Largest frame the injector carries (`GEN_SLOT` in `bpf/abi.h`, the size of the generated
+/// `gen_frame`'s `data`).
+pub const GEN_SLOT: usize = std::mem::size_of::<gen_frame>() - std::mem::offset_of!(gen_frame, data);
 
 /// Largest `batch_size` the kernel accepts (`TEST_XDP_MAX_BATCH`).
 pub const MAX_BATCH: u32 = 256;
 
-/// `struct gen_frame` of `bpf/gen.bpf.c`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Slot {
-    len: u16,
-    l4off: u16,
-    shift: u8,
-    _pad: [u8; 3],
-    data: [u8; GEN_SLOT],
-}
+// SAFETY: generated from `struct gen_frame` (bpf/abi.h): #[repr(C)], integer fields and byte
+// arrays, no implicit padding (checked by the size assertion below).
+unsafe impl MapValue for gen_frame {}
+const _: () = assert!(std::mem::size_of::<gen_frame>() == 2 + 2 + 1 + 3 + GEN_SLOT);
 
-const SLOT_LEN: usize = std::mem::size_of::<Slot>();
-const _: () = assert!(SLOT_LEN == 8 + GEN_SLOT);
-
-impl Slot {
-    fn of(f: &MixFrame) -> Result<Slot, GenError> {
-        if f.data.len() > GEN_SLOT {
-            return Err(GenError::Config(format!(
-                "a frame of {} bytes does not fit the generator's {GEN_SLOT}-byte slots (use smaller payloads)",
-                f.data.len()
-            )));
-        }
-        let mut s = Slot { len: f.data.len() as u16, l4off: f.l4off, shift: 1, _pad: [0; 3], data: [0; GEN_SLOT] };
-        s.data[..f.data.len()].copy_from_slice(&f.data);
-        Ok(s)
+/// One frame of the mix as a `gen_frames` slot.
+fn slot(f: &MixFrame) -> Result<gen_frame, GenError> {
+    if f.data.len() > GEN_SLOT {
+        return Err(GenError::Config(format!(
+            "a frame of {} bytes does not fit the generator's {GEN_SLOT}-byte slots (use smaller payloads)",
+            f.data.len()
+        )));
     }
-
-    fn bytes(&self) -> [u8; SLOT_LEN] {
-        let mut b = [0u8; SLOT_LEN];
-        b[0..2].copy_from_slice(&self.len.to_ne_bytes());
-        b[2..4].copy_from_slice(&self.l4off.to_ne_bytes());
-        b[4] = self.shift;
-        b[8..].copy_from_slice(&self.data);
-        b
-    }
+    let mut s = gen_frame { len: f.data.len() as u16, l4off: f.l4off, shift: 1, ..gen_frame::default() };
+    s.data[..f.data.len()].copy_from_slice(&f.data);
+    Ok(s)
 }
 
 /// The loaded generator program with one lap of frames in its table.
 pub struct Injector {
-    // Drop order: the skeleton, then the storage it borrows (freed by hand in `Drop`).
-    skel: ManuallyDrop<GenSkel<'static>>,
-    /// From `Box::leak`; freed in `Drop` after `skel`.
-    storage: NonNull<MaybeUninit<OpenObject>>,
+    skel: OwnedSkel<GenSkel<'static>>,
     ifindex: u32,
     queue: u32,
     batch: u32,
     lap_len: u32,
 }
-
-// SAFETY: the skeleton is `Send`; `storage` is a heap allocation owned by this value and only
-// reached through `skel`. Nothing is tied to the creating thread.
-unsafe impl Send for Injector {}
 
 impl std::fmt::Debug for Injector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,21 +84,8 @@ impl Injector {
         if !(1..=MAX_BATCH).contains(&batch) {
             return Err(GenError::Config(format!("batch size must be 1..={MAX_BATCH}, got {batch}")));
         }
-        let storage: NonNull<MaybeUninit<OpenObject>> = NonNull::from(Box::leak(Box::new(MaybeUninit::uninit())));
-        // SAFETY: `storage` is a fresh, exclusively owned heap allocation that lives until
-        // `Injector::drop` (or the error path below) frees it after the skeleton borrowing it is
-        // dropped; it is never moved, so the `'static` borrow cannot dangle while the skeleton
-        // exists.
-        let storage_ref: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *storage.as_ptr() };
-        let skel = match open_and_load(storage_ref, lap_len) {
-            Ok(s) => s,
-            Err(e) => {
-                // SAFETY: the skeleton borrowing the storage was dropped inside `open_and_load`.
-                drop(unsafe { Box::from_raw(storage.as_ptr()) });
-                return Err(e);
-            }
-        };
-        let inj = Injector { skel: ManuallyDrop::new(skel), storage, ifindex, queue, batch, lap_len };
+        let skel = OwnedSkel::load(|storage| open_and_load(storage, lap_len))?;
+        let inj = Injector { skel, ifindex, queue, batch, lap_len };
         inj.fill(lap)?;
         Ok(inj)
     }
@@ -130,13 +94,13 @@ impl Injector {
         const CHUNK: usize = 4096;
         let map = &self.skel.maps.gen_frames;
         let mut keys = Vec::with_capacity(CHUNK * 4);
-        let mut vals = Vec::with_capacity(CHUNK * SLOT_LEN);
+        let mut vals = Vec::with_capacity(CHUNK * std::mem::size_of::<gen_frame>());
         for (start, part) in lap.chunks(CHUNK).enumerate().map(|(i, p)| (i * CHUNK, p)) {
             keys.clear();
             vals.clear();
             for (j, f) in part.iter().enumerate() {
                 keys.extend_from_slice(&((start + j) as u32).to_ne_bytes());
-                vals.extend_from_slice(&Slot::of(f)?.bytes());
+                vals.extend_from_slice(value_bytes(&slot(f)?));
             }
             map.update_batch(&keys, &vals, part.len() as u32, MapFlags::ANY, MapFlags::ANY)
                 .map_err(bpf_err("fill the frame table"))?;
@@ -257,11 +221,3 @@ fn open_and_load(storage: &'static mut MaybeUninit<OpenObject>, lap_len: u32) ->
     open.load().map_err(bpf_err("load"))
 }
 
-impl Drop for Injector {
-    fn drop(&mut self) {
-        // SAFETY: dropped exactly once, here, before the storage it borrows.
-        unsafe { ManuallyDrop::drop(&mut self.skel) };
-        // SAFETY: `storage` came from `Box::leak` in `load`; the skeleton is gone.
-        drop(unsafe { Box::from_raw(self.storage.as_ptr()) });
-    }
-}

@@ -24,14 +24,12 @@
 //! "cleaning up" the first one's live setup.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::Command;
 
 use tracing::{info, warn};
 
 use super::session::{LiveConfig, LiveMode, ModeState, Session, Started};
 use crate::datapath::error::{DatapathError, Result};
-use crate::datapath::sys::{ifindex_of, ModeLock};
+use crate::datapath::sys::{ifindex_of, netlink, ModeLock};
 use crate::datapath::tc::{self, TcClone, TcConfig, TcCounters};
 use crate::datapath::xdp::{AttachMode, SteerMode};
 
@@ -87,80 +85,18 @@ pub fn veth_names(ifindex: u32) -> (String, String) {
     (format!("{base}a"), format!("{base}b"))
 }
 
-/// Runs `ip ARGS`; the error names the command and its stderr.
-fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip").args(args).output().map_err(|e| DatapathError::Setup {
-        what: format!("`ip {}`", args.join(" ")),
-        detail: format!("{e} (host mode needs iproute2's `ip`: apt-get install iproute2)"),
-    })?;
-    if !out.status.success() {
-        return Err(DatapathError::Setup {
-            what: format!("`ip {}`", args.join(" ")),
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// Deletes the link with index `ifindex` (a veth: both ends) with one rtnetlink
-/// `RTM_DELLINK`, in process. Teardown runs after the capabilities were dropped
-/// (`datapath::privs`): only CAP_NET_ADMIN is left, which child processes such as `ip` do
-/// not inherit.
-pub fn delete_link(ifindex: u32) -> io::Result<()> {
-    // SAFETY: plain socket creation; the result is checked.
-    let raw = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a new socket we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // struct nlmsghdr (16 bytes) + struct ifinfomsg (16 bytes).
-    let mut msg = [0u8; 32];
-    msg[0..4].copy_from_slice(&32u32.to_ne_bytes());
-    msg[4..6].copy_from_slice(&libc::RTM_DELLINK.to_ne_bytes());
-    msg[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
-    msg[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    msg[16] = libc::AF_UNSPEC as u8;
-    msg[20..24].copy_from_slice(&(ifindex as i32).to_ne_bytes());
-    // SAFETY: zero is a valid sockaddr_nl; the kernel is addressed by pid 0.
-    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: `msg` and `sa` are valid for the lengths passed.
-    let r = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            0,
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut buf = [0u8; 1024];
-    // SAFETY: `buf` is writable for its length.
-    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let n = n as usize;
-    // NLMSG_ERROR (2) carries the verdict: 0 = done, else -errno.
-    if n >= 20 && u16::from_ne_bytes([buf[4], buf[5]]) == libc::NLMSG_ERROR as u16 {
-        let err = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
-        return if err == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-err)) };
-    }
-    Err(io::Error::other("unexpected rtnetlink answer to RTM_DELLINK"))
+/// A set-up step's rtnetlink error, naming the step.
+fn setup_err(what: String) -> impl FnOnce(io::Error) -> DatapathError {
+    move |e| DatapathError::Setup { what, detail: format!("{e} (host mode needs CAP_NET_ADMIN in the interface's namespace)") }
 }
 
 fn read_alias(dev: &str) -> String {
-    std::fs::read_to_string(format!("/sys/class/net/{dev}/ifalias")).unwrap_or_default().trim().to_string()
+    netlink::link_by_name(dev).ok().flatten().map(|l| l.alias).unwrap_or_default()
 }
 
 fn set_alias(dev: &str, iface: &str, clsact: &str) {
     let alias = format!("ackscope host mode for {iface}; {clsact}");
-    if let Err(e) = ip(&["link", "set", "dev", dev, "alias", &alias]) {
+    if let Err(e) = ifindex_of(dev).map_err(|e| io::Error::other(e.to_string())).and_then(|i| netlink::set_alias(i, &alias)) {
         warn!(dev, error = %e, "could not record host-mode state in the veth alias");
     }
 }
@@ -195,11 +131,7 @@ impl HostSetup {
         let lock = ModeLock::take("host", iface, ifindex)?;
         remove_leftovers(iface, ifindex);
         let (a, b) = veth_names(ifindex);
-        let q = queues.max(1).to_string();
-        ip(&[
-            "link", "add", &a, "numtxqueues", &q, "numrxqueues", &q, "type", "veth", "peer", "name", &b,
-            "numtxqueues", &q, "numrxqueues", &q,
-        ])?;
+        netlink::create_veth(&a, &b, queues.max(1)).map_err(setup_err(format!("creating the veth pair {a}/{b}")))?;
         // From here on, Drop deletes the pair.
         let mut setup = HostSetup {
             iface: iface.to_string(),
@@ -216,7 +148,7 @@ impl HostSetup {
             disable_ipv6(dev);
         }
         for dev in [&a, &b] {
-            ip(&["link", "set", "dev", dev, "up"])?;
+            netlink::set_up(ifindex_of(dev)?).map_err(setup_err(format!("bringing {dev} up")))?;
         }
         setup.veth_a_ifindex = ifindex_of(&a)?;
         info!(iface, veth = %a, peer = %b, queues, "host mode: private veth pair created");
@@ -269,7 +201,7 @@ impl Drop for HostSetup {
         self.stop_cloning();
         let res = ifindex_of(&self.veth_a)
             .map_err(|e| io::Error::other(e.to_string()))
-            .and_then(delete_link);
+            .and_then(netlink::delete_link);
         if let Err(e) = res {
             warn!(veth = %self.veth_a, error = %e,
                   "could not delete host mode's veth pair; `ip link del {}`", self.veth_a);
@@ -291,7 +223,7 @@ pub fn remove_leftovers(iface: &str, ifindex: u32) {
         if ifindex_of(dev).is_ok() {
             found_veth = true;
             clsact_ours |= read_alias(dev).contains(ALIAS_CLSACT_CREATED);
-            match ifindex_of(dev).map_err(|e| io::Error::other(e.to_string())).and_then(delete_link) {
+            match ifindex_of(dev).map_err(|e| io::Error::other(e.to_string())).and_then(netlink::delete_link) {
                 Ok(()) => warn!(iface, veth = %dev, "removed host mode's veth pair left by a previous run"),
                 Err(e) => warn!(iface, veth = %dev, error = %e, "could not remove a leftover veth pair"),
             }

@@ -1,0 +1,200 @@
+//! rtnetlink, synchronously, through the kept `netlink-packet-route` (messages) and
+//! `netlink-sys` (socket) crates: look links up, create a veth pair, set an alias, bring a link
+//! up, delete it, and list links (e.g. by alias prefix, to find what a killed run left).
+//!
+//! Every call opens its own `NETLINK_ROUTE` socket, sends one request and reads until the
+//! kernel's acknowledgement (or the end of a dump), so callers need no state. Everything runs
+//! in process: teardown happens after the capabilities were dropped to CAP_NET_ADMIN, which a
+//! child such as `ip` would not inherit. The calls act in the caller's network namespace.
+//!
+//! Errors are `io::Error`s carrying the kernel's errno (e.g. `EEXIST` for a veth name in use,
+//! `ENODEV` for a link that is gone, `EPERM` without CAP_NET_ADMIN); callers say what to do.
+
+use std::io;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+/// One network interface as rtnetlink reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// Interface index.
+    pub index: u32,
+    /// Interface name.
+    pub name: String,
+    /// `IFLA_IFALIAS`, empty when unset.
+    pub alias: String,
+    /// Administratively up (IFF_UP).
+    pub up: bool,
+}
+
+impl Link {
+    fn from_message(m: &LinkMessage) -> Link {
+        let mut l = Link {
+            index: m.header.index,
+            name: String::new(),
+            alias: String::new(),
+            up: m.header.flags.contains(LinkFlags::Up),
+        };
+        for a in &m.attributes {
+            match a {
+                LinkAttribute::IfName(n) => l.name.clone_from(n),
+                LinkAttribute::IfAlias(s) => l.alias.clone_from(s),
+                _ => {}
+            }
+        }
+        l
+    }
+}
+
+/// The link called `name`, or `None` when there is none in this namespace.
+pub fn link_by_name(name: &str) -> io::Result<Option<Link>> {
+    let mut m = LinkMessage::default();
+    m.attributes.push(LinkAttribute::IfName(name.to_string()));
+    one_link(m)
+}
+
+/// The link with index `index`, or `None` when there is none in this namespace.
+pub fn link_by_index(index: u32) -> io::Result<Option<Link>> {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    one_link(m)
+}
+
+fn one_link(m: LinkMessage) -> io::Result<Option<Link>> {
+    match request(RouteNetlinkMessage::GetLink(m), 0) {
+        Ok(v) => Ok(v.iter().find_map(|r| match r {
+            RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
+            _ => None,
+        })),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every link of this namespace.
+pub fn list_links() -> io::Result<Vec<Link>> {
+    let v = request(RouteNetlinkMessage::GetLink(LinkMessage::default()), NLM_F_DUMP)?;
+    Ok(v.iter()
+        .filter_map(|r| match r {
+            RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The links whose alias starts with `prefix` (how leftovers of a killed run are found).
+pub fn links_with_alias_prefix(prefix: &str) -> io::Result<Vec<Link>> {
+    Ok(list_links()?.into_iter().filter(|l| l.alias.starts_with(prefix)).collect())
+}
+
+/// Creates the veth pair `a` ⇄ `b`, each end with `queues` rx and tx queues (at least 1), both
+/// down (`ip link add A numtxqueues Q numrxqueues Q type veth peer name B numtxqueues Q
+/// numrxqueues Q`). Fails with `EEXIST` when either name is taken.
+pub fn create_veth(a: &str, b: &str, queues: u32) -> io::Result<()> {
+    let q = queues.max(1);
+    let mut peer = LinkMessage::default();
+    peer.attributes.push(LinkAttribute::IfName(b.to_string()));
+    peer.attributes.push(LinkAttribute::NumTxQueues(q));
+    peer.attributes.push(LinkAttribute::NumRxQueues(q));
+    let mut m = LinkMessage::default();
+    m.attributes.push(LinkAttribute::IfName(a.to_string()));
+    m.attributes.push(LinkAttribute::NumTxQueues(q));
+    m.attributes.push(LinkAttribute::NumRxQueues(q));
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+    ]));
+    request(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL).map(drop)
+}
+
+/// Sets the alias (`IFLA_IFALIAS`, `/sys/class/net/DEV/ifalias`) of link `index`.
+pub fn set_alias(index: u32, alias: &str) -> io::Result<()> {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.attributes.push(LinkAttribute::IfAlias(alias.to_string()));
+    request(RouteNetlinkMessage::SetLink(m), 0).map(drop)
+}
+
+/// Brings link `index` administratively up (`ip link set dev DEV up`).
+pub fn set_up(index: u32) -> io::Result<()> {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.header.flags = LinkFlags::Up;
+    m.header.change_mask = LinkFlags::Up;
+    request(RouteNetlinkMessage::SetLink(m), 0).map(drop)
+}
+
+/// Deletes link `index` (for a veth: both ends).
+pub fn delete_link(index: u32) -> io::Result<()> {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    request(RouteNetlinkMessage::DelLink(m), 0).map(drop)
+}
+
+/// Sends `msg` with `NLM_F_REQUEST | NLM_F_ACK | flags` and returns the answers, up to the
+/// acknowledgement (or `NLMSG_DONE` for a dump). A negative acknowledgement is the error.
+fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkMessage>> {
+    let mut sock = Socket::new(NETLINK_ROUTE)?;
+    sock.bind_auto()?;
+    sock.connect(&SocketAddr::new(0, 0))?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+    header.sequence_number = 1;
+    let mut req = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+    req.finalize();
+    let mut buf = vec![0u8; req.buffer_len()];
+    req.serialize(&mut buf);
+    sock.send(&buf, 0)?;
+
+    let mut answers = Vec::new();
+    loop {
+        let (data, _) = sock.recv_from_full()?;
+        if data.is_empty() {
+            return Err(io::Error::other("rtnetlink closed the socket before answering"));
+        }
+        let mut off = 0;
+        while off < data.len() {
+            let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[off..])
+                .map_err(|e| io::Error::other(format!("undecodable rtnetlink answer: {e}")))?;
+            let len = m.header.length as usize;
+            match m.payload {
+                NetlinkPayload::Error(e) => {
+                    return match e.code {
+                        None => Ok(answers),
+                        Some(c) => Err(io::Error::from_raw_os_error(-c.get())),
+                    };
+                }
+                NetlinkPayload::Done(_) => return Ok(answers),
+                NetlinkPayload::InnerMessage(r) => answers.push(r),
+                _ => {}
+            }
+            if len == 0 {
+                break;
+            }
+            off += (len + 3) & !3;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Needs no privilege: every namespace has `lo`.
+    #[test]
+    fn loopback_by_name_index_and_dump() {
+        let lo = link_by_name("lo").unwrap().expect("lo exists");
+        assert_eq!(lo.name, "lo");
+        assert_eq!(link_by_index(lo.index).unwrap().unwrap().name, "lo");
+        assert!(list_links().unwrap().iter().any(|l| l.index == lo.index));
+        assert_eq!(link_by_name("acks-nolink0").unwrap(), None);
+    }
+}
