@@ -388,12 +388,13 @@ def frag6(nh, off, more):
 def v4(sp, dp, fl, src=A4, dst=B4, **kw):
     return eth(0x0800, ip4(src, dst, tcp(sp, dp, fl, **kw)))
 QQ = ((0x88A8, 100), (0x8100, 200))
-# 1-5: stale ACK while in SYN state (steered, entry kept); RST clears it
+# 1-5: stale ACK while in SYN state (steered, entry kept); the client's RST during its SYN keeps
+# the entry too (issue 19: the stale ACK answering its retried SYN must still be steered)
 send(v4(40000, 80, SYN))
 send(v4(80, 40000, ACK, src=B4, dst=A4))
 send(v4(80, 40000, ACK, src=B4, dst=A4) + b"\x00" * 6)    # Ethernet padding
 send(v4(40000, 80, RST))
-send(v4(80, 40000, ACK, src=B4, dst=A4))                  # untracked now
+send(v4(80, 40000, ACK, src=B4, dst=A4))                  # still tracked: steered
 # 6-9: the QinQ key is separate from the untagged one
 send(eth(0x0800, ip4(A4, B4, tcp(40001, 80, SYN)), QQ))
 send(v4(40001, 80, ACK))                                  # untagged: no entry
@@ -442,16 +443,16 @@ PY
     probe_wait "$PROBE_PID" || fail "crafted: probe exit status"
     cat "$out" >&2
     local kv k v
-    for kv in frames=37 syn=7 synack=1 fin=5 rst=1 ack=9 not_steered_tcp=7 not_tcp=4 parse_fail=3 \
+    for kv in frames=37 syn=7 synack=1 fin=5 rst=1 ack=10 not_steered_tcp=6 not_tcp=4 parse_fail=3 \
         redirect_fail=0 flows_expired=1 meta_fail=0; do
         k=${kv%%=*} v=${kv#*=}
         check_eq "crafted bpf $k" "$(val "$out" bpf: "$k")" "$v"
     done
-    check_eq "crafted user frames" "$(val "$out" total: frames)" 23
-    check_eq "crafted frames with kernel ts" "$(val "$out" "queue 0:" kernel_ts)" 23
-    # Left tracked: 10 (v6 SYN), 11 (v6 FIN), 14/19 (SYN), 25 (half-closed),
-    # 28 (VLAN SYN).
-    check_eq "crafted tracked flows left" "$(val "$out" bpf: tracked_flows)" 5
+    check_eq "crafted user frames" "$(val "$out" total: frames)" 24
+    check_eq "crafted frames with kernel ts" "$(val "$out" "queue 0:" kernel_ts)" 24
+    # Left tracked: 1 (SYN after the client's RST), 10 (v6 SYN), 11 (v6 FIN), 14/19 (SYN),
+    # 25 (half-closed), 28 (VLAN SYN).
+    check_eq "crafted tracked flows left" "$(val "$out" bpf: tracked_flows)" 6
 }
 
 for s in "${SCENARIOS[@]}"; do
