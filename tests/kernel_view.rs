@@ -178,3 +178,47 @@ fn cpu_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// An event with a kernel view, written by the real writer, matches docs/events.schema.json.
+#[test]
+fn kernel_object_matches_the_schema() {
+    use ackscope::detect::{Event, EventKind};
+    use ackscope::kernel::{KernelSocket, KernelView, Owner, SideView};
+    let c: SocketAddr = "10.77.0.1:40001".parse().unwrap();
+    let s: SocketAddr = "10.77.0.2:80".parse().unwrap();
+    let mut ev = Event::new(EventKind::StaleAck, 1, 1, c, s, ackscope::packet::NO_VLAN, ackscope::packet::NO_VLAN);
+    ev.cause = Some(Cause::TimeWait);
+    ev.syn_seq = Some(ackscope::packet::SeqNum(1));
+    ev.ack = Some(ackscope::packet::SeqNum(1000));
+    ev.expected_ack = Some(ackscope::packet::SeqNum(2));
+    ev.prev_state = Some(ackscope::detect::PrevState::ClosedByServerFirst);
+    let tw = KernelView {
+        server: Some(SideView { socket: KernelSocket { state: TcpState::TimeWait, timer_ms: Some(57_000), idle_ms: None, inode: 0, uid: 0 }, owner: None }),
+        client: Some(SideView {
+            socket: KernelSocket { state: TcpState::SynSent, timer_ms: Some(900), idle_ms: Some(3), inode: 77, uid: 0 },
+            owner: Some(Owner { pid: 4242, comm: "curl".into(), cgroup: "/user.slice".into() }),
+        }),
+        agrees: Some(true),
+    };
+    let mut out = Vec::new();
+    ackscope::output::write_json_kernel(&mut out, &ev, 0, Some(&tw)).unwrap();
+    let line = String::from_utf8(out.clone()).unwrap();
+    assert!(line.contains(r#""kernel":{"server":{"state":"TIME-WAIT","timer_ms":57000,"owner":"none"},"client":{"state":"SYN-SENT""#), "{line}");
+    let mut plain = Vec::new();
+    ackscope::output::write_json(&mut plain, &ev, 0).unwrap();
+    assert!(!String::from_utf8(plain.clone()).unwrap().contains("kernel"), "no kernel view, no kernel member");
+    let dir = std::env::temp_dir().join(format!("ackscope-kv-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("k.jsonl");
+    let mut both = out;
+    both.extend_from_slice(&plain);
+    std::fs::write(&f, &both).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let v = Command::new("python3").arg(root.join("tests/validate_events.py")).arg(root.join("docs/events.schema.json")).arg(&f).output().unwrap();
+    let bad = std::fs::read_to_string(&f).unwrap().replace(r#""owner":"none""#, r#""owner":"nobody""#);
+    std::fs::write(&f, bad).unwrap();
+    let v2 = Command::new("python3").arg(root.join("tests/validate_events.py")).arg(root.join("docs/events.schema.json")).arg(&f).output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(v.status.success(), "{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+    assert!(!v2.status.success(), "a wrong owner value was accepted");
+}

@@ -164,6 +164,14 @@ impl Lookups {
         let thread = std::thread::Builder::new()
             .name("ackscope-kernel".into())
             .spawn(move || {
+                // Capabilities are per thread: this one (started before the main thread drops
+                // its own) keeps only what reading other processes' /proc/<pid>/fd needs.
+                let keep: std::collections::HashSet<caps::Capability> = [caps::Capability::CAP_SYS_PTRACE, caps::Capability::CAP_DAC_READ_SEARCH].into_iter().collect();
+                if let Ok(p) = caps::read(None, caps::CapSet::Permitted) {
+                    let keep: std::collections::HashSet<_> = keep.intersection(&p).copied().collect();
+                    let _ = caps::set(None, caps::CapSet::Effective, &keep);
+                    let _ = caps::set(None, caps::CapSet::Permitted, &keep);
+                }
                 let mut owners = OwnerCache::default();
                 for r in req_rx {
                     let t0 = Instant::now();
