@@ -22,6 +22,7 @@ pub mod detect;
 pub mod flow;
 #[allow(unsafe_code)] // BPF_PROG_RUN and the generator program's mmap()ed globals; every block has a SAFETY comment.
 pub mod gen;
+pub mod kernel;
 pub mod output;
 pub mod packet;
 pub mod replay;

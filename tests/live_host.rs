@@ -51,6 +51,34 @@ fn host_mode_real_stacks_and_cleanup() {
     }
     // Both directions were seen through the clones, and the accounting adds up.
     let sum1 = summary(&out.join("p1.summary.json"), &p1err);
+    // The kernel's view (ackscope runs in the server's namespace): a TIME_WAIT stale ACK's
+    // server socket is TIME-WAIT with a plausible timer and no owner; a lingering one is
+    // ESTABLISHED and owned by the test's server process; the kernel agrees with every cause.
+    let k = &sum1["kernel"];
+    let with_kernel: Vec<&Value> = p1.iter().filter(|e| e["kind"] == "stale_ack" && e.get("kernel").is_some()).collect();
+    assert_eq!(with_kernel.len() as u64, common::num(&sum1, "/kernel/lookups/found"), "{k:#}");
+    if common::num(&sum1, "/kernel/lookups/timed_out") == 0 && common::num(&sum1, "/kernel/lookups/skipped_rate") == 0 {
+        assert_eq!(with_kernel.len(), 6, "every stale ACK has its kernel view: {k:#}\n{p1:#?}");
+    }
+    for e in &with_kernel {
+        let sv = &e["kernel"]["server"];
+        assert_eq!(e["kernel"]["agrees"], true, "{e}");
+        if e["cause"] == "time_wait" {
+            assert_eq!(sv["state"], "TIME-WAIT", "{e}");
+            let t = sv["timer_ms"].as_u64().unwrap_or(0);
+            assert!((1_000..=60_000).contains(&t), "implausible TIME-WAIT timer: {e}");
+            assert_eq!(sv["owner"], "none", "{e}");
+        } else {
+            assert_eq!(sv["state"], "ESTABLISHED", "{e}");
+            assert!(sv["pid"].as_u64().unwrap_or(0) > 1, "{e}");
+            assert!(sv["comm"].as_str().unwrap_or("").contains("python"), "the test's server is tcpapp.py: {e}");
+        }
+    }
+    assert!(with_kernel.iter().any(|e| e["cause"] == "time_wait") && with_kernel.iter().any(|e| e["cause"] == "lingering_established"), "{k:#}");
+    // MIB deltas of the server's namespace: each lingering_established stale ACK was a
+    // challenge ACK answering a SYN (RFC 5961 §4; TCPSYNChallenge and TCPChallengeACK).
+    assert!(common::num(&sum1, "/kernel/mib_delta/TCPSYNChallenge") >= 2, "{k:#}");
+    assert!(common::num(&sum1, "/kernel/mib_delta/TCPChallengeACK") >= 2, "{k:#}");
     assert_eq!(sum1["accounting"]["adds_up"], true, "{sum1:#}");
     assert_eq!(common::num(&sum1, "/accounting/lost_user"), 0, "{sum1:#}");
     assert_eq!(common::num(&sum1, "/host/lost_on_veth"), 0, "{sum1:#}");

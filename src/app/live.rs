@@ -13,7 +13,8 @@ use serde_json::json;
 use super::metrics::{MetricsServer, MetricsSource, Published};
 use super::Signals;
 use crate::datapath::{self, DatapathError, LinkState, LiveConfig, LiveMode, LiveReport, OnExit, Session, WorkerStats};
-use crate::detect::{Cause, EventKind, EventSink, Outcome};
+use crate::detect::{Cause, Event, EventKind, Outcome};
+use crate::kernel::{LookupStats, Lookups, Mib};
 use crate::output::{EventWriter, ParseProblems, Summary};
 
 /// What a live run needs besides the session's own configuration.
@@ -116,6 +117,19 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     w.line_buffered = true;
     let session = Session::start(scfg).map_err(|source| LiveError::Start { iface: iface.clone(), source })?;
     let published = Arc::new(Published::default());
+    // The kernel beside the packets: sock_diag lookups for stale ACKs (their own thread, started
+    // before the capabilities are dropped so it can keep CAP_SYS_PTRACE for the /proc scan) and
+    // the TCP MIB counters at the start, for the deltas.
+    let mut lookups = match Lookups::start() {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(error = %e, "no kernel view of stale ACKs (events are written without their kernel object)");
+            None
+        }
+    };
+    let mib_start = Mib::read().map_err(|e| tracing::warn!(error = %e, "cannot read /proc/net/netstat; no kernel counters")).ok();
+    *published.mib.lock().expect("metrics lock") = mib_start;
+    *published.lookups.lock().expect("metrics lock") = lookups.as_ref().map(|l| l.stats.clone());
     *published.xdp.lock().expect("metrics lock") = session.bpf_counters().ok();
     let _metrics = match &cfg.metrics {
         Some(addr) => {
@@ -163,9 +177,9 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
             if status {
                 eprint!("\r\x1b[K");
             }
-            w.event(&ev);
+            write_event(w, &mut lookups, &ev);
             for ev in session.events().try_iter() {
-                w.event(&ev);
+                write_event(w, &mut lookups, &ev);
             }
         }
         if signals.take_hup() {
@@ -185,6 +199,8 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
             if let Ok(mut g) = published.xdp.lock() {
                 *g = b;
             }
+            let mib_now = Mib::read().ok();
+            *published.mib.lock().expect("metrics lock") = mib_now;
             published.events_written.store(w.written, Ordering::Relaxed);
             published.events_dropped.store(w.dropped, Ordering::Relaxed);
             if status {
@@ -205,6 +221,15 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
                     drops,
                     sum(ws, |s| s.flows.load(Ordering::Relaxed))
                 );
+                if let (Some(a), Some(b)) = (mib_start, mib_now) {
+                    let d = b.since(&a);
+                    eprint!(
+                        " | kernel challenge-acks +{} tw-skipped +{} rsts +{}",
+                        mib_get(&d, "TCPChallengeACK"),
+                        mib_get(&d, "TCPACKSkippedTimeWait"),
+                        mib_get(&d, "OutRsts")
+                    );
+                }
                 last_rx = rx;
             }
         }
@@ -216,9 +241,11 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     let events = session.events().clone();
     let report = session.stop();
     for ev in events.try_iter() {
-        w.event(&ev);
+        write_event(w, &mut lookups, &ev);
     }
     w.flush();
+    let kernel = KernelRun { mib_start, mib_end: Mib::read().ok(), lookups: lookups.as_ref().map(|l| l.stats.clone()) };
+    drop(lookups);
     let elapsed = started.elapsed();
     if early_stop && link_lost.is_none() {
         // Workers stop on their own when the socket fails, typically because the interface went away.
@@ -237,6 +264,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     };
     if !cfg.quiet {
         eprint!("{}", human_summary(&report, &stats, w, elapsed));
+        eprint!("{}", kernel.render(&report.counters()));
         if let Some(dir) = &cfg.pcap_dir {
             let files: u32 = report.workers.iter().map(|w| w.pcap_files).sum();
             eprintln!("flagged-flow pcaps: {files} files in {}", dir.display());
@@ -247,13 +275,97 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
             Ok(e) => (e.exit_code(), None),
             Err(e) => (1, Some(error_chain(e))),
         };
-        write_json(path, &json_summary(&report, &stats, w, elapsed, code, error, link_lost));
+        let mut j = json_summary(&report, &stats, w, elapsed, code, error, link_lost);
+        j["kernel"] = kernel.json(&report.counters());
+        write_json(path, &j);
     }
     if let Ok(LiveEnd::LinkLost(state)) = end {
         let what = if state == LinkState::Missing { "disappeared" } else { "went down" };
         eprintln!("ackscope: error: interface {iface} {what}; everything ackscope attached was removed. Restart ackscope when it is back.");
     }
     end
+}
+
+/// Write one event; a stale ACK first goes to the lookup thread (waiting at most
+/// `kernel::LOOKUP_WAIT`, so events stay in order and none is lost).
+fn write_event(w: &mut EventWriter, lookups: &mut Option<Lookups>, ev: &Event) {
+    let kv = match lookups {
+        Some(l) if ev.kind == EventKind::StaleAck => l.query(ev.client, ev.server, ev.cause),
+        _ => None,
+    };
+    w.event_with_kernel(ev, kv.as_ref());
+}
+
+fn mib_get(m: &Mib, name: &str) -> u64 {
+    m.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| v)
+}
+
+/// The kernel's side of a run for the summaries: MIB counters at both ends and the lookups.
+struct KernelRun {
+    mib_start: Option<Mib>,
+    mib_end: Option<Mib>,
+    lookups: Option<Arc<LookupStats>>,
+}
+
+impl KernelRun {
+    fn delta(&self) -> Option<Mib> {
+        Some(self.mib_end?.since(&self.mib_start?))
+    }
+
+    /// Beside each kernel counter, the ackscope count it should be compared with.
+    fn beside(c: &crate::detect::Counters) -> [(&'static str, &'static str, u64); 3] {
+        [
+            ("TCPChallengeACK", "stale_acks lingering_established+lingering_close", c.causes[Cause::LingeringEstablished as usize] + c.causes[Cause::LingeringClose as usize]),
+            ("TCPACKSkippedTimeWait", "stale_acks time_wait", c.causes[Cause::TimeWait as usize]),
+            ("TCPSYNChallenge", "stale_acks (all causes)", c.events[EventKind::StaleAck as usize]),
+        ]
+    }
+
+    fn render(&self, c: &crate::detect::Counters) -> String {
+        let mut s = String::new();
+        if let Some(d) = self.delta() {
+            s.push_str("kernel TCP counters over the run (this namespace):");
+            for (n, v) in d.iter() {
+                s.push_str(&format!(" {n} +{v}"));
+            }
+            s.push('\n');
+            for (k, what, ours) in Self::beside(c) {
+                s.push_str(&format!("  kernel {k} +{} vs ackscope {what} {ours}\n", mib_get(&d, k)));
+            }
+        }
+        if let Some(l) = &self.lookups {
+            let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            let done = g(&l.done);
+            s.push_str(&format!(
+                "kernel lookups: {done} made, {} found a socket, {} disagreed with the cause, skipped {} (rate limit) {} (queue full), {} timed out, {} failed; {:.1} µs each\n",
+                g(&l.found),
+                g(&l.disagree),
+                g(&l.skipped_rate),
+                g(&l.skipped_full),
+                g(&l.timed_out),
+                g(&l.failed),
+                if done > 0 { g(&l.busy_ns) as f64 / done as f64 / 1000.0 } else { 0.0 }
+            ));
+        }
+        s
+    }
+
+    fn json(&self, c: &crate::detect::Counters) -> serde_json::Value {
+        let d = self.delta();
+        let l = self.lookups.as_ref().map(|l| {
+            let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            json!({
+                "done": g(&l.done), "found": g(&l.found), "disagree": g(&l.disagree),
+                "skipped_rate": g(&l.skipped_rate), "skipped_full": g(&l.skipped_full),
+                "timed_out": g(&l.timed_out), "failed": g(&l.failed), "busy_ns": g(&l.busy_ns),
+            })
+        });
+        json!({
+            "mib_delta": d.map(|d| d.iter().map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()),
+            "beside": d.map(|d| Self::beside(c).iter().map(|(k, what, ours)| json!({"kernel": k, "kernel_delta": mib_get(&d, k), "ackscope": what, "ackscope_count": ours})).collect::<Vec<_>>()),
+            "lookups": l,
+        })
+    }
 }
 
 fn sum(ws: &[WorkerStats], f: impl Fn(&WorkerStats) -> u64) -> u64 {

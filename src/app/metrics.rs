@@ -34,6 +34,10 @@ pub struct Published {
     pub events_written: AtomicU64,
     /// Events the output could not write.
     pub events_dropped: AtomicU64,
+    /// The namespace's TCP MIB counters, read once a second.
+    pub mib: Mutex<Option<crate::kernel::Mib>>,
+    /// The kernel lookup thread's counters.
+    pub lookups: Mutex<Option<Arc<crate::kernel::LookupStats>>>,
 }
 
 /// Everything one scrape reads.
@@ -137,6 +141,27 @@ impl Collector for MetricsSource {
             ("ackscope_events_output_dropped", "Events the output could not write.", p.events_dropped.load(Ordering::Relaxed)),
         ] {
             counter(e, name, help, v)?;
+        }
+        if let Some(m) = *p.mib.lock().expect("metrics lock") {
+            counter_family(e, "ackscope_kernel_tcp_mib", "The namespace's TCP MIB counters (/proc/net/netstat TcpExt, /proc/net/snmp Tcp), by name.", "counter", m.iter())?;
+        }
+        if let Some(l) = p.lookups.lock().expect("metrics lock").clone() {
+            let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            counter_family(
+                e,
+                "ackscope_kernel_lookups",
+                "sock_diag lookups for stale ACKs, by result.",
+                "result",
+                [
+                    ("done", g(&l.done)),
+                    ("found", g(&l.found)),
+                    ("skipped_rate", g(&l.skipped_rate)),
+                    ("skipped_full", g(&l.skipped_full)),
+                    ("timed_out", g(&l.timed_out)),
+                    ("failed", g(&l.failed)),
+                ],
+            )?;
+            counter(e, "ackscope_kernel_disagree", "Stale ACKs whose server socket state disagreed with the cause inferred from packets.", g(&l.disagree))?;
         }
         gauge(e, "ackscope_flows", "Tracked 4-tuples (open flows and tombstones).", flows as i64)?;
         gauge(e, "ackscope_pending_outcomes", "Stale-ACKed attempts waiting for their outcome.", pending as i64)?;

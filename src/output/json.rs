@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 
 use super::time::format_rfc3339;
 use crate::detect::Event;
+use crate::kernel::{KernelView, SideView, TcpState};
 use crate::packet::Tunnel;
 use crate::packet::NO_VLAN;
 
@@ -63,7 +64,65 @@ struct JsonEvent<'a> {
     last_frame: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revises: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel: Option<JsonKernel<'a>>,
     explanation: &'static str,
+}
+
+/// The `kernel` object (live runs only, when sock_diag found a local socket for the 4-tuple):
+/// `{"server":{"state":"TIME-WAIT","timer_ms":57000,"owner":"none"},"agrees":true}` or
+/// `{"server":{"state":"ESTABLISHED","idle_ms":40,"inode":1234,"uid":0,"pid":42,"comm":"nginx",
+/// "cgroup":"/system.slice/nginx.service"},"client":{"state":"SYN-SENT",...},"agrees":false}`.
+/// `owner` is `"none"` for TIME-WAIT sockets (they belong to no process) and `"not_found"`
+/// when the `/proc` scan did not find the inode.
+#[derive(Serialize)]
+struct JsonKernel<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<JsonSide<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<JsonSide<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agrees: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct JsonSide<'a> {
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timer_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inode: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comm: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'static str>,
+}
+
+fn side(v: &SideView) -> JsonSide<'_> {
+    let tw = v.socket.state == TcpState::TimeWait;
+    JsonSide {
+        state: v.socket.state.as_str(),
+        timer_ms: v.socket.timer_ms,
+        idle_ms: v.socket.idle_ms,
+        inode: (v.socket.inode != 0).then_some(v.socket.inode),
+        uid: (!tw).then_some(v.socket.uid),
+        pid: v.owner.as_ref().map(|o| o.pid),
+        comm: v.owner.as_ref().map(|o| o.comm.as_str()),
+        cgroup: v.owner.as_ref().map(|o| o.cgroup.as_str()),
+        owner: match (&v.owner, tw) {
+            (Some(_), _) => None,
+            (None, true) => Some("none"),
+            (None, false) => Some("not_found"),
+        },
+    }
 }
 
 /// The `tunnel` object (only when the flow came in an encapsulation):
@@ -111,6 +170,11 @@ fn display<S: Serializer>(v: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
 
 /// Write one event as a JSON object and a newline.
 pub fn write_json(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::Result<()> {
+    write_json_kernel(w, ev, clock_offset_ns, None)
+}
+
+/// [`write_json`] with what the kernel said about the event's 4-tuple (the `kernel` object).
+pub fn write_json_kernel(w: &mut impl Write, ev: &Event, clock_offset_ns: i64, kernel: Option<&KernelView>) -> io::Result<()> {
     let mut ts = String::with_capacity(40);
     format_rfc3339(ev.ts_ns as i64 + clock_offset_ns, &mut ts);
     let outcome = ev.outcome.map(|o| JsonOutcome {
@@ -149,6 +213,7 @@ pub fn write_json(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
         roles: ev.roles.as_str(),
         last_frame: (ev.last_frame != 0).then_some(ev.last_frame),
         revises: ev.revises.map(|v| v.as_str()),
+        kernel: kernel.map(|k| JsonKernel { server: k.server.as_ref().map(side), client: k.client.as_ref().map(side), agrees: k.agrees }),
         explanation: ev.explanation(),
     };
     let mut buf = Vec::with_capacity(512);

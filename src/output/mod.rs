@@ -10,7 +10,7 @@ mod text;
 mod time;
 
 pub use flowpcap::{FlaggingSink, FlowRecorder, FrameSnap, RecorderConfig, FOLLOW_NS, SNAP};
-pub use json::write_json;
+pub use json::{write_json, write_json_kernel};
 pub use pcap::PcapWriter;
 pub use summary::{ParseProblems, Summary};
 pub use text::write_text;
@@ -79,13 +79,23 @@ impl EventWriter {
 
 impl EventSink for EventWriter {
     fn event(&mut self, ev: &Event) {
+        self.event_with_kernel(ev, None);
+    }
+}
+
+impl EventWriter {
+    /// Write `ev` with what the kernel said about its 4-tuple (live runs; `None`: nothing).
+    pub fn event_with_kernel(&mut self, ev: &Event, kernel: Option<&crate::kernel::KernelView>) {
         if self.error.is_some() {
             self.dropped += 1;
             return;
         }
         let r = match self.format {
-            Format::Json => write_json(&mut self.out, ev, self.clock_offset_ns),
-            Format::Text => write_text(&mut self.out, ev, self.clock_offset_ns),
+            Format::Json => json::write_json_kernel(&mut self.out, ev, self.clock_offset_ns, kernel),
+            Format::Text => write_text(&mut self.out, ev, self.clock_offset_ns).and_then(|()| match kernel {
+                Some(k) => text::write_kernel_text(&mut self.out, k),
+                None => Ok(()),
+            }),
         };
         let r = r.and_then(|()| if self.line_buffered { self.out.flush() } else { Ok(()) });
         match r {

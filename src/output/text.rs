@@ -85,3 +85,31 @@ pub fn write_text(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
     let _ = writeln!(s, "\n    {}", ev.explanation());
     w.write_all(s.as_bytes())
 }
+
+/// The kernel's view of a stale ACK as one indented line after the event (live runs).
+pub fn write_kernel_text(w: &mut impl Write, k: &crate::kernel::KernelView) -> io::Result<()> {
+    let mut s = String::from("    kernel:");
+    for (name, v) in [("server", &k.server), ("client", &k.client)] {
+        let Some(v) = v else { continue };
+        let _ = write!(s, " {name} {}", v.socket.state.as_str());
+        if let Some(t) = v.socket.timer_ms {
+            let _ = write!(s, " timer={t}ms");
+        }
+        if let Some(i) = v.socket.idle_ms {
+            let _ = write!(s, " idle={i}ms");
+        }
+        match &v.owner {
+            Some(o) => {
+                let _ = write!(s, " pid={} comm={} cgroup={}", o.pid, o.comm, o.cgroup);
+            }
+            None if v.socket.state == crate::kernel::TcpState::TimeWait => s.push_str(" (no owner: TIME-WAIT sockets belong to no process)"),
+            None => s.push_str(" (owner not found)"),
+        }
+        s.push(';');
+    }
+    if k.agrees == Some(false) {
+        s.push_str(" DISAGREES with the cause inferred from packets");
+    }
+    s.push('\n');
+    w.write_all(s.as_bytes())
+}
