@@ -581,6 +581,8 @@ fn run_replay(a: &ReplayArgs) -> Result<ExitCode> {
             events_dropped: w.dropped,
         };
         eprint!("{}", s.render());
+        let view = ackscope::detect::pressure::by_server(report.shard.pressure().pairs());
+        eprint!("{}", ackscope::output::pressure::render(&view, 10, a.engine.config().time_wait_ms, None));
     } else {
         for d in &damaged {
             eprintln!("ackscope: damaged input: {d}");

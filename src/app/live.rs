@@ -127,6 +127,9 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
             None
         }
     };
+    // Port pressure where the client is local: this namespace's addresses and ephemeral range.
+    let local = crate::kernel::LocalClients::read();
+    let time_wait_ms = scfg.pool.engine.time_wait_ms;
     let mib_start = Mib::read().map_err(|e| tracing::warn!(error = %e, "cannot read /proc/net/netstat; no kernel counters")).ok();
     *published.mib.lock().expect("metrics lock") = mib_start;
     *published.lookups.lock().expect("metrics lock") = lookups.as_ref().map(|l| l.stats.clone());
@@ -139,6 +142,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
                 queues: session.queues().to_vec(),
                 published: published.clone(),
                 top_servers: cfg.metrics_top_servers,
+                time_wait_ms,
             };
             let m = MetricsServer::start(addr, src).map_err(|source| LiveError::Metrics { addr: addr.clone(), source })?;
             eprintln!("ackscope: metrics at http://{}/metrics", m.addr);
@@ -239,6 +243,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     }
     let stats = session.worker_stats().clone();
     let events = session.events().clone();
+    let snapshots = session.snapshots().clone();
     let report = session.stop();
     for ev in events.try_iter() {
         write_event(w, &mut lookups, &ev);
@@ -246,6 +251,8 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     w.flush();
     let kernel = KernelRun { mib_start, mib_end: Mib::read().ok(), lookups: lookups.as_ref().map(|l| l.stats.clone()) };
     drop(lookups);
+    // Port pressure per server from the shards' last snapshots (taken when they stopped).
+    let pressure = crate::detect::pressure::by_server(snapshots.iter().flat_map(|m| m.lock().map(|g| g.pressure.clone()).unwrap_or_default()));
     let elapsed = started.elapsed();
     if early_stop && link_lost.is_none() {
         // Workers stop on their own when the socket fails, typically because the interface went away.
@@ -265,6 +272,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     if !cfg.quiet {
         eprint!("{}", human_summary(&report, &stats, w, elapsed));
         eprint!("{}", kernel.render(&report.counters()));
+        eprint!("{}", crate::output::pressure::render(&pressure, cfg.metrics_top_servers, time_wait_ms, Some(&local)));
         if let Some(dir) = &cfg.pcap_dir {
             let files: u32 = report.workers.iter().map(|w| w.pcap_files).sum();
             eprintln!("flagged-flow pcaps: {files} files in {}", dir.display());
@@ -277,6 +285,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
         };
         let mut j = json_summary(&report, &stats, w, elapsed, code, error, link_lost);
         j["kernel"] = kernel.json(&report.counters());
+        j["pressure"] = crate::output::pressure::json(&pressure, cfg.metrics_top_servers, time_wait_ms, Some(&local));
         write_json(path, &j);
     }
     if let Ok(LiveEnd::LinkLost(state)) = end {

@@ -23,6 +23,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::datapath::{BpfCounters, ShardSnapshot, WorkerStats};
+use crate::detect::pressure::{bucket_low, PairStats, ServerPressure, REUSE_BUCKETS};
 use crate::detect::{Cause, Counters, EventKind, Outcome, ServerRtt, RTT_BUCKETS};
 
 /// What the live loop refreshes once a second for the scrapes (the workers refresh the rest).
@@ -53,6 +54,8 @@ pub struct MetricsSource {
     pub published: Arc<Published>,
     /// Servers shown with their own RTT histogram; the rest are summed as `other`.
     pub top_servers: usize,
+    /// The engine's TIME_WAIT length (the port-pressure view compares reuse intervals to it).
+    pub time_wait_ms: u32,
 }
 
 fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> Result<(), std::fmt::Error> {
@@ -106,8 +109,10 @@ impl Collector for MetricsSource {
         let (mut flows, mut pending, mut ev_tomb, mut ev_live) = (0usize, 0usize, 0u64, 0u64);
         let mut servers: HashMap<SocketAddr, ServerRtt> = HashMap::new();
         let mut other = ServerRtt::default();
+        let mut pairs = Vec::new();
         for sh in self.shards.iter() {
             let sh = sh.lock().map(|g| g.clone()).unwrap_or_default();
+            pairs.extend_from_slice(&sh.pressure);
             c.add(&sh.counters);
             flows += sh.flows;
             pending += sh.pending_outcomes;
@@ -186,6 +191,7 @@ impl Collector for MetricsSource {
             )?;
             counter(e, "ackscope_xdp_redirect_fail", "Steered frames whose XSKMAP redirect failed.", b.redirect_fail)?;
         }
+        pressure_metrics(e, crate::detect::pressure::by_server(pairs), self.top_servers, self.time_wait_ms)?;
         // Bounded label cardinality: the top servers by handshakes, the rest as "other".
         let mut list: Vec<(SocketAddr, ServerRtt)> = servers.into_iter().collect();
         list.sort_by(|a, b| b.1.count().cmp(&a.1.count()).then(a.0.cmp(&b.0)));
@@ -205,6 +211,68 @@ impl Collector for MetricsSource {
         }
         Ok(())
     }
+}
+
+/// The per-server port-pressure view (detect/pressure.rs): the top `top` servers by reuses
+/// inside TIME_WAIT plus stale ACKs, the rest summed as `other` (bounded label cardinality).
+fn pressure_metrics(e: &mut DescriptorEncoder, view: Vec<ServerPressure>, top: usize, time_wait_ms: u32) -> Result<(), std::fmt::Error> {
+    let mut rest = ServerPressure::default();
+    for v in view.iter().skip(top) {
+        rest.total.add(&v.total);
+    }
+    let shown: Vec<(String, &ServerPressure)> = view
+        .iter()
+        .take(top)
+        .map(|v| (v.server.map_or_else(|| "other".to_string(), |a| a.to_string()), v))
+        .chain((rest.total.connections > 0 || rest.total.stale_acks() > 0).then(|| ("other".to_string(), &rest)))
+        .collect();
+    gauge(e, "ackscope_time_wait_seconds", "The TIME_WAIT length reuse intervals are compared with (--time-wait).", i64::from(time_wait_ms / 1000))?;
+    type Field = fn(&PairStats) -> u64;
+    for (name, help, f) in [
+        ("ackscope_server_connections", "SYNs opening a connection, per server (top servers; the rest as other).", (|t| t.connections) as Field),
+        ("ackscope_server_port_reuses", "SYNs reusing a tracked 4-tuple, per server.", |t| t.reuses),
+        ("ackscope_server_reuses_in_time_wait", "Reuses landing inside the server's TIME_WAIT (it closed first, less than TIME_WAIT ago), per server.", |t| t.in_time_wait),
+        ("ackscope_server_port_pressure_warnings", "port_pressure warnings, per server.", |t| u64::from(t.warnings)),
+    ] {
+        counter_family(e, name, help, "server", shown.iter().map(|(n, v)| (n.as_str(), f(&v.total))))?;
+    }
+    let mut m = e.encode_descriptor("ackscope_server_stale_acks", "stale_ack events per server, by cause.", None, MetricType::Counter)?;
+    for (n, v) in &shown {
+        for c in Cause::ALL {
+            ConstCounter::new(v.total.stale[c as usize]).encode(m.encode_family(&[("server", n.as_str()), ("cause", c.as_str())])?)?;
+        }
+    }
+    let mut m = e.encode_descriptor("ackscope_server_stale_acks_per_minute", "stale_ack events per minute over the span the server was seen (at least a minute), by cause.", None, MetricType::Gauge)?;
+    for (n, v) in &shown {
+        for c in Cause::ALL {
+            ConstGauge::new(v.stale_per_minute(c)).encode(m.encode_family(&[("server", n.as_str()), ("cause", c.as_str())])?)?;
+        }
+    }
+    let mut m = e.encode_descriptor("ackscope_server_reuse_interval_median_seconds", "Median reuse interval of 4-tuples, per server (compare with ackscope_time_wait_seconds).", None, MetricType::Gauge)?;
+    for (n, v) in &shown {
+        if let Some(ms) = v.total.median_interval_ms() {
+            ConstGauge::new(ms as f64 / 1e3).encode(m.encode_family(&[("server", n.as_str())])?)?;
+        }
+    }
+    let mut m = e.encode_descriptor("ackscope_server_reuse_interval_seconds", "Reuse interval of 4-tuples (previous close to the reusing SYN), per server.", None, MetricType::Histogram)?;
+    for (n, v) in &shown {
+        let t = &v.total;
+        // One bucket per octave (every fourth of the engine's log-linear buckets).
+        let mut b: Vec<(f64, u64)> = Vec::with_capacity(REUSE_BUCKETS / 4 + 1);
+        let mut cum = 0u64;
+        for (i, c) in t.interval.iter().enumerate() {
+            cum += u64::from(*c);
+            if (i + 1) % 4 == 0 && i + 1 < REUSE_BUCKETS {
+                b.push((bucket_low(i + 1) as f64 / 1e3, cum));
+            }
+        }
+        // encode_histogram takes per-bucket counts.
+        let mut prev = 0;
+        let mut per: Vec<(f64, u64)> = b.iter().map(|&(le, c)| { let d = c - prev; prev = c; (le, d) }).collect();
+        per.push((f64::MAX, t.reuses.saturating_sub(prev)));
+        m.encode_family(&[("server", n.as_str())])?.encode_histogram::<NoLabelSet>(t.interval_sum_ms as f64 / 1e3, t.reuses, &per, None)?;
+    }
+    Ok(())
 }
 
 /// The exposition text of one scrape.

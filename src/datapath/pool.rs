@@ -172,6 +172,8 @@ pub struct ShardSnapshot {
     pub other_servers: ServerRtt,
     /// Attempts waiting for an outcome.
     pub pending_outcomes: usize,
+    /// Port pressure per (client IP, server) pair (detect/pressure.rs).
+    pub pressure: Vec<(crate::detect::pressure::PairKey, crate::detect::pressure::PairStats)>,
 }
 
 impl ShardSnapshot {
@@ -184,6 +186,7 @@ impl ShardSnapshot {
             servers: servers.map(|(a, r)| (*a, *r)).collect(),
             other_servers: *other,
             pending_outcomes: shard.pending_outcomes(),
+            pressure: shard.pressure().pairs().collect(),
         }
     }
 }

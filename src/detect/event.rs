@@ -20,10 +20,13 @@ pub enum EventKind {
     ConnectionRefused,
     /// In handshake or teardown, an ack beyond what the other side was seen to send.
     AckedUnseen,
+    /// A (client IP, server) pair reuses 4-tuples inside the server's TIME_WAIT often enough
+    /// that stale ACKs are coming (detect/pressure.rs): the predictive warning.
+    PortPressure,
 }
 
 /// Number of event kinds.
-pub const EVENT_KINDS: usize = 6;
+pub const EVENT_KINDS: usize = 7;
 
 impl EventKind {
     /// All kinds in index order.
@@ -34,6 +37,7 @@ impl EventKind {
         EventKind::SynackWrongAck,
         EventKind::ConnectionRefused,
         EventKind::AckedUnseen,
+        EventKind::PortPressure,
     ];
 
     /// Stable snake_case name (`kind` field).
@@ -45,6 +49,7 @@ impl EventKind {
             EventKind::SynackWrongAck => "synack_wrong_ack",
             EventKind::ConnectionRefused => "connection_refused",
             EventKind::AckedUnseen => "acked_unseen",
+            EventKind::PortPressure => "port_pressure",
         }
     }
 
@@ -53,7 +58,7 @@ impl EventKind {
     pub const fn opens_capture(self) -> bool {
         match self {
             EventKind::StaleAck | EventKind::ReuseInTimeWait | EventKind::SynackWrongAck | EventKind::AckedUnseen => true,
-            EventKind::StaleAckOutcome | EventKind::ConnectionRefused => false,
+            EventKind::StaleAckOutcome | EventKind::ConnectionRefused | EventKind::PortPressure => false,
         }
     }
 }
@@ -264,6 +269,8 @@ pub struct Event {
     /// stale_ack_outcome: the earlier verdict this one replaces (a `failed` that the
     /// handshake completing later proved wrong).
     pub revises: Option<Outcome>,
+    /// port_pressure: the pair's reuse window at the warning.
+    pub pressure: Option<super::pressure::PressureInfo>,
 }
 
 impl Event {
@@ -297,6 +304,7 @@ impl Event {
             roles: Roles::Syn,
             last_frame: 0,
             revises: None,
+            pressure: None,
         }
     }
 
@@ -307,7 +315,7 @@ impl Event {
             (EventKind::StaleAckOutcome, Some(Outcome::Failed)) => Severity::Critical,
             (EventKind::StaleAckOutcome, Some(Outcome::Unresolved)) => Severity::Warning,
             (EventKind::StaleAckOutcome, _) => Severity::Info,
-            (EventKind::ReuseInTimeWait | EventKind::SynackWrongAck | EventKind::AckedUnseen, _) => Severity::Warning,
+            (EventKind::ReuseInTimeWait | EventKind::SynackWrongAck | EventKind::AckedUnseen | EventKind::PortPressure, _) => Severity::Warning,
             (EventKind::ConnectionRefused, _) => Severity::Info,
         }
     }
@@ -390,6 +398,12 @@ impl Event {
             }
             (EventKind::ConnectionRefused, _, _) => {
                 "The server answered the SYN with RST: nothing listens on that port or a firewall rejects it (not a stale ACK)."
+            }
+            (EventKind::PortPressure, _, _) => {
+                "This client reuses 4-tuples to this server while the server still holds them in TIME_WAIT (the server \
+                 closes first): a reuse whose ISN is not above the old receive point and carries no newer TCP timestamp \
+                 gets a stale ACK; widen the client's net.ipv4.ip_local_port_range, keep TCP timestamps on at the client, \
+                 let the client close first, or use more server addresses or ports."
             }
             (EventKind::AckedUnseen, _, _) => {
                 "An ACK acknowledges data the other side was never seen to send during handshake or teardown: segments are \

@@ -10,6 +10,7 @@
 mod event;
 mod evidence;
 mod flow;
+pub mod pressure;
 mod shard;
 
 pub use event::{Cause, Event, EventKind, Outcome, PrevState, Roles, Severity, CAUSES, EVENT_KINDS, OUTCOMES};
@@ -31,6 +32,11 @@ pub struct Config {
     pub tombstone_ttl_ms: u32,
     /// How long an idle open flow is kept.
     pub idle_timeout_ms: u32,
+    /// port_pressure: the share (percent) of a pair's recent reuses inside TIME_WAIT that
+    /// raises the warning (0: never).
+    pub pressure_share_pct: u8,
+    /// port_pressure: recent reuses a pair needs before the share is judged.
+    pub pressure_min_reuses: u32,
 }
 
 impl Default for Config {
@@ -41,6 +47,8 @@ impl Default for Config {
             max_flows: 2_000_000,
             tombstone_ttl_ms: 600_000,
             idle_timeout_ms: 3_600_000,
+            pressure_share_pct: 50,
+            pressure_min_reuses: 8,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::event::{Cause, Event, EventKind, Outcome, PrevState, Roles, CAUSES, E
 use super::evidence::{judge, AckEvidence, PrevRcv};
 use super::flow::{fl, pv, Flow, State};
 use super::Config;
+use super::pressure::{Pressure, Reuse};
 use crate::flow::{FlowKey, FlowTable, KeySeed, Side};
 use crate::packet::{Segment, SeqNum, TcpFlags};
 
@@ -205,6 +206,7 @@ pub struct Shard {
     pub counters: Counters,
     servers: HashMap<SocketAddr, ServerRtt>,
     other_servers: ServerRtt,
+    pressure: Pressure,
 }
 
 /// The per-segment context: what the transitions need besides the flow.
@@ -224,6 +226,7 @@ struct Ctx<'a, S: EventSink> {
     out: &'a mut S,
     servers: &'a mut HashMap<SocketAddr, ServerRtt>,
     other_servers: &'a mut ServerRtt,
+    pressure: &'a mut Pressure,
 }
 
 impl Shard {
@@ -246,7 +249,13 @@ impl Shard {
             counters: Counters::default(),
             servers: HashMap::new(),
             other_servers: ServerRtt::default(),
+            pressure: Pressure::default(),
         }
+    }
+
+    /// Port pressure per (client IP, server) pair (detect/pressure.rs).
+    pub fn pressure(&self) -> &Pressure {
+        &self.pressure
     }
 
     /// Handshake RTT per server (at most [`MAX_RTT_SERVERS`]), and everything else summed.
@@ -349,6 +358,7 @@ impl Shard {
             out,
             servers: &mut self.servers,
             other_servers: &mut self.other_servers,
+            pressure: &mut self.pressure,
         };
         let f = seg.flags;
         if f.has(TcpFlags::FIN) {
@@ -533,6 +543,19 @@ impl<S: EventSink> Ctx<'_, S> {
             self.counters.causes[c as usize] += 1;
         }
         self.out.event(ev);
+        self.pressure.stale(ev);
+    }
+
+    /// Port pressure: a SYN that opens a connection (`reuse` when on a tracked 4-tuple); the
+    /// warning, when it crosses the threshold, goes out before anything this SYN may bring.
+    fn pressure_syn(&mut self, client: Side, reuse: Option<Reuse>) {
+        let (c, s) = self.endpoints(client);
+        if let Some(info) = self.pressure.syn(c, s, reuse, self.now_ns, self.cfg) {
+            let mut ev = self.event(EventKind::PortPressure, client);
+            ev.pressure = Some(info);
+            ev.prev_close_age_ms = reuse.map(|r| r.interval_ms);
+            self.emit(&ev);
+        }
     }
 
     /// First segment of an untracked 4-tuple: what entry, if any, to create.
@@ -549,6 +572,7 @@ impl<S: EventSink> Ctx<'_, S> {
             flow.set_client(self.from);
             // DESIGN §6: the SYN's payload (TCP Fast Open) occupies sequence space too.
             flow.set_syn(seg.seq.add(seg.seg_len()), seg.opts.has_ts.then_some(seg.tsval), true);
+            self.pressure_syn(self.from, None);
         } else if f.has(TcpFlags::SYN) {
             // SYN-ACK of a SYN we did not see: the receiver is the client (inferred).
             self.counters.synack += 1;
@@ -692,6 +716,13 @@ impl<S: EventSink> Ctx<'_, S> {
         // and its last activity, kept for the evidence of a stale ACK (`stash_prev`).
         let prev_rcv = if flow.client() == Some(client) { flow.known_rcv() } else { None };
         let prev_seen_ms = flow.last_ms;
+        // Port pressure: the reuse interval (from the close, or the last segment of a
+        // connection never seen closing) and whether the server holds it in TIME_WAIT.
+        let interval_ms = self.now_ms.wrapping_sub(prev_seen_ms);
+        let server_tw = pv::VALID | pv::SFIN | pv::CFIN | pv::SFIN_FIRST;
+        let closed = flow.state == State::Closed;
+        let in_time_wait = closed && prev & server_tw == server_tw && prev & pv::RST == 0 && interval_ms < self.cfg.time_wait_ms;
+        self.pressure_syn(client, Some(Reuse { interval_ms, in_time_wait }));
         if flow.state == State::Closed {
             prev |= pv::CLOSED;
         } else if prev & (pv::SFIN | pv::CFIN) == 0 {

@@ -14,10 +14,12 @@
 //! host. The scan is cached ([`OwnerCache`]: one scan fills the map of every socket inode, at
 //! most [`OWNER_CACHE_MAX`] entries) and a miss rescans at most once per [`RESCAN_EVERY`].
 
+mod local;
 mod mib;
 mod owner;
 mod sockdiag;
 
+pub use local::LocalClients;
 pub use mib::{Mib, MIB_COUNTERS};
 pub use owner::{Owner, OwnerCache, OWNER_CACHE_MAX, RESCAN_EVERY};
 pub use sockdiag::{KernelSocket, SockDiag, TcpState};
@@ -85,9 +87,16 @@ impl KernelView {
 
 /// Whether a server socket in `state` is what `cause` says (RFC 9293 §3.3.2 states; the cause
 /// names the state the server's previous connection is in).
-/// `None` for `unknown` (the packets made no claim to check).
+/// `None` for `unknown` (the packets made no claim to check) and for a listener (the
+/// 4-tuple's own socket is gone).
 pub fn agrees(cause: Cause, state: TcpState) -> Option<bool> {
     use TcpState::*;
+    if state == Listen {
+        // sock_diag's exact lookup falls back to the listener when the 4-tuple has no socket
+        // of its own any more: on a Linux server the client's RST (which confirmed the stale
+        // ACK) already reset the TIME-WAIT or lingering socket (tcp_rfc1337=0). Nothing to check.
+        return None;
+    }
     match cause {
         Cause::TimeWait => Some(state == TimeWait),
         Cause::LingeringEstablished => Some(state == Established),

@@ -65,6 +65,8 @@ struct JsonEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     revises: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pressure: Option<JsonPressure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     kernel: Option<JsonKernel<'a>>,
     explanation: &'static str,
 }
@@ -149,6 +151,22 @@ impl Serialize for JsonTunnel<'_> {
     }
 }
 
+/// The `pressure` object of a `port_pressure` event (detect/pressure.rs): the pair's recent
+/// reuses, how many of them landed inside the server's TIME_WAIT, the median reuse interval
+/// against the TIME_WAIT length, the client ports it cycles through, its stale ACKs so far.
+#[derive(Serialize)]
+struct JsonPressure {
+    reuses: u32,
+    reuses_in_time_wait: u32,
+    in_time_wait_share: f64,
+    median_reuse_ms: u64,
+    time_wait_ms: u32,
+    ports_seen: u32,
+    port_min: u16,
+    port_max: u16,
+    stale_acks: u64,
+}
+
 /// The members of a `stale_ack_outcome`.
 #[derive(Serialize)]
 struct JsonOutcome {
@@ -213,6 +231,17 @@ pub fn write_json_kernel(w: &mut impl Write, ev: &Event, clock_offset_ns: i64, k
         roles: ev.roles.as_str(),
         last_frame: (ev.last_frame != 0).then_some(ev.last_frame),
         revises: ev.revises.map(|v| v.as_str()),
+        pressure: ev.pressure.map(|p| JsonPressure {
+            reuses: p.reuses,
+            reuses_in_time_wait: p.in_time_wait,
+            in_time_wait_share: if p.reuses == 0 { 0.0 } else { (f64::from(p.in_time_wait) / f64::from(p.reuses) * 1000.0).round() / 1000.0 },
+            median_reuse_ms: p.median_reuse_ms,
+            time_wait_ms: p.time_wait_ms,
+            ports_seen: p.ports_seen,
+            port_min: p.port_min,
+            port_max: p.port_max,
+            stale_acks: p.stale_acks,
+        }),
         kernel: kernel.map(|k| JsonKernel { server: k.server.as_ref().map(side), client: k.client.as_ref().map(side), agrees: k.agrees }),
         explanation: ev.explanation(),
     };

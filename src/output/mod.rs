@@ -5,6 +5,7 @@
 mod flowpcap;
 mod json;
 mod pcap;
+pub mod pressure;
 mod summary;
 mod text;
 mod time;

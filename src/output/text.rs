@@ -76,6 +76,13 @@ pub fn write_text(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
             _ => {}
         }
     }
+    if let Some(p) = ev.pressure {
+        let _ = write!(
+            s,
+            " reuses_in_time_wait={}/{} median_reuse={}ms time_wait={}ms ports={} ({}-{}) stale_acks={}",
+            p.in_time_wait, p.reuses, p.median_reuse_ms, p.time_wait_ms, p.ports_seen, p.port_min, p.port_max, p.stale_acks
+        );
+    }
     if ev.frame != 0 {
         let _ = write!(s, " frame={}", ev.frame);
     }

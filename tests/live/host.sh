@@ -56,6 +56,11 @@ done
 for p in 41011 41012; do
     client lingering --sport "$p" --nbytes 1000
 done
+# The kernel view (issue 14): the client's RSTs are lost for a while, so the server's stale
+# socket (TIME-WAIT, lingering ESTABLISHED) is still there when the stale ACK is confirmed by
+# the client's SYN retry and ackscope looks it up.
+client reuse --sport 41005 --nbytes 5000 --isn below --isn-offset 1000 --drop-rst 2
+client lingering --sport 41013 --nbytes 1000 --keep-dropping 2
 {
     nsc "$PY" "$TCPAPP" many --sport 42000 --count "$ORDINARY" --src "$CLI_IP" --dst "$SRV_IP"
     bulk "$BULK_MB"

@@ -250,6 +250,12 @@ def cmd_reuse(a):
         isn2 = (old_rcv - a.isn_offset) & MASK32
     else:
         isn2 = (old_rcv + a.isn_offset) & MASK32
+    if a.drop_rst:
+        # The client's RSTs answering the stale ACKs are lost for that long: the server's
+        # TIME-WAIT socket lives on until one gets through (a later SYN retry's).
+        nft_clear()
+        nft_drop("rst")
+        threading.Timer(a.drop_rst, nft_clear).start()
     s2 = new_client_socket(a.src, a.sport, isn2)
     out(isn2_requested="kernel" if isn2 is None else isn2)
     res, ms = connect(s2, a.dst, a.dport, a.connect_timeout)
@@ -755,6 +761,8 @@ def main():
     p.add_argument("--delay", type=float, default=0.2, help="seconds before reconnecting")
     p.add_argument("--after", type=float, help="then wait this long and make one ordinary connection")
     p.add_argument("--after-sport", type=int, default=40999)
+    p.add_argument("--drop-rst", type=float, default=0.0,
+                   help="drop the client's RSTs this many seconds from the reconnect on")
     p.set_defaults(fn=cmd_reuse)
 
     p = sub.add_parser("lingering")
