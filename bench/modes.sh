@@ -5,6 +5,9 @@
 #       client/server pair, without ackscope and with `--mode host` on the server's
 #       interface, runs interleaved (without, with, without, ...); HOST_Q1=1 adds a run
 #       with --queues 1 to each round
+#   bench/modes.sh host-lookups ACKSCOPE CONNRATE [RUNS] [SECS]   the same ratio with the
+#       kernel view (sock_diag lookups of stale ACKs) on and off, under a stale-ACK load from
+#       `ackscope gen` (GEN_RATE frames/s, GEN_STALE share of stale-ACK stories)
 #   bench/modes.sh inline ACKSCOPE [RUNS] [MB]              bulk TCP throughput client ->
 #       server through a Linux bridge and through `--mode inline` (native XDP, the default,
 #       and --xdp-mode generic) on the same veths, interleaved
@@ -91,6 +94,50 @@ inline)
     echo "median Mbit/s: linux bridge $a, inline $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}'); inline --xdp-mode generic $g, ratio $(awk -v a="$a" -v b="$g" 'BEGIN {printf "%.3f", b/a}')"
     kill "$SPID" 2>/dev/null || true
     ;;
-*) die "part must be host or inline" ;;
+host-lookups)
+    # Issue 14: host mode's connection-rate ratio (with / without ackscope) with the kernel view
+    # on and off, under a stale-ACK load that makes lookups happen: `ackscope gen` sends a mix
+    # with GEN_STALE stale-ACK stories out of c0 at GEN_RATE frames/s during every run (its
+    # frames carry a foreign MAC, so s0's stack drops them after tc has cloned them). Round i:
+    # without, then on and off (order alternating by round: A B, B A). Prints each run, the
+    # lookups made and their CPU time, /proc/loadavg, and per variant the median and min-max
+    # of the paired ratios.
+    CONNRATE="${3:?connrate binary}" RUNS="${4:-4}" SECS="${5:-5}"
+    GEN_RATE="${GEN_RATE:-4000}" GEN_STALE="${GEN_STALE:-0.2}"
+    modes_setup_host bench net.ipv4.tcp_tw_reuse=1 "net.ipv4.ip_local_port_range=1024 65000"
+    nss ethtool -K s0 gro on >/dev/null   # NAPI for the generator's frames on the veth
+    ip netns exec "$NS_S" "$CONNRATE" server "$SRV_IP:7000" 4 &
+    SPID=$!; _PIDS+=("$SPID")
+    sleep 0.5
+    nsc "$CONNRATE" client "$SRV_IP:7000" 1 4 >/dev/null   # warm-up
+    measure() {  # measure: one connrate run with the generator beside it; prints its rate
+        nsc "$BIN" gen --iface c0 --rate "$GEN_RATE" --duration $((SECS + 2)) --flows 2000 --stale-ack-rate "$GEN_STALE" >/dev/null 2>&1 &
+        local g=$!
+        sleep 0.5
+        nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4 | sed 's/.*rate=//'
+        wait "$g" || true
+    }
+    : >"$OUT/r_on"; : >"$OUT/r_off"
+    for i in $(seq 1 "$RUNS"); do
+        w="$(measure)"
+        echo "round $i without ackscope: $w conn/s; load $(cut -d' ' -f1-3 /proc/loadavg)"
+        if [ $((i % 2)) = 1 ]; then order="on off"; else order="off on"; fi
+        for v in $order; do
+            extra=""; [ "$v" = off ] && extra="--no-kernel-view"
+            modes_start_ackscope "$NS_S" "$OUT" "kv$v$i" --mode host --iface s0 --quiet $extra
+            r="$(measure)"
+            live_stop_ackscope || true
+            lk="$("$PY" -c 'import json,sys; k=json.load(open(sys.argv[1])).get("kernel",{}).get("lookups") or {}; d=k.get("done",0); print("lookups %d skipped_rate %d cpu %.1f us each" % (d, k.get("skipped_rate",0), k.get("cpu_ns",0)/max(d,1)/1e3))' "$OUT/kv$v$i.summary.json")"
+            st="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["events"]["stale_ack"])' "$OUT/kv$v$i.summary.json" 2>/dev/null || echo '?')"
+            echo "round $i kernel view $v: $r conn/s, ratio $(awk -v a="$w" -v b="$r" 'BEGIN {printf "%.3f", b/a}'); stale_acks $st; $lk; load $(cut -d' ' -f1-3 /proc/loadavg)"
+            awk -v a="$w" -v b="$r" 'BEGIN {print b/a}' >>"$OUT/r_$v"
+        done
+    done
+    for v in on off; do
+        echo "kernel view $v: paired ratio median $(median <"$OUT/r_$v" | xargs printf '%.3f'), min $(sort -n "$OUT/r_$v" | head -1 | xargs printf '%.3f'), max $(sort -n "$OUT/r_$v" | tail -1 | xargs printf '%.3f')"
+    done
+    kill "$SPID" 2>/dev/null || true
+    ;;
+*) die "part must be host, host-lookups or inline" ;;
 esac
 rm -rf "$OUT"

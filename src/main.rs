@@ -205,6 +205,9 @@ struct RunArgs {
     /// Also write the end-of-run summary as one JSON object to FILE (for scripts and tests).
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
+    /// No sock_diag lookups of stale ACKs' sockets (no `kernel` object in events).
+    #[arg(long)]
+    no_kernel_view: bool,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
@@ -320,6 +323,7 @@ fn run_live(a: &RunArgs, signals: &Signals) -> Result<ExitCode> {
         metrics_top_servers: a.metrics_top_servers,
         duration: a.duration.map(std::time::Duration::from_secs_f64),
         summary_json: a.summary_json.clone(),
+        kernel_view: !a.no_kernel_view,
     };
     let end = live::run(&cfg, a.output.writer()?, signals)?;
     Ok(ExitCode::from(end.exit_code()))

@@ -38,6 +38,8 @@ pub struct LiveRunConfig {
     pub duration: Option<Duration>,
     /// Write the end-of-run summary as one JSON object to this file.
     pub summary_json: Option<PathBuf>,
+    /// Look stale ACKs' sockets up with sock_diag (`kernel` object); off with `--no-kernel-view`.
+    pub kernel_view: bool,
 }
 
 /// Why a live run could not go on (each message says what to do).
@@ -121,6 +123,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     // before the capabilities are dropped so it can keep CAP_SYS_PTRACE for the /proc scan) and
     // the TCP MIB counters at the start, for the deltas.
     let mut lookups = match Lookups::start() {
+        _ if !cfg.kernel_view => None,
         Ok(l) => Some(l),
         Err(e) => {
             tracing::warn!(error = %e, "no kernel view of stale ACKs (events are written without their kernel object)");
@@ -346,14 +349,15 @@ impl KernelRun {
             let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             let done = g(&l.done);
             s.push_str(&format!(
-                "kernel lookups: {done} made, {} found a socket, {} disagreed with the cause, skipped {} (rate limit) {} (queue full), {} timed out, {} failed; {:.1} µs each\n",
+                "kernel lookups: {done} made, {} found a socket, {} disagreed with the cause, skipped {} (rate limit) {} (queue full), {} timed out, {} failed; {:.1} µs each, {:.1} µs CPU\n",
                 g(&l.found),
                 g(&l.disagree),
                 g(&l.skipped_rate),
                 g(&l.skipped_full),
                 g(&l.timed_out),
                 g(&l.failed),
-                if done > 0 { g(&l.busy_ns) as f64 / done as f64 / 1000.0 } else { 0.0 }
+                if done > 0 { g(&l.busy_ns) as f64 / done as f64 / 1000.0 } else { 0.0 },
+                if done > 0 { g(&l.cpu_ns) as f64 / done as f64 / 1000.0 } else { 0.0 }
             ));
         }
         s
@@ -366,7 +370,7 @@ impl KernelRun {
             json!({
                 "done": g(&l.done), "found": g(&l.found), "disagree": g(&l.disagree),
                 "skipped_rate": g(&l.skipped_rate), "skipped_full": g(&l.skipped_full),
-                "timed_out": g(&l.timed_out), "failed": g(&l.failed), "busy_ns": g(&l.busy_ns),
+                "timed_out": g(&l.timed_out), "failed": g(&l.failed), "busy_ns": g(&l.busy_ns), "cpu_ns": g(&l.cpu_ns),
             })
         });
         json!({

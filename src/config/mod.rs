@@ -116,6 +116,8 @@ pub struct RunFile {
     pub metrics_top_servers: Option<u32>,
     /// `--summary-json` file (the end-of-run summary as one JSON object).
     pub summary_json: Option<PathBuf>,
+    /// `--no-kernel-view`.
+    pub no_kernel_view: Option<bool>,
     /// `--time-wait` in seconds.
     pub time_wait: Option<u32>,
     /// `--connect-timeout` in seconds.
@@ -135,9 +137,9 @@ pub struct RunFile {
 }
 
 /// Every key the file accepts, in the order of `ackscope run --help`.
-pub const KEYS: [&str; 26] = [
+pub const KEYS: [&str; 27] = [
     "mode", "iface", "peer", "on_exit", "queues", "cores", "xdp_mode", "bind", "busy_poll", "umem_frames", "ring_size",
-    "reorder_window_us", "kernel_flows", "duration", "force", "metrics", "metrics_top_servers", "summary_json", "time_wait",
+    "reorder_window_us", "kernel_flows", "duration", "force", "metrics", "metrics_top_servers", "summary_json", "no_kernel_view", "time_wait",
     "connect_timeout", "max_flows", "format", "events", "quiet", "pcap_dir", "pcap_max_files",
 ];
 
@@ -246,7 +248,7 @@ impl RunFile {
         opt("events", p(&self.events));
         opt("pcap-dir", p(&self.pcap_dir));
         opt("pcap-max-files", n(self.pcap_max_files.map(u64::from)));
-        for (name, on) in [("busy-poll", self.busy_poll), ("force", self.force), ("quiet", self.quiet)] {
+        for (name, on) in [("busy-poll", self.busy_poll), ("force", self.force), ("no-kernel-view", self.no_kernel_view), ("quiet", self.quiet)] {
             if on == Some(true) {
                 a.push(format!("--{name}").into());
             }
