@@ -314,6 +314,8 @@ pub fn engine_config(h0: u8, h1: u8) -> Config {
         time_wait_ms: [0, 100, 60_000, u32::MAX][usize::from((h1 >> 2) & 3)],
         tombstone_ttl_ms: [600_000, 100][usize::from((h1 >> 4) & 1)],
         idle_timeout_ms: [3_600_000, 1_000][usize::from((h1 >> 5) & 1)],
+        pressure_min_reuses: [8, 1][usize::from((h1 >> 6) & 1)],
+        ..Config::default()
     }
 }
 
@@ -541,6 +543,11 @@ impl Checker {
                 }
                 EventKind::SynackWrongAck => {
                     assert_ne!(e.ack.unwrap(), e.expected_ack.unwrap(), "{e:?}");
+                }
+                EventKind::PortPressure => {
+                    let p = e.pressure.expect("port_pressure carries its window");
+                    assert!(p.reuses >= 1 && p.in_time_wait <= p.reuses && p.in_time_wait * 100 >= p.reuses * 50, "{e:?}");
+                    assert!(p.port_min <= p.port_max && p.ports_seen >= 1, "{e:?}");
                 }
                 EventKind::ReuseInTimeWait | EventKind::ConnectionRefused | EventKind::AckedUnseen => {}
             }
