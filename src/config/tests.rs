@@ -29,6 +29,7 @@ force = false
 metrics = "127.0.0.1:9464"
 metrics_top_servers = 5
 summary_json = "/tmp/summary.json"
+no_kernel_view = true
 time_wait = 120
 connect_timeout = 3
 max_flows = 1000
@@ -47,7 +48,7 @@ pcap_max_files = 10
         "--summary-json", "/tmp/summary.json",
         "--time-wait", "120", "--connect-timeout", "3", "--max-flows", "1000", "--format", "json", "--events",
         "/var/log/ackscope/eth1.jsonl", "--pcap-dir", "/var/lib/ackscope/pcaps", "--pcap-max-files", "10", "--busy-poll",
-        "--quiet",
+        "--no-kernel-view", "--quiet",
     ];
     assert_eq!(a, want);
     // Every key of KEYS is a field: a file with all of them parses (the text above has all).
