@@ -125,3 +125,94 @@ fn syn_flood_into_mirror_mode_is_bounded() {
 fn syn_flood_into_host_mode_keeps_host_connections() {
     flood("host");
 }
+
+/// Event storm into a blocked sink: every story a stale-ACK exchange at the generator's top
+/// rate, ackscope's stdout a pipe nobody reads until after the storm. The workers keep
+/// processing (they hand events over with `try_send` and count what does not fit), the
+/// drops are counted, and the event accounting adds up:
+///   Σ summary.events (the engine's counts) = events_written + events_dropped,
+///   events_dropped = Σ queues[].events_dropped (channel full) + sink errors,
+///   lines the reader got = events_written,
+/// and every stale-ACKed attempt has exactly one outcome.
+#[test]
+fn event_storm_into_a_blocked_sink_drops_and_counts() {
+    if !root_or_skip("event_storm_into_a_blocked_sink_drops_and_counts") {
+        return;
+    }
+    let out = out_dir("ackscope-storm");
+    run_script("storm.sh", 180, &[out.to_str().unwrap(), "8"], &[]);
+    let err = read(&out, "ackscope.err");
+    let s = summary(&out.join("summary.json"), &err);
+    let gen: Value = serde_json::from_str(&read(&out, "gen.json")).unwrap();
+    assert_eq!(read(&out, "rc").trim(), "0", "{err}");
+    assert_eq!(s["accounting"]["adds_up"], true, "{s:#}");
+    let by_kind: u64 = s["events"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let (written, dropped) = (num(&s, "/events_written"), num(&s, "/events_dropped"));
+    assert_eq!(by_kind, written + dropped, "events accounting: {s:#}");
+    let queue_drops: u64 = s["queues"].as_array().unwrap().iter().map(|q| q["events_dropped"].as_u64().unwrap()).sum();
+    assert!(queue_drops > 0 && queue_drops <= dropped, "the blocked sink must make the channel drop: {s:#}");
+    let lines = events(&out.join("events.jsonl"));
+    assert_eq!(lines.len() as u64, written, "lines read vs events_written");
+    assert!(err.contains("events NOT written"), "{err}");
+    // Workers never blocked: they kept receiving through the storm.
+    let (steered, received) = (num(&s, "/accounting/steered"), num(&s, "/accounting/received"));
+    // (Blocked workers would stop at the 65 536-event channel, about a quarter of the frames.)
+    assert!(received * 10 >= steered * 4, "received {received} of {steered} steered");
+    // Each stale-ACKed attempt has one outcome; the engine saw most injected exchanges and no
+    // more than were injected.
+    let stale = num(&s, "/events/stale_ack");
+    assert_eq!(num(&s, "/events/stale_ack_outcome"), stale, "{s:#}");
+    let outcomes: u64 = s["outcomes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(outcomes, stale, "{s:#}");
+    let injected = num(&gen, "/stale_acks");
+    assert!(stale <= injected && stale * 2 >= injected, "stale ACKs {stale} of {injected} injected");
+    let secs: f64 = gen["elapsed_s"].as_f64().unwrap();
+    eprintln!(
+        "storm: {} frames/s, {injected} stale ACKs injected = {:.0}/s; engine stale ACKs {stale}; events {by_kind} = written {written} + dropped {dropped} (channel full {queue_drops}); received {received}/{steered}; exit {} s after SIGINT once the reader drained; load {}",
+        gen["rate_fps"],
+        injected as f64 / secs,
+        read(&out, "stop_s").trim(),
+        read(&out, "load.txt").replace('\n', " / ")
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Port scan (SYNs to closed ports, RST-ACK answers) and half-open flood (SYN-ACKs dropped
+/// by the client, handshakes never complete), from the real Linux client: exactly one
+/// `connection_refused` per refused SYN, nothing else (no stale ACK), memory bounded.
+#[test]
+fn port_scan_and_half_open_flood_only_connection_refused() {
+    if !root_or_skip("port_scan_and_half_open_flood_only_connection_refused") {
+        return;
+    }
+    let (scan, half) = (3000u64, 500u64);
+    let out = out_dir("ackscope-scan");
+    run_script("scan.sh", 180, &[out.to_str().unwrap(), &scan.to_string(), &half.to_string()], &[]);
+    let err = read(&out, "ackscope.err");
+    let s = summary(&out.join("summary.json"), &err);
+    let res = read(&out, "result.txt");
+    let field = |line: &str, i: usize| -> u64 {
+        res.lines().find(|l| l.starts_with(line)).and_then(|l| l.split(|c: char| c == ' ' || c == '=').nth(i)).unwrap().parse().unwrap()
+    };
+    assert_eq!(field("scan", 1), scan, "every scanned port refused: {res}");
+    assert_eq!(field("half_open", 1), half, "{res}");
+    assert!(field("synack_dropped", 1) >= half, "the handshakes stayed half-open: {res}");
+    assert_eq!(read(&out, "rc").trim(), "0", "{err}");
+    assert_eq!(s["accounting"]["adds_up"], true, "{s:#}");
+    let evs = events(&out.join("events.jsonl"));
+    let refused = evs.iter().filter(|e| e["kind"] == "connection_refused").count() as u64;
+    assert_eq!(refused, scan, "{err}");
+    for e in evs.iter().filter(|e| e["kind"] == "connection_refused") {
+        let port: u16 = e["server"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+        assert!(port >= 20000, "refused on a listening port: {e}");
+    }
+    let other: Vec<&Value> = evs.iter().filter(|e| e["kind"] != "connection_refused").collect();
+    assert!(other.is_empty(), "only connection_refused expected: {:?}", &other[..other.len().min(3)]);
+    assert_eq!(num(&s, "/events/stale_ack"), 0, "{s:#}");
+    let idle = kb(&read(&out, "rss-idle.txt"), "VmRSS:");
+    let hwm = kb(&read(&out, "rss-end.txt"), "VmHWM:");
+    let bound = idle + (UMEM + 512 * (scan + half) + (16 << 20)) / 1024;
+    assert!(hwm <= bound, "peak RSS {hwm} kB > {bound} kB");
+    eprintln!("scan: {res}; connection_refused {refused}; peak RSS {hwm} kB (idle {idle} kB)");
+    let _ = std::fs::remove_dir_all(&out);
+}
