@@ -216,3 +216,25 @@ fn port_scan_and_half_open_flood_only_connection_refused() {
     eprintln!("scan: {res}; connection_refused {refused}; peak RSS {hwm} kB (idle {idle} kB)");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// Misconfiguration: each case exits non-zero with a message naming the option to change,
+/// and leaves nothing attached; a second run on a busy interface/queue does not disturb the
+/// first.
+#[test]
+fn misconfiguration_names_the_option_and_leaves_nothing() {
+    if !root_or_skip("misconfiguration_names_the_option_and_leaves_nothing") {
+        return;
+    }
+    let out = out_dir("ackscope-misconfig");
+    run_script("misconfig.sh", 120, &[out.to_str().unwrap()], &[]);
+    for (case, needle) in [("umem", "--umem-frames"), ("ring", "--ring-size"), ("queues", "--queues"), ("busy", "stop that process first")] {
+        let err = read(&out, &format!("{case}.err"));
+        let rc: i32 = read(&out, &format!("{case}.rc")).trim().parse().unwrap();
+        assert_ne!(rc, 0, "{case}: exit code 0\n{err}");
+        assert!(err.contains(needle), "{case}: the message must name `{needle}`:\n{err}");
+        assert_eq!(read(&out, &format!("{case}.after")).trim(), "xdp=0 clsact=0", "{case}: left attached\n{err}");
+        eprintln!("misconfig {case}: rc {rc}: {}", err.lines().last().unwrap_or(""));
+    }
+    assert!(read(&out, "busy.first").starts_with("first_alive=1 first_xdp=xdp=1"), "{}", read(&out, "busy.first"));
+    let _ = std::fs::remove_dir_all(&out);
+}
