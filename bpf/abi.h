@@ -32,7 +32,7 @@ struct ackscope_meta {
 struct gen_frame {
 	__u16 len;    /* frame length, 14..GEN_SLOT */
 	__u16 l4off;  /* offset of the TCP header */
-	__u8 shift;   /* 1: move seq/ack by the lap offset */
+	__u8 shift;   /* bit 0: move seq/ack by the lap offset; bit 1: new IPv4 4-tuple per lap */
 	__u8 _pad[3];
 	__u8 data[GEN_SLOT];
 };

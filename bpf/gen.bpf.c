@@ -19,6 +19,11 @@
  * (Documentation/bpf/bpf_prog_run.rst), so the program never relies on what is
  * there: it sets the length and overwrites the whole frame.
  *
+ * A frame with GEN_VARY_TUPLE in `shift` (a SYN-flood frame, IPv4 without options) also gets
+ * a new 4-tuple every lap: the low 15 bits of its source address and its source port are
+ * XORed with a hash of the lap number (both checksums updated incrementally), so a flood of
+ * one lap of slots sends ever new random 4-tuples.
+ *
  * gen_cursor counts invocations, gen_errors the ones that produced no frame;
  * user space reads both through the mmap()ed .bss.
  */
@@ -32,6 +37,8 @@
 char _license[] SEC("license") = "GPL";
 
 #define TCP_FLAG_ACK 0x10
+#define GEN_SHIFT_SEQ 1
+#define GEN_VARY_TUPLE 2
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -82,7 +89,45 @@ int ackscope_gen(struct xdp_md *ctx)
 	if (bpf_xdp_store_bytes(ctx, 0, f->data, len))
 		goto err;
 
-	if (lap && f->shift) {
+	if (lap && (f->shift & GEN_VARY_TUPLE)) {
+		void *data = (void *)(long)ctx->data;
+		void *data_end = (void *)(long)ctx->data_end;
+		__u32 h = lap * 0x9E3779B1u;
+		__be32 from[2], to[2];
+		__u8 *t, *ip;
+		__u16 *check;
+		__s64 s;
+
+		h ^= h >> 15;
+		h *= 0x85EBCA6Bu;
+		h ^= h >> 13;
+		off = f->l4off & 0x7f;
+		if (off < 34)
+			goto err;
+		ip = data + (off - 20);
+		t = ip + 20;
+		if ((void *)(t + 20) > data_end)
+			goto err;
+		__builtin_memcpy(&from[0], ip + 12, 4);
+		__builtin_memcpy(&from[1], t, 4);
+		to[0] = from[0] ^ bpf_htonl(h & 0x7fff);
+		to[1] = from[1] ^ bpf_htonl(h & 0xffff0000u);
+		/* IPv4 header checksum: the source address only (RFC 1624). */
+		check = (__u16 *)(ip + 10);
+		s = bpf_csum_diff(&from[0], 4, &to[0], 4, (__u16)~*check);
+		if (s < 0)
+			goto err;
+		*check = (__u16)~csum_fold((__u64)s);
+		/* TCP checksum: the pseudo-header's source address and the ports. */
+		check = (__u16 *)(t + 16);
+		s = bpf_csum_diff(from, sizeof(from), to, sizeof(to), (__u16)~*check);
+		if (s < 0)
+			goto err;
+		*check = (__u16)~csum_fold((__u64)s);
+		__builtin_memcpy(ip + 12, &to[0], 4);
+		__builtin_memcpy(t, &to[1], 4);
+	}
+	if (lap && (f->shift & GEN_SHIFT_SEQ)) {
 		void *data = (void *)(long)ctx->data;
 		void *data_end = (void *)(long)ctx->data_end;
 		__u32 d = lap * gen_lap_delta;

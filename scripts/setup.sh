@@ -3,7 +3,7 @@
 set -euo pipefail
 
 PKGS=(clang-19 llvm-19 libelf-dev zlib1g-dev m4 pkg-config make gcc libc6-dev
-      iproute2 ethtool tcpdump nftables python3 procps tshark
+      iproute2 ethtool tcpdump nftables python3 procps tshark libcap2-bin util-linux curl
       chromium
       python3-jsonschema systemd dpkg-dev prometheus man-db logrotate adduser
       haproxy nginx wrk)

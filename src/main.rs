@@ -455,6 +455,10 @@ struct GenArgs {
     /// Add one request/response data exchange (24/48 bytes) to every connection.
     #[arg(long)]
     data: bool,
+    /// Share of all frames that are SYN-flood frames (0..1): SYNs from random IPv4 4-tuples,
+    /// a new source address and port per slot every lap, never answered.
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    syn_flood: f64,
     /// Stories in flight at a time (how deeply 4-tuples interleave).
     #[arg(long, default_value_t = 256, value_name = "N")]
     concurrency: u32,
@@ -497,6 +501,7 @@ fn run_gen(a: &GenArgs, signals: &Signals) -> Result<ExitCode> {
     anyhow::ensure!(a.duration > 0.0 && a.duration.is_finite(), "--duration must be positive");
     anyhow::ensure!((0.0..=1.0).contains(&a.stale_ack_rate), "--stale-ack-rate must be within 0..1");
     anyhow::ensure!((0.0..=1.0).contains(&a.ipv6), "--ipv6 must be within 0..1");
+    anyhow::ensure!((0.0..1.0).contains(&a.syn_flood), "--syn-flood must be within 0..1 (exclusive of 1)");
     anyhow::ensure!(a.flows > 0, "--flows must be at least 1");
     let macs = match (&a.dst_mac, &a.src_mac) {
         (None, None) => None,
@@ -516,6 +521,7 @@ fn run_gen(a: &GenArgs, signals: &Signals) -> Result<ExitCode> {
             data: a.data.then_some((24, 48)),
             vlan: a.vlan,
             macs,
+            syn_flood: a.syn_flood,
         },
         rate: a.rate,
         duration: Some(std::time::Duration::from_secs_f64(a.duration)),

@@ -152,7 +152,7 @@ pub enum DatapathError {
     /// The queue id does not exist on the interface.
     #[error(
         "`{iface}` has no queue {queue} ({source}); see `ethtool -l {iface}` for the \
-         channel count (veth: `numrxqueues`)"
+         channel count (veth: `numrxqueues`) and lower `--queues` to match"
     )]
     NoSuchQueue {
         /// Interface name.
@@ -181,7 +181,7 @@ pub enum DatapathError {
     /// Creating the UMEM failed (usually memory limits).
     #[error(
         "creating the AF_XDP UMEM ({bytes} bytes) failed: {reason}; use fewer UMEM \
-         frames, or raise the memlock limit (`ulimit -l`) / grant CAP_IPC_LOCK"
+         frames (`--umem-frames`), or raise the memlock limit (`ulimit -l`) / grant CAP_IPC_LOCK"
     )]
     Umem {
         /// Size requested.

@@ -49,7 +49,7 @@ fn slot(f: &MixFrame) -> Result<gen_frame, GenError> {
             f.data.len()
         )));
     }
-    let mut s = gen_frame { len: f.data.len() as u16, l4off: f.l4off, shift: 1, ..gen_frame::default() };
+    let mut s = gen_frame { len: f.data.len() as u16, l4off: f.l4off, shift: 1 | (u8::from(f.flood) << 1), ..gen_frame::default() };
     s.data[..f.data.len()].copy_from_slice(&f.data);
     Ok(s)
 }

@@ -159,6 +159,9 @@ pub struct MixFrame {
     pub story: Story,
     /// Carries TCP payload (a data segment: ackscope's XDP program does not steer it).
     pub data_segment: bool,
+    /// A SYN-flood frame ([`MixConfig::syn_flood`]): a new random IPv4 4-tuple every lap
+    /// (`flow` is `u32::MAX`, `story` meaningless).
+    pub flood: bool,
 }
 
 /// How to build the mix.
@@ -181,6 +184,11 @@ pub struct MixConfig {
     pub vlan: Option<u16>,
     /// Destination and source MAC of every frame (default 02:00:00:00:00:02 / …:01).
     pub macs: Option<([u8; 6], [u8; 6])>,
+    /// Share of all frames (0..1) that are SYN-flood frames: a SYN from a random IPv4 client
+    /// in 198.18.128.0/17 (never a story's client) to one of the mix's servers, never
+    /// answered; each lap gives every flood slot a new source address and port (in the kernel,
+    /// `bpf/gen.bpf.c`), so the flood keeps bringing new 4-tuples.
+    pub syn_flood: f64,
 }
 
 impl Default for MixConfig {
@@ -194,6 +202,7 @@ impl Default for MixConfig {
             data: None,
             vlan: None,
             macs: None,
+            syn_flood: 0.0,
         }
     }
 }
@@ -215,12 +224,15 @@ pub struct Expected {
     pub connection_refused: u64,
     /// `stale_ack_outcome` events with `recovered`.
     pub recovered: u64,
+    /// SYN-flood frames among the frames sent (no event; each a new 4-tuple per lap).
+    pub flood_syns: u64,
 }
 
 impl Expected {
     fn count(&mut self, f: &MixFrame, lap: u64) {
         self.frames += 1;
         self.data_segments += u64::from(f.data_segment);
+        self.flood_syns += u64::from(f.flood);
         match f.trigger {
             Trigger::None => {}
             Trigger::StaleAck(story) => {
@@ -246,6 +258,7 @@ impl Expected {
         self.reuse_in_time_wait += o.reuse_in_time_wait;
         self.connection_refused += o.connection_refused;
         self.recovered += o.recovered;
+        self.flood_syns += o.flood_syns;
     }
 
     /// What the first `frames` frames of the endless stream of `lap_frames` (one lap, repeated
@@ -275,6 +288,7 @@ impl Expected {
                     &mut later.reuse_in_time_wait,
                     &mut later.connection_refused,
                     &mut later.recovered,
+                    &mut later.flood_syns,
                 ] {
                     *v *= laps - 1;
                 }
@@ -447,6 +461,12 @@ impl Plan {
         let mut rng = Rng::new(self.cfg.seed ^ 0x005E_ED0F_1A7E);
         let mut open: Vec<Open> = Vec::with_capacity(window);
         let mut next = 0usize;
+        // Flood frames per story frame, and this part's own flood client base (threads'
+        // parts must not send the same flood 4-tuples).
+        let share = self.cfg.syn_flood.clamp(0.0, 0.999);
+        let per = share / (1.0 - share);
+        let mut owed = 0.0f64;
+        let mut flood_rng = Rng::new(self.cfg.seed ^ 0xF100D ^ u64::from(self.members.first().copied().unwrap_or(0)) << 20);
         loop {
             while open.len() < window && next < self.members.len() {
                 open.push(Open { frames: self.story(self.members[next], lap), at: 0 });
@@ -454,6 +474,11 @@ impl Plan {
             }
             if open.is_empty() {
                 break;
+            }
+            owed += per;
+            while owed >= 1.0 {
+                owed -= 1.0;
+                f(&self.flood_frame(&mut flood_rng, lap));
             }
             let k = rng.below(open.len() as u64) as usize;
             let o = &mut open[k];
@@ -463,6 +488,32 @@ impl Plan {
                 open.swap_remove(k);
             }
         }
+    }
+
+    /// One SYN-flood frame: a random client in 198.18.128.0/17 (story clients are below
+    /// 198.18.17.0) and port, to one of the mix's IPv4 servers. On later laps the kernel
+    /// XORs the lap's hash into the low 15 address bits and the source port, which keeps
+    /// the client inside 198.18.128.0/17.
+    fn flood_frame(&self, rng: &mut Rng, lap: u64) -> MixFrame {
+        let h = rng.next_u64();
+        let c = Ipv4Addr::new(198, 18, 128 | ((h >> 8) & 0x7f) as u8, h as u8);
+        let cport = 1024 + ((h >> 16) % 64_000) as u16;
+        let srv = ((h >> 40) % u64::from(SERVERS)) as u8;
+        let s = Ipv4Addr::new(198, 19, 0, srv + 1);
+        let sport = SERVER_PORTS[srv as usize % SERVER_PORTS.len()];
+        let mut b = Builder {
+            c: SocketAddr::new(IpAddr::V4(c), cport),
+            s: SocketAddr::new(IpAddr::V4(s), sport),
+            cfg: &self.cfg,
+            flow: u32::MAX,
+            story: Story::Normal,
+            out: Vec::with_capacity(1),
+        };
+        let off = (lap as u32).wrapping_mul(LAP_DELTA);
+        b.c((h >> 32) as u32 ^ off, 0, F::SYN);
+        let mut fr = b.out.pop().expect("one frame");
+        fr.flood = true;
+        fr
     }
 
     /// Lap `lap` as a vector.
@@ -524,6 +575,7 @@ impl Builder<'_> {
             flow: self.flow,
             story: self.story,
             data_segment: payload > 0,
+            flood: false,
         });
     }
 

@@ -1,7 +1,7 @@
 use super::*;
 use crate::detect::{Config, Event, EventKind, Outcome, Shard};
 use crate::flow::KeySeed;
-use crate::packet::build::checksum;
+use crate::packet::build::{checksum, F};
 use crate::packet::{parse_frame, LinkType, Parsed};
 
 fn is_root() -> bool {
@@ -96,7 +96,10 @@ fn check_against_engine(cfg: MixConfig, laps: u64, extra: usize) {
     assert_eq!(recovered, exp.recovered);
     assert_eq!(count(&ev, EventKind::SynackWrongAck), 0, "{:?}", ev.iter().find(|e| e.kind == EventKind::SynackWrongAck));
     assert_eq!(count(&ev, EventKind::AckedUnseen), 0, "{:?}", ev.iter().find(|e| e.kind == EventKind::AckedUnseen));
-    assert_eq!(shard.flows() as u32, cfg.flows);
+    // Flood SYNs (the same base 4-tuples every lap in user space) are tracked too.
+    let flood: std::collections::HashSet<Vec<u8>> =
+        plan.lap(0).iter().filter(|f| f.flood).map(|f| f.data[usize::from(f.l4off) - 8..usize::from(f.l4off) + 4].to_vec()).collect();
+    assert_eq!(shard.flows() as u32, cfg.flows + flood.len() as u32);
     if extra == 0 {
         // Every attempt ended: no unresolved outcome.
         assert_eq!(count(&ev, EventKind::StaleAckOutcome), exp.recovered);
@@ -173,5 +176,47 @@ fn kernel_lap_shift_matches_user_space() {
             assert!(checksums_ok(&got));
         }
     }
+    assert_eq!(inj.errors(), 0);
+}
+
+#[test]
+fn syn_flood_mix_keeps_the_engine_verdicts() {
+    let cfg = MixConfig { flows: 1000, stale_ack_rate: 0.1, ipv6: 0.2, concurrency: 64, syn_flood: 0.8, ..MixConfig::default() };
+    let lap = Plan::new(&cfg).lap(0);
+    let flood = lap.iter().filter(|f| f.flood).count() as f64;
+    let share = flood / lap.len() as f64;
+    assert!((share - 0.8).abs() < 0.01, "flood share {share}");
+    assert!(lap.iter().filter(|f| f.flood).all(|f| f.data[12..14] == [8, 0] && f.data[14 + 20 + 13] == F::SYN));
+    check_against_engine(cfg, 2, 0);
+}
+
+/// In the kernel, a flood slot gets a new 4-tuple every lap (client kept in
+/// 198.18.128.0/17, server unchanged) with valid checksums.
+#[test]
+fn kernel_varies_the_flood_tuples_per_lap() {
+    if !is_root() {
+        eprintln!("SKIPPED kernel_varies_the_flood_tuples_per_lap: needs root (BPF)");
+        return;
+    }
+    let cfg = MixConfig { flows: 50, stale_ack_rate: 0.0, ipv6: 0.0, syn_flood: 0.5, vlan: Some(7), ..MixConfig::default() };
+    let lap0 = Plan::new(&cfg).lap(0);
+    let mut inj = Injector::load(1, 0, &lap0, 64).expect("load the generator program");
+    let n = lap0.len() as u64;
+    let mut tuples = std::collections::HashSet::new();
+    let mut floods = 0;
+    for lap in 0..40u64 {
+        for (i, f) in lap0.iter().enumerate().filter(|(_, f)| f.flood) {
+            let got = inj.build_one(lap * n + i as u64).expect("test run");
+            assert!(checksums_ok(&got), "lap {lap} frame {i}");
+            let ip = usize::from(f.l4off) - 20;
+            assert_eq!(&got[ip + 12..ip + 14], &[198, 18]);
+            assert!(got[ip + 14] >= 128);
+            assert_eq!(got[ip + 16..ip + 20], f.data[ip + 16..ip + 20], "server address kept");
+            assert_eq!(got[ip + 22..ip + 24], f.data[ip + 22..ip + 24], "server port kept");
+            tuples.insert(got[ip + 12..ip + 24].to_vec());
+            floods += 1;
+        }
+    }
+    assert!(tuples.len() as f64 > 0.99 * floods as f64, "{} distinct of {floods}", tuples.len());
     assert_eq!(inj.errors(), 0);
 }

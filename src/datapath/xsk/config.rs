@@ -134,9 +134,9 @@ pub(crate) fn socket_config(cfg: &XskConfig) -> Result<SocketConfig> {
 pub(crate) fn validate(cfg: &XskConfig) -> Result<()> {
     for (name, v) in [
         ("frame size", cfg.frame_size),
-        ("fill ring", cfg.fill_ring),
+        ("fill ring (`--ring-size`)", cfg.fill_ring),
         ("completion ring", cfg.comp_ring),
-        ("rx ring", cfg.rx_ring),
+        ("rx ring (`--ring-size`)", cfg.rx_ring),
         ("tx ring", cfg.tx_ring),
     ] {
         if !v.is_power_of_two() {
@@ -151,7 +151,7 @@ pub(crate) fn validate(cfg: &XskConfig) -> Result<()> {
     }
     if cfg.frame_count < cfg.fill_ring {
         return Err(DatapathError::Config(format!(
-            "frame count ({}) must be at least the fill ring size ({})",
+            "UMEM frame count ({}, `--umem-frames`) must be at least the fill ring size ({}, `--ring-size`)",
             cfg.frame_count, cfg.fill_ring
         )));
     }
