@@ -29,7 +29,7 @@ struct ackscope_meta {
 #define ACKSCOPE_REC_SNAP 128
 
 /* Host mode (ring path): one record per selected control segment, written by
- * tc_clone.bpf.c into the BPF ring buffer ackscope_tc_ring. 152 bytes;
+ * tc_clone.bpf.c into the BPF ring buffer ackscope_tc_ring. 168 bytes;
  * src/datapath/ring.rs mirrors it (a unit test checks the layout). */
 struct ackscope_tc_record {
 	__u64 ts_ns;     /* bpf_ktime_get_ns() at program entry */
@@ -39,7 +39,7 @@ struct ackscope_tc_record {
 	__u8 egress;     /* 1: clsact egress, 0: ingress */
 	__u8 class_;     /* enum ackscope_class */
 	__u32 _pad;
-	__u8 data[ACKSCOPE_REC_SNAP];
+	__u8 data[ACKSCOPE_REC_SNAP + 16]; /* 16 bytes of slack for the verifier */
 };
 
 #endif /* ACKSCOPE_ABI_H */

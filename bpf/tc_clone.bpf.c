@@ -89,22 +89,26 @@ static __always_inline void ackscope_record(struct __sk_buff *skb,
 	r->_pad = 0;
 	if (skb->vlan_present && len >= 14) {
 		__u32 rest = len - 12;
-
-		if (rest > ACKSCOPE_REC_SNAP - 16)
-			rest = ACKSCOPE_REC_SNAP - 16;
-		if (bpf_skb_load_bytes(skb, 0, r->data, 12) != 0)
-			rest = 0;
+		int ok = bpf_skb_load_bytes(skb, 0, r->data, 12) == 0;
 		__u16 tpid = bpf_htons(skb->vlan_proto);
 		__u16 tci = bpf_htons(skb->vlan_tci);
+
 		__builtin_memcpy(&r->data[12], &tpid, 2);
 		__builtin_memcpy(&r->data[14], &tci, 2);
-		if (rest > 0 && bpf_skb_load_bytes(skb, 12, &r->data[16], rest) != 0)
-			rest = 0;
-		cap = rest ? rest + 16 : 0;
+		if (rest > ACKSCOPE_REC_SNAP - 16)
+			rest = ACKSCOPE_REC_SNAP - 16;
+		/* rest is 2..112 here; the mask shows the verifier a non-zero length within
+		 * data[] (which has 16 bytes of slack for it). */
+		rest = ((rest - 1) & (ACKSCOPE_REC_SNAP - 1)) + 1;
+		if (ok && bpf_skb_load_bytes(skb, 12, &r->data[16], rest) == 0)
+			cap = rest + 16;
+		else
+			cap = 0;
 		r->wire_len = len + 4;
 	} else {
 		cap = len < ACKSCOPE_REC_SNAP ? len : ACKSCOPE_REC_SNAP;
-		if (cap == 0 || bpf_skb_load_bytes(skb, 0, r->data, cap) != 0)
+		cap = ((cap - 1) & (ACKSCOPE_REC_SNAP - 1)) + 1;
+		if (len == 0 || bpf_skb_load_bytes(skb, 0, r->data, cap) != 0)
 			cap = 0;
 		r->wire_len = len;
 	}

@@ -40,7 +40,9 @@ pub struct TcRecord {
     pub class: u8,
     _pad: u32,
     /// The frame's first bytes, from the Ethernet header on.
-    pub data: [u8; REC_SNAP],
+    /// The frame's first bytes (at most [`REC_SNAP`]), from the Ethernet header on; 16
+    /// bytes of slack after them for the verifier.
+    pub data: [u8; REC_SNAP + 16],
 }
 
 const BUSY_BIT: u32 = 1 << 31;
@@ -162,7 +164,7 @@ mod tests {
 
     #[test]
     fn record_layout_matches_abi_h() {
-        assert_eq!(std::mem::size_of::<TcRecord>(), 152);
+        assert_eq!(std::mem::size_of::<TcRecord>(), 168);
         assert_eq!(std::mem::offset_of!(TcRecord, cap_len), 16);
         assert_eq!(std::mem::offset_of!(TcRecord, data), 24);
     }
