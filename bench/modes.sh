@@ -3,8 +3,8 @@
 #
 #   bench/modes.sh host   ACKSCOPE CONNRATE [RUNS] [SECS]   connection rate on a real
 #       client/server pair, without ackscope and with `--mode host` on the server's
-#       interface, runs interleaved: without, ring path (default), without, clone path
-#       (ACKSCOPE_HOST_PATH=clone), ...; ratios paired with the run before
+#       interface, runs interleaved: without, ring path (ACKSCOPE_HOST_PATH=ring), without,
+#       clone path (the default), ...; ratios paired with the run before
 #   bench/modes.sh inline ACKSCOPE [RUNS] [MB]              bulk TCP throughput client ->
 #       server through a Linux bridge and through `--mode inline` (native XDP, the default,
 #       and --xdp-mode generic) on the same veths, interleaved
@@ -31,8 +31,8 @@ host)
     SPID=$!; _PIDS+=("$SPID")
     sleep 0.5
     nsc "$CONNRATE" client "$SRV_IP:7000" 1 4 >/dev/null   # warm-up
-    # Per round: without ackscope, host mode's ring path (the default), and the old clone
-    # path (ACKSCOPE_HOST_PATH=clone), each run paired with the "without" run before it.
+    # Per round: without ackscope, host mode's ring path (ACKSCOPE_HOST_PATH=ring), and the
+    # clone path (ACKSCOPE_HOST_PATH=clone, the default), each run paired with the "without" run before it.
     # Beside each run: the load average, and ackscope's own CPU time (utime+stime from
     # /proc/PID/stat, read just before SIGINT) per frame it received (--summary-json).
     : >"$OUT/without"; : >"$OUT/ring"; : >"$OUT/clone"; : >"$OUT/ring_ns"; : >"$OUT/clone_ns"
