@@ -3,8 +3,8 @@
 #
 #   bench/modes.sh host   ACKSCOPE CONNRATE [RUNS] [SECS]   connection rate on a real
 #       client/server pair, without ackscope and with `--mode host` on the server's
-#       interface, runs interleaved (without, with, without, ...); HOST_Q1=1 adds a run
-#       with --queues 1 to each round
+#       interface, runs interleaved: without, ring path (ACKSCOPE_HOST_PATH=ring), without,
+#       clone path (the default), ...; ratios paired with the run before
 #   bench/modes.sh inline ACKSCOPE [RUNS] [MB]              bulk TCP throughput client ->
 #       server through a Linux bridge and through `--mode inline` (native XDP, the default,
 #       and --xdp-mode generic) on the same veths, interleaved
@@ -31,31 +31,40 @@ host)
     SPID=$!; _PIDS+=("$SPID")
     sleep 0.5
     nsc "$CONNRATE" client "$SRV_IP:7000" 1 4 >/dev/null   # warm-up
-    : >"$OUT/without"; : >"$OUT/with"
-    for i in $(seq 1 "$RUNS"); do
+    # Per round: without ackscope, host mode's ring path (ACKSCOPE_HOST_PATH=ring), and the
+    # clone path (ACKSCOPE_HOST_PATH=clone, the default), each run paired with the "without" run before it.
+    # Beside each run: the load average, and ackscope's own CPU time (utime+stime from
+    # /proc/PID/stat, read just before SIGINT) per frame it received (--summary-json).
+    : >"$OUT/without"; : >"$OUT/ring"; : >"$OUT/clone"; : >"$OUT/ring_ns"; : >"$OUT/clone_ns"
+    with_host() {  # with_host TAG PATH: one run with ackscope, appends rate and ns/frame
+        local tag="$1" path="$2" r ticks frames
+        ACKSCOPE_HOST_PATH="$path" modes_start_ackscope "$NS_S" "$OUT" "$tag" --mode host --iface s0 --quiet ${ACKSCOPE_ARGS:-}
         r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
-        echo "run $i without ackscope: $r"
-        echo "$r" | sed 's/.*rate=//' >>"$OUT/without"
-        modes_start_ackscope "$NS_S" "$OUT" "host$i" --mode host --iface s0 --quiet ${ACKSCOPE_ARGS:-}
-        r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
+        ticks="$(awk '{print $14+$15}' "/proc/$ACK_PID/stat")"
         live_stop_ackscope || true
-        echo "run $i with --mode host: $r"
-        echo "$r" | sed 's/.*rate=//' >>"$OUT/with"
-        if [ -n "${HOST_Q1:-}" ]; then
-            modes_start_ackscope "$NS_S" "$OUT" "hostn$i" --mode host --iface s0 --quiet --queues 1
+        frames="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["frames"])' "$OUT/$tag.summary.json")"
+        echo "run $i with --mode host ($path path): $r ackscope_cpu_s=$(awk -v t="$ticks" 'BEGIN{print t/100}') frames=$frames load=$(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "$r" | sed 's/.*rate=//' >>"$OUT/$path"
+        awk -v t="$ticks" -v f="$frames" 'BEGIN{ if (f>0) printf "%.0f\n", t*1e7/f; else print "nan" }' >>"$OUT/${path}_ns"
+    }
+    for i in $(seq 1 "$RUNS"); do
+        for path in ring clone; do
             r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
-            live_stop_ackscope || true
-            echo "run $i with --mode host --queues 1: $r"
-            echo "$r" | sed 's/.*rate=//' >>"$OUT/withn"
-        fi
+            echo "run $i without ackscope: $r load=$(cut -d' ' -f1-3 /proc/loadavg)"
+            echo "$r" | sed 's/.*rate=//' >>"$OUT/without"
+            with_host "host-$path$i" "$path"
+        done
     done
-    if [ -n "${HOST_Q1:-}" ]; then
-        echo "--queues 1: median $(median <"$OUT/withn"), median of paired ratios $(paste "$OUT/without" "$OUT/withn" | awk '{print $2/$1}' | median)"
-    fi
-    a="$(median <"$OUT/without")"; b="$(median <"$OUT/with")"
-    # Each run's ratio against the run just before it: less sensitive to load from elsewhere.
-    p="$(paste "$OUT/without" "$OUT/with" | awk '{print $2/$1}' | median)"
-    echo "median connections/s: without $a, with host mode $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}'); median of paired ratios $(printf '%.3f' "$p")"
+    # "without" runs alternate: odd lines pair with ring, even lines with clone.
+    awk 'NR%2==1' "$OUT/without" >"$OUT/without_ring"; awk 'NR%2==0' "$OUT/without" >"$OUT/without_clone"
+    mm() { sort -n | awk '{a[NR]=$1} END {printf "%s..%s", a[1], a[NR]}'; }
+    for path in ring clone; do
+        paste "$OUT/without_$path" "$OUT/$path" | awk '{printf "%.3f\n", $2/$1}' >"$OUT/ratio_$path"
+        echo "$path path: median of paired ratios $(median <"$OUT/ratio_$path") (min-max $(mm <"$OUT/ratio_$path")); \
+median connections/s $(median <"$OUT/$path") vs without $(median <"$OUT/without_$path"); \
+ackscope CPU per received frame $(median <"$OUT/${path}_ns") ns (min-max $(mm <"$OUT/${path}_ns"))"
+    done
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     kill "$SPID" 2>/dev/null || true
     ;;
 inline)
