@@ -4,7 +4,8 @@
 #   bench/modes.sh host   ACKSCOPE CONNRATE [RUNS] [SECS]   connection rate on a real
 #       client/server pair, without ackscope and with `--mode host` on the server's
 #       interface, runs interleaved: without, ring path (ACKSCOPE_HOST_PATH=ring), without,
-#       clone path (the default), ...; ratios paired with the run before
+#       clone path (ACKSCOPE_HOST_PATH=clone), ...; ratios paired with the run before, and the
+#       CPU cost per observed control segment from the processes' own accounting
 #   bench/modes.sh inline ACKSCOPE [RUNS] [MB]              bulk TCP throughput client ->
 #       server through a Linux bridge and through `--mode inline` (native XDP, the default,
 #       and --xdp-mode generic) on the same veths, interleaved
@@ -31,38 +32,48 @@ host)
     SPID=$!; _PIDS+=("$SPID")
     sleep 0.5
     nsc "$CONNRATE" client "$SRV_IP:7000" 1 4 >/dev/null   # warm-up
-    # Per round: without ackscope, host mode's ring path (ACKSCOPE_HOST_PATH=ring), and the
-    # clone path (ACKSCOPE_HOST_PATH=clone, the default), each run paired with the "without" run before it.
-    # Beside each run: the load average, and ackscope's own CPU time (utime+stime from
-    # /proc/PID/stat, read just before SIGINT) per frame it received (--summary-json).
-    : >"$OUT/without"; : >"$OUT/ring"; : >"$OUT/clone"; : >"$OUT/ring_ns"; : >"$OUT/clone_ns"
-    with_host() {  # with_host TAG PATH: one run with ackscope, appends rate and ns/frame
-        local tag="$1" path="$2" r ticks frames
-        ACKSCOPE_HOST_PATH="$path" modes_start_ackscope "$NS_S" "$OUT" "$tag" --mode host --iface s0 --quiet ${ACKSCOPE_ARGS:-}
-        r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
-        ticks="$(awk '{print $14+$15}' "/proc/$ACK_PID/stat")"
-        live_stop_ackscope || true
-        frames="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["frames"])' "$OUT/$tag.summary.json")"
-        echo "run $i with --mode host ($path path): $r ackscope_cpu_s=$(awk -v t="$ticks" 'BEGIN{print t/100}') frames=$frames load=$(cut -d' ' -f1-3 /proc/loadavg)"
-        echo "$r" | sed 's/.*rate=//' >>"$OUT/$path"
-        awk -v t="$ticks" -v f="$frames" 'BEGIN{ if (f>0) printf "%.0f\n", t*1e7/f; else print "nan" }' >>"$OUT/${path}_ns"
+    # Per round: without ackscope, the ring path, without, the clone path; each "with" run is
+    # paired with the "without" run just before it. Beside each run: the load average, and
+    # CPU time from the processes' own accounting (utime+stime, USER_HZ ticks; with tick
+    # accounting a process is also charged the softirq work done in its context, i.e. the tc
+    # program and, on the clone path, the clones): the workload's (client getrusage + server
+    # /proc/PID/stat delta) per connection, and ackscope's. "cost per control segment" =
+    # (ackscope's CPU + the workload's extra CPU per connection x connections) / the control
+    # segments the tc program selected (--summary-json host.cloned).
+    ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+    field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+    run_workload() {  # sets R (rate), WL (workload CPU s), N (connections)
+        local s0 s1 out
+        s0="$(ticks "$SPID")"
+        out="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
+        s1="$(ticks "$SPID")"
+        R="$(field "$out" rate)"; N="$(field "$out" conns)"
+        WL="$(awk -v c="$(field "$out" cpu_s)" -v a="$s0" -v b="$s1" 'BEGIN{printf "%.3f", c+(b-a)/100}')"
     }
+    : >"$OUT/rows"
     for i in $(seq 1 "$RUNS"); do
         for path in ring clone; do
-            r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
-            echo "run $i without ackscope: $r load=$(cut -d' ' -f1-3 /proc/loadavg)"
-            echo "$r" | sed 's/.*rate=//' >>"$OUT/without"
-            with_host "host-$path$i" "$path"
+            run_workload
+            local_r0="$R" local_wl0="$WL" local_n0="$N"
+            echo "run $i without ackscope: rate=$R conns=$N workload_cpu_s=$WL load=$(cut -d' ' -f1-3 /proc/loadavg)"
+            ACKSCOPE_HOST_PATH="$path" modes_start_ackscope "$NS_S" "$OUT" "host-$path$i" --mode host --iface s0 --quiet ${ACKSCOPE_ARGS:-}
+            a0="$(ticks "$ACK_PID")"
+            run_workload
+            a1="$(ticks "$ACK_PID")"
+            live_stop_ackscope || true
+            read -r seg lost < <("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); h=s["host"]; t=h["tc"]; import re; rf=re.search(r"ring_full=(\d+)", t); print(h["cloned"], (int(rf.group(1)) if rf else 0) + h["lost_on_veth"] + h["clone_fail"])' "$OUT/host-$path$i.summary.json")
+            ack_s="$(awk -v a="$a0" -v b="$a1" 'BEGIN{printf "%.2f", (b-a)/100}')"
+            echo "run $i with --mode host ($path path): rate=$R conns=$N workload_cpu_s=$WL ackscope_cpu_s=$ack_s control_segments=$seg lost=$lost load=$(cut -d' ' -f1-3 /proc/loadavg)"
+            awk -v p="$path" -v r0="$local_r0" -v w0="$local_wl0" -v n0="$local_n0" -v r="$R" -v w="$WL" -v n="$N" -v a="$ack_s" -v seg="$seg" \
+                'BEGIN{ extra = (w/n - w0/n0) * n; printf "%s %.3f %.3f %.3f\n", p, r/r0, (seg>0 ? (a+extra)*1e6/seg : 0), (seg>0 ? a*1e6/seg : 0) }' >>"$OUT/rows"
         done
     done
-    # "without" runs alternate: odd lines pair with ring, even lines with clone.
-    awk 'NR%2==1' "$OUT/without" >"$OUT/without_ring"; awk 'NR%2==0' "$OUT/without" >"$OUT/without_clone"
     mm() { sort -n | awk '{a[NR]=$1} END {printf "%s..%s", a[1], a[NR]}'; }
     for path in ring clone; do
-        paste "$OUT/without_$path" "$OUT/$path" | awk '{printf "%.3f\n", $2/$1}' >"$OUT/ratio_$path"
-        echo "$path path: median of paired ratios $(median <"$OUT/ratio_$path") (min-max $(mm <"$OUT/ratio_$path")); \
-median connections/s $(median <"$OUT/$path") vs without $(median <"$OUT/without_$path"); \
-ackscope CPU per received frame $(median <"$OUT/${path}_ns") ns (min-max $(mm <"$OUT/${path}_ns"))"
+        col() { awk -v p="$path" -v c="$1" '$1==p {print $c}' "$OUT/rows"; }
+        echo "$path path: connection rate ratio median $(col 2 | median) (min-max $(col 2 | mm)); \
+cost per control segment median $(col 3 | median) us (min-max $(col 3 | mm)); \
+of it ackscope's own CPU median $(col 4 | median) us (min-max $(col 4 | mm))"
     done
     echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     kill "$SPID" 2>/dev/null || true

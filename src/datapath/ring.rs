@@ -39,7 +39,6 @@ pub struct TcRecord {
     /// The classifier's verdict.
     pub class: u8,
     _pad: u32,
-    /// The frame's first bytes, from the Ethernet header on.
     /// The frame's first bytes (at most [`REC_SNAP`]), from the Ethernet header on; 16
     /// bytes of slack after them for the verifier.
     pub data: [u8; REC_SNAP + 16],
@@ -104,7 +103,7 @@ impl RingSource {
     }
 
     /// Calls `f` with up to `max` records in place; returns how many.
-    fn drain<F: FnMut(u64, &[u8])>(&mut self, max: usize, mut f: F) -> usize {
+    fn drain<F: FnMut(u64, &[u8], u32)>(&mut self, max: usize, mut f: F) -> usize {
         let mut cons = self.pos(self.cons).load(Ordering::Relaxed);
         let prod = self.pos(self.prod).load(Ordering::Acquire);
         let mut n = 0;
@@ -125,7 +124,7 @@ impl RingSource {
                 // 8-byte header, 8-aligned; TcRecord is plain integers.
                 let r = unsafe { &*(data.add(off + HDR_SZ) as *const TcRecord) };
                 let cap = (r.cap_len as usize).min(REC_SNAP);
-                f(r.ts_ns, &r.data[..cap]);
+                f(r.ts_ns, &r.data[..cap], r.wire_len);
                 n += 1;
             }
             cons += ((body + HDR_SZ + 7) & !7) as u64;
@@ -137,6 +136,10 @@ impl RingSource {
 
 impl FrameSource for RingSource {
     fn recv<F: FnMut(u64, &[u8])>(&mut self, max: usize, timeout_ms: i32, mut f: F) -> Result<usize> {
+        self.recv_wire(max, timeout_ms, |ts, data, _| f(ts, data))
+    }
+
+    fn recv_wire<F: FnMut(u64, &[u8], u32)>(&mut self, max: usize, timeout_ms: i32, mut f: F) -> Result<usize> {
         let n = self.drain(max, &mut f);
         if n > 0 || timeout_ms == 0 {
             return Ok(n);

@@ -307,6 +307,15 @@ impl<S: crate::datapath::pool::FrameSource> crate::datapath::pool::FrameSource f
         Ok(n)
     }
 
+    fn recv_wire<F: FnMut(u64, &[u8], u32)>(&mut self, max: usize, timeout_ms: i32, f: F) -> Result<usize> {
+        if self.small {
+            std::thread::sleep(self.pause);
+        }
+        let n = self.inner.recv_wire(max, timeout_ms, f)?;
+        self.small = n > 0 && n < max.div_ceil(4);
+        Ok(n)
+    }
+
     fn xsk_stats(&self) -> Option<crate::datapath::xsk::XskStats> {
         self.inner.xsk_stats()
     }
