@@ -19,15 +19,14 @@ use std::fmt;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
-use std::process::Command;
 use std::time::Duration;
 
-use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, OpenObject, TcHook, TC_EGRESS, TC_INGRESS};
+use libbpf_rs::{MapCore, MapFlags, OpenObject, TcAttachPoint, TcHook, TC_EGRESS, TC_INGRESS};
 use tracing::{debug, info, warn};
 
 use super::skeleton::OwnedSkel;
+use super::sys::netlink::{self, ClsactHook};
 use super::sys::{check_capabilities, ifindex_of};
 use super::xdp::{load_error, prog_name, route_libbpf_logs};
 use super::error::{DatapathError, Result};
@@ -286,49 +285,50 @@ fn load(
     open.load().map_err(|e| load_error("load", e))
 }
 
-fn hook_on(ifindex: u32, point: libbpf_sys::bpf_tc_attach_point) -> libbpf_sys::bpf_tc_hook {
-    // SAFETY: zero is a valid bit pattern for this plain C struct.
-    let mut h: libbpf_sys::bpf_tc_hook = unsafe { std::mem::zeroed() };
-    h.sz = std::mem::size_of::<libbpf_sys::bpf_tc_hook>() as _;
-    h.ifindex = ifindex as i32;
-    h.attach_point = point;
+/// A hook of ackscope's filter (handle [`TC_HANDLE`], priority [`TC_PRIORITY`]) on `point` of
+/// `ifindex`, for `query`/`detach`/`destroy`: those zero the program fd (libbpf requires it),
+/// so any open descriptor serves as the one `TcHook::new` takes.
+fn hook_on(ifindex: u32, point: TcAttachPoint) -> TcHook {
+    let mut h = TcHook::new(std::io::stdin().as_fd());
+    h.ifindex(ifindex as i32).attach_point(point).handle(TC_HANDLE).priority(TC_PRIORITY);
     h
 }
 
-/// Creates the clsact qdisc on `ifindex`; `Ok(false)` when one was there.
-fn create_clsact(iface: &str, ifindex: u32) -> Result<bool> {
-    let mut h = hook_on(ifindex, TC_INGRESS | TC_EGRESS);
-    // SAFETY: `h` is a valid, sized hook struct for the call.
-    let r = unsafe { libbpf_sys::bpf_tc_hook_create(&mut h) };
-    match -r {
-        0 => Ok(true),
-        libc::EEXIST => Ok(false),
-        e => Err(DatapathError::Tc {
-            iface: iface.to_string(),
-            what: "creating the clsact qdisc".into(),
-            source: io::Error::from_raw_os_error(e),
-        }),
+/// Whether a clsact qdisc is on `ifindex` (an rtnetlink qdisc dump, what `tc qdisc show`
+/// prints); `None` when that cannot be told.
+pub fn has_clsact(ifindex: u32) -> Option<bool> {
+    match netlink::qdisc_kinds(ifindex) {
+        Ok(kinds) => Some(kinds.iter().any(|k| k == "clsact")),
+        Err(e) => {
+            debug!(ifindex, error = %e, "could not list the qdiscs");
+            None
+        }
     }
 }
 
+/// Creates the clsact qdisc on `ifindex`; `Ok(false)` when one was there. libbpf-rs's
+/// `TcHook::create` treats an existing qdisc as success, so the qdisc dump tells which.
+fn create_clsact(iface: &str, ifindex: u32) -> Result<bool> {
+    let had = has_clsact(ifindex);
+    hook_on(ifindex, TC_INGRESS | TC_EGRESS).create().map_err(|e| DatapathError::Tc {
+        iface: iface.to_string(),
+        what: "creating the clsact qdisc".into(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    // Unknown before (the dump failed): not ours, so it is never removed.
+    Ok(had == Some(false))
+}
+
 /// Id of the filter program at ackscope's handle/priority on one hook.
-fn our_filter(ifindex: u32, point: libbpf_sys::bpf_tc_attach_point) -> Option<u32> {
-    let h = hook_on(ifindex, point);
-    // SAFETY: zero is a valid bit pattern for this plain C struct.
-    let mut opts: libbpf_sys::bpf_tc_opts = unsafe { std::mem::zeroed() };
-    opts.sz = std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _;
-    opts.handle = TC_HANDLE;
-    opts.priority = TC_PRIORITY;
-    // SAFETY: valid, sized structs; the kernel fills in `opts.prog_id`.
-    let r = unsafe { libbpf_sys::bpf_tc_query(&h, &mut opts) };
-    (r == 0 && opts.prog_id != 0).then_some(opts.prog_id)
+fn our_filter(ifindex: u32, point: TcAttachPoint) -> Option<u32> {
+    hook_on(ifindex, point).query().ok().filter(|id| *id != 0)
 }
 
 /// Removes ackscope's tc filters left on `iface` by a killed run (matched by
 /// handle, priority and program name). Returns how many were removed.
 pub fn remove_leftover_filters(iface: &str, ifindex: u32) -> usize {
     let mut removed = 0;
-    if has_clsact(iface) == Some(false) {
+    if has_clsact(ifindex) == Some(false) {
         return 0; // no clsact, no filters (and no libbpf complaint about the query)
     }
     for (point, name) in [(TC_INGRESS, "ingress"), (TC_EGRESS, "egress")] {
@@ -339,62 +339,53 @@ pub fn remove_leftover_filters(iface: &str, ifindex: u32) -> usize {
                   "a foreign tc filter sits at ackscope's handle/priority; leaving it alone");
             continue;
         }
-        let h = hook_on(ifindex, point);
-        // SAFETY: zero is a valid bit pattern for this plain C struct.
-        let mut opts: libbpf_sys::bpf_tc_opts = unsafe { std::mem::zeroed() };
-        opts.sz = std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _;
-        opts.handle = TC_HANDLE;
-        opts.priority = TC_PRIORITY;
-        // SAFETY: valid, sized structs.
-        let r = unsafe { libbpf_sys::bpf_tc_detach(&h, &opts) };
-        if r == 0 {
-            warn!(iface, hook = name, id, "removed leftover {TC_PROG_NAME} filter of a previous run");
-            removed += 1;
-        } else {
-            warn!(iface, hook = name, error = %io::Error::from_raw_os_error(-r),
-                  "could not remove a leftover {TC_PROG_NAME} filter");
+        match hook_on(ifindex, point).detach() {
+            Ok(()) => {
+                warn!(iface, hook = name, id, "removed leftover {TC_PROG_NAME} filter of a previous run");
+                removed += 1;
+            }
+            Err(e) => warn!(iface, hook = name, error = %e,
+                            "could not remove a leftover {TC_PROG_NAME} filter; \
+                             `tc filter del dev {iface} {name} pref {TC_PRIORITY}`"),
         }
     }
     removed
 }
 
-/// Whether `iface` has any filter on its clsact `ingress`/`egress` hook
-/// (`tc filter show`); `None` when that cannot be told.
-fn hook_has_filters(iface: &str, hook: &str) -> Option<bool> {
-    let out = Command::new("tc").args(["filter", "show", "dev", iface, hook]).output().ok()?;
-    if !out.status.success() {
-        return None;
+/// Whether `ifindex` has any filter on its clsact hook (an rtnetlink filter dump, what
+/// `tc filter show dev DEV ingress|egress` prints); `None` when that cannot be told.
+fn hook_has_filters(ifindex: u32, hook: ClsactHook) -> Option<bool> {
+    match netlink::clsact_filter_kinds(ifindex, hook) {
+        Ok(v) => Some(!v.is_empty()),
+        Err(e) => {
+            debug!(ifindex, ?hook, error = %e, "could not list the clsact filters");
+            None
+        }
     }
-    Some(!String::from_utf8_lossy(&out.stdout).trim().is_empty())
-}
-
-/// Whether a clsact qdisc is on `iface`.
-pub fn has_clsact(iface: &str) -> Option<bool> {
-    let out = Command::new("tc").args(["qdisc", "show", "dev", iface]).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("qdisc clsact")))
 }
 
 /// Removes the clsact qdisc of `iface` (ackscope created it) unless some
 /// filter still uses it; returns true when it was removed.
 pub fn remove_clsact_if_unused(iface: &str, ifindex: u32) -> bool {
-    let busy = ["ingress", "egress"].iter().map(|h| hook_has_filters(iface, h)).collect::<Vec<_>>();
+    let busy = [ClsactHook::Ingress, ClsactHook::Egress].map(|h| hook_has_filters(ifindex, h));
     if busy.iter().any(|b| *b != Some(false)) {
-        info!(iface, "keeping the clsact qdisc ackscope created: other filters use it (or `tc` could not tell)");
+        info!(iface, "keeping the clsact qdisc ackscope created: other filters use it (or rtnetlink could not tell)");
         return false;
     }
-    let mut h = hook_on(ifindex, TC_INGRESS | TC_EGRESS);
-    // SAFETY: `h` is a valid, sized hook struct for the call.
-    let r = unsafe { libbpf_sys::bpf_tc_hook_destroy(&mut h) };
-    if r == 0 || -r == libc::ENOENT || -r == libc::EINVAL {
-        debug!(iface, "removed the clsact qdisc ackscope created");
-        r == 0
-    } else {
-        warn!(iface, error = %io::Error::from_raw_os_error(-r),
-              "could not remove the clsact qdisc ackscope created; `tc qdisc del dev {iface} clsact`");
-        false
+    match hook_on(ifindex, TC_INGRESS | TC_EGRESS).destroy() {
+        Ok(()) => {
+            debug!(iface, "removed the clsact qdisc ackscope created");
+            true
+        }
+        Err(e) if matches!(e.kind(), libbpf_rs::ErrorKind::NotFound | libbpf_rs::ErrorKind::InvalidInput) => {
+            debug!(iface, "the clsact qdisc ackscope created is already gone");
+            false
+        }
+        Err(e) => {
+            warn!(iface, error = %e,
+                  "could not remove the clsact qdisc ackscope created; `tc qdisc del dev {iface} clsact`");
+            false
+        }
     }
 }
 

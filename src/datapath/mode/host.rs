@@ -201,7 +201,7 @@ impl HostSetup {
     pub fn attach_tc(&mut self, cfg: &TcConfig) -> Result<()> {
         // Record before creating anything, so that a kill right after the
         // qdisc's creation still leaves the marker behind.
-        let had_clsact = tc::has_clsact(&self.iface);
+        let had_clsact = tc::has_clsact(self.ifindex);
         let expect = if had_clsact == Some(false) { ALIAS_CLSACT_CREATED } else { ALIAS_CLSACT_EXISTING };
         set_alias(&self.veth_a, &self.iface, expect);
         let t = TcClone::attach(&self.iface, self.veth_a_ifindex, cfg)?;
