@@ -88,6 +88,25 @@ pub struct TcCounters {
 }
 
 impl TcCounters {
+    /// The ring path's counters in the XDP steering program's shape: what was selected is
+    /// what was steered, a record lost to a full ring a failed redirect.
+    pub fn as_steering(&self) -> super::xdp::BpfCounters {
+        super::xdp::BpfCounters {
+            frames: self.packets,
+            steered_syn: self.cloned_syn,
+            steered_synack: self.cloned_synack,
+            steered_fin: self.cloned_fin,
+            steered_rst: self.cloned_rst,
+            steered_ack: self.cloned_ack,
+            not_steered_tcp: self.not_cloned_tcp,
+            not_tcp: self.not_tcp,
+            parse_fail: self.parse_fail,
+            redirect_fail: self.ring_full,
+            flows_expired: self.flows_expired,
+            meta_fail: 0,
+        }
+    }
+
     /// Every clone attempted.
     pub fn cloned(&self) -> u64 {
         self.cloned_syn + self.cloned_synack + self.cloned_fin + self.cloned_rst + self.cloned_ack
@@ -283,6 +302,47 @@ fn load(
         .set_max_entries(cfg.flow_table_size)
         .map_err(|e| load_error("size the tc flow table", e))?;
     open.load().map_err(|e| load_error("load", e))
+}
+
+/// The tc program's cost per frame, with `BPF_PROG_RUN` (nothing is attached): loads the
+/// program as configured by `cfg` (clones to `clone_ifindex` on the clone path) and runs each
+/// frame `rounds` times `repeat` times in a row, draining the ring between rounds (so that the
+/// ring path writes real records, not `ring_full`). Returns, per frame, the kernel's average
+/// nanoseconds per run of each round, and the counters of the whole run. Needs CAP_BPF (root);
+/// for bench/modes.sh (`examples/tc_cost.rs`).
+pub fn test_run_ns(
+    frames: &[&[u8]],
+    cfg: &TcConfig,
+    clone_ifindex: u32,
+    repeat: u32,
+    rounds: u32,
+) -> Result<(Vec<Vec<f64>>, TcCounters)> {
+    use super::pool::FrameSource;
+    route_libbpf_logs();
+    check_capabilities()?;
+    let skel = OwnedSkel::load(|storage| load(clone_ifindex, cfg, storage))?;
+    let mut ring = if cfg.ring { Some(super::ring::RingSource::new(skel.maps.ackscope_tc_ring.as_fd(), RING_BYTES as usize)?) } else { None };
+    // Records per drain bound the rounds: the ring holds RING_BYTES / 176 of them.
+    let repeat = repeat.clamp(1, RING_BYTES / 2 / 176);
+    let mut out = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let mut ns = Vec::with_capacity(rounds as usize);
+        for _ in 0..rounds {
+            let input = libbpf_rs::ProgramInput { data_in: Some(frame), repeat, ..Default::default() };
+            let o = skel.progs.ackscope_tc.test_run(input).map_err(|e| load_error("BPF_PROG_RUN of the tc program", e))?;
+            ns.push(o.duration.as_nanos() as f64);
+            if let Some(r) = ring.as_mut() {
+                while r.recv(usize::MAX, 0, |_, _| {})? > 0 {}
+            }
+        }
+        out.push(ns);
+    }
+    let per_cpu = skel
+        .maps
+        .ackscope_tc_cnt
+        .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(|source| DatapathError::Map { map: "ackscope_tc_cnt", what: "per-CPU lookup".into(), source })?;
+    Ok((out, TcCounters::sum_per_cpu(per_cpu.iter().flatten())))
 }
 
 /// A hook of ackscope's filter (handle [`TC_HANDLE`], priority [`TC_PRIORITY`]) on `point` of

@@ -1,5 +1,10 @@
 //! Host mode: watch a production interface without touching its traffic.
 //!
+//! Ring path (the default): the tc program on IF's clsact hooks writes a 168-byte record of
+//! each control segment (its first 128 bytes, wire length, stamp) into a BPF ring buffer
+//! that one worker maps and drains ([`crate::datapath::ring`]); no clone, no traffic on the
+//! veth, no XDP. Clone path (`ACKSCOPE_HOST_PATH=clone`):
+//!
 //! ```text
 //!  IF (production)            ackscope's private veth pair, in IF's namespace
 //!   clsact ingress ─┐
@@ -9,7 +14,8 @@
 //! ```
 //!
 //! [`HostSetup`] owns everything host mode creates besides the mirror
-//! session on the veth end `b`: a per-interface lock, the veth pair, and the
+//! session on the veth end `b`: a per-interface lock, the veth pair (on the ring path idle,
+//! kept for its alias, the record that survives a SIGKILL), and the
 //! tc filters (plus the clsact qdisc when IF had none). Dropping it removes
 //! all of them. A run killed with SIGKILL leaves the veth pair and the tc
 //! filters behind; the next start on the same interface finds them (veth
@@ -41,11 +47,11 @@ const ALIAS_CLSACT_EXISTING: &str = "clsact=existing";
 
 
 
-/// Which host-mode path `ACKSCOPE_HOST_PATH` selects: `clone` (default for now) or `ring`
-/// (records in a BPF ring buffer; not yet the default: its live test does not pass yet, the
-/// worker ends right after the start — see docs/MODES.md).
+/// Which host-mode path `ACKSCOPE_HOST_PATH` selects: `ring` (the default: records in a BPF
+/// ring buffer) or `clone` (clones through a private veth into XDP and AF_XDP; kept for
+/// comparison and for captures of whole frames — see docs/MODES.md).
 pub fn ring_path_selected() -> bool {
-    std::env::var("ACKSCOPE_HOST_PATH").is_ok_and(|v| v == "ring")
+    std::env::var("ACKSCOPE_HOST_PATH").map_or(true, |v| v != "clone")
 }
 
 /// Host mode. Ring path (default): the tc filters write a record of each control segment

@@ -266,8 +266,16 @@ impl Session {
     }
 
     /// The program's counters now.
+    ///
+    /// On host mode's ring path (no XDP program) the tc program is what steers: its counters
+    /// in the same shape, with the records lost to a full ring as `redirect_fail` (so the
+    /// status line and the `ackscope_xdp_*` metrics count them as steered-but-lost).
     pub fn bpf_counters(&self) -> Result<BpfCounters> {
-        self.steer.as_ref().map(|s| s.counters()).unwrap_or_else(|| Ok(BpfCounters::default()))
+        match (&self.steer, &self.state) {
+            (Some(s), _) => s.counters(),
+            (None, Some(ModeState::Host(h))) => Ok(h.counters().map(|t| t.as_steering()).unwrap_or_default()),
+            (None, _) => Ok(BpfCounters::default()),
+        }
     }
 
     /// True when every worker has stopped on its own (e.g. the interface went away).
