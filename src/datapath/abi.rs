@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn generated_types_have_the_abi_sizes() {
         assert_eq!(std::mem::size_of::<ackscope_counters>(), 12 * 8);
-        assert_eq!(std::mem::size_of::<ackscope_tc_counters>(), 12 * 8);
+        assert_eq!(std::mem::size_of::<ackscope_tc_counters>(), 14 * 8);
     }
 
     #[test]
