@@ -3,8 +3,9 @@
 #
 #   bench/modes.sh host   ACKSCOPE CONNRATE [RUNS] [SECS]   connection rate on a real
 #       client/server pair, without ackscope and with `--mode host` on the server's
-#       interface, runs interleaved (without, with, without, ...); HOST_Q1=1 adds a run
-#       with --queues 1 to each round
+#       interface, runs interleaved: without, ring path (ACKSCOPE_HOST_PATH=ring), without,
+#       clone path (ACKSCOPE_HOST_PATH=clone), ...; ratios paired with the run before, and the
+#       CPU cost per observed control segment from the processes' own accounting
 #   bench/modes.sh host-lookups ACKSCOPE CONNRATE [RUNS] [SECS]   the same ratio with the
 #       kernel view (sock_diag lookups of stale ACKs) on and off, under a stale-ACK load from
 #       `ackscope gen` (GEN_RATE frames/s, GEN_STALE share of stale-ACK stories)
@@ -34,31 +35,50 @@ host)
     SPID=$!; _PIDS+=("$SPID")
     sleep 0.5
     nsc "$CONNRATE" client "$SRV_IP:7000" 1 4 >/dev/null   # warm-up
-    : >"$OUT/without"; : >"$OUT/with"
+    # Per round: without ackscope, the ring path, without, the clone path; each "with" run is
+    # paired with the "without" run just before it. Beside each run: the load average, and
+    # CPU time from the processes' own accounting (utime+stime, USER_HZ ticks; with tick
+    # accounting a process is also charged the softirq work done in its context, i.e. the tc
+    # program and, on the clone path, the clones): the workload's (client getrusage + server
+    # /proc/PID/stat delta) per connection, and ackscope's. "cost per control segment" =
+    # (ackscope's CPU + the workload's extra CPU per connection x connections) / the control
+    # segments the tc program selected (--summary-json host.cloned).
+    ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+    field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+    run_workload() {  # sets R (rate), WL (workload CPU s), N (connections)
+        local s0 s1 out
+        s0="$(ticks "$SPID")"
+        out="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
+        s1="$(ticks "$SPID")"
+        R="$(field "$out" rate)"; N="$(field "$out" conns)"
+        WL="$(awk -v c="$(field "$out" cpu_s)" -v a="$s0" -v b="$s1" 'BEGIN{printf "%.3f", c+(b-a)/100}')"
+    }
+    : >"$OUT/rows"
     for i in $(seq 1 "$RUNS"); do
-        r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
-        echo "run $i without ackscope: $r"
-        echo "$r" | sed 's/.*rate=//' >>"$OUT/without"
-        modes_start_ackscope "$NS_S" "$OUT" "host$i" --mode host --iface s0 --quiet ${ACKSCOPE_ARGS:-}
-        r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
-        live_stop_ackscope || true
-        echo "run $i with --mode host: $r"
-        echo "$r" | sed 's/.*rate=//' >>"$OUT/with"
-        if [ -n "${HOST_Q1:-}" ]; then
-            modes_start_ackscope "$NS_S" "$OUT" "hostn$i" --mode host --iface s0 --quiet --queues 1
-            r="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
+        for path in ring clone; do
+            run_workload
+            local_r0="$R" local_wl0="$WL" local_n0="$N"
+            echo "run $i without ackscope: rate=$R conns=$N workload_cpu_s=$WL load=$(cut -d' ' -f1-3 /proc/loadavg)"
+            ACKSCOPE_HOST_PATH="$path" modes_start_ackscope "$NS_S" "$OUT" "host-$path$i" --mode host --iface s0 --quiet ${ACKSCOPE_ARGS:-}
+            a0="$(ticks "$ACK_PID")"
+            run_workload
+            a1="$(ticks "$ACK_PID")"
             live_stop_ackscope || true
-            echo "run $i with --mode host --queues 1: $r"
-            echo "$r" | sed 's/.*rate=//' >>"$OUT/withn"
-        fi
+            read -r seg lost < <("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); h=s["host"]; t=h["tc"]; import re; rf=re.search(r"ring_full=(\d+)", t); print(h["cloned"], (int(rf.group(1)) if rf else 0) + h["lost_on_veth"] + h["clone_fail"])' "$OUT/host-$path$i.summary.json")
+            ack_s="$(awk -v a="$a0" -v b="$a1" 'BEGIN{printf "%.2f", (b-a)/100}')"
+            echo "run $i with --mode host ($path path): rate=$R conns=$N workload_cpu_s=$WL ackscope_cpu_s=$ack_s control_segments=$seg lost=$lost load=$(cut -d' ' -f1-3 /proc/loadavg)"
+            awk -v p="$path" -v r0="$local_r0" -v w0="$local_wl0" -v n0="$local_n0" -v r="$R" -v w="$WL" -v n="$N" -v a="$ack_s" -v seg="$seg" \
+                'BEGIN{ extra = (w/n - w0/n0) * n; printf "%s %.3f %.3f %.3f\n", p, r/r0, (seg>0 ? (a+extra)*1e6/seg : 0), (seg>0 ? a*1e6/seg : 0) }' >>"$OUT/rows"
+        done
     done
-    if [ -n "${HOST_Q1:-}" ]; then
-        echo "--queues 1: median $(median <"$OUT/withn"), median of paired ratios $(paste "$OUT/without" "$OUT/withn" | awk '{print $2/$1}' | median)"
-    fi
-    a="$(median <"$OUT/without")"; b="$(median <"$OUT/with")"
-    # Each run's ratio against the run just before it: less sensitive to load from elsewhere.
-    p="$(paste "$OUT/without" "$OUT/with" | awk '{print $2/$1}' | median)"
-    echo "median connections/s: without $a, with host mode $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}'); median of paired ratios $(printf '%.3f' "$p")"
+    mm() { sort -n | awk '{a[NR]=$1} END {printf "%s..%s", a[1], a[NR]}'; }
+    for path in ring clone; do
+        col() { awk -v p="$path" -v c="$1" '$1==p {print $c}' "$OUT/rows"; }
+        echo "$path path: connection rate ratio median $(col 2 | median) (min-max $(col 2 | mm)); \
+cost per control segment median $(col 3 | median) us (min-max $(col 3 | mm)); \
+of it ackscope's own CPU median $(col 4 | median) us (min-max $(col 4 | mm))"
+    done
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     kill "$SPID" 2>/dev/null || true
     ;;
 inline)
@@ -114,7 +134,7 @@ host-lookups)
         nsc "$BIN" gen --iface c0 --rate "$GEN_RATE" --duration $((SECS + 2)) --flows 2000 --stale-ack-rate "$GEN_STALE" >/dev/null 2>&1 &
         local g=$!
         sleep 0.5
-        nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4 | sed 's/.*rate=//'
+        nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4 | sed -n 's/.*rate=\([0-9.]*\).*/\1/p'
         wait "$g" || true
     }
     : >"$OUT/r_on"; : >"$OUT/r_off"

@@ -37,4 +37,22 @@ struct gen_frame {
 	__u8 data[GEN_SLOT];
 };
 
+/* Bytes of the frame a host-mode ring record carries (L2 .. TCP options, and the
+ * --pcap-dir snap). A multiple of 8. */
+#define ACKSCOPE_REC_SNAP 128
+
+/* Host mode (ring path): one record per selected control segment, written by
+ * tc_clone.bpf.c into the BPF ring buffer ackscope_tc_ring. 168 bytes;
+ * src/datapath/ring.rs mirrors it (a unit test checks the layout). */
+struct ackscope_tc_record {
+	__u64 ts_ns;     /* bpf_ktime_get_ns() at program entry */
+	__u32 wire_len;  /* skb->len (+4 when an out-of-band VLAN tag was put back) */
+	__u32 ifindex;   /* skb->ifindex */
+	__u16 cap_len;   /* bytes valid in data[] */
+	__u8 egress;     /* 1: clsact egress, 0: ingress */
+	__u8 class_;     /* enum ackscope_class */
+	__u32 _pad;
+	__u8 data[ACKSCOPE_REC_SNAP + 16]; /* 16 bytes of slack for the verifier */
+};
+
 #endif /* ACKSCOPE_ABI_H */

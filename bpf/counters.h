@@ -27,7 +27,9 @@ struct ackscope_counters {
 	__u64 meta_fail;        /* bpf_xdp_adjust_meta refused */
 };
 
-/* tc_clone.bpf.c: per-CPU counters (map ackscope_tc_cnt). */
+/* tc_clone.bpf.c: per-CPU counters (map ackscope_tc_cnt). cloned_* count the
+ * selected segments on both paths (clone path: clones attempted; ring path:
+ * records attempted, ring_full of them lost). */
 struct ackscope_tc_counters {
 	__u64 packets;          /* every packet the program saw */
 	__u64 cloned_syn;
@@ -41,6 +43,8 @@ struct ackscope_tc_counters {
 	__u64 clone_fail;       /* bpf_clone_redirect() != 0 */
 	__u64 flows_expired;
 	__u64 pulled;           /* headers made linear with bpf_skb_pull_data */
+	__u64 ring_full;        /* ring path: bpf_ringbuf_reserve failed (record lost) */
+	__u64 ring_wakeups;     /* ring path: records submitted with a forced wake-up */
 };
 
 #define CNT(c, field)                   \

@@ -38,7 +38,7 @@ pub const META_LEN: usize = std::mem::size_of::<KernelMeta>();
 pub(crate) unsafe trait MapValue: Copy + Default {}
 // SAFETY: generated from `struct ackscope_counters` (bpf/counters.h): #[repr(C)], twelve u64.
 unsafe impl MapValue for ackscope_counters {}
-// SAFETY: generated from `struct ackscope_tc_counters` (bpf/counters.h): #[repr(C)], twelve u64.
+// SAFETY: generated from `struct ackscope_tc_counters` (bpf/counters.h): #[repr(C)], fourteen u64.
 unsafe impl MapValue for ackscope_tc_counters {}
 
 /// The value in `raw` (one CPU's slot of a per-CPU map), or the default when it is too short.
@@ -117,6 +117,8 @@ impl TcCounters {
             s.clone_fail += v.clone_fail;
             s.flows_expired += v.flows_expired;
             s.pulled += v.pulled;
+            s.ring_full += v.ring_full;
+            s.ring_wakeups += v.ring_wakeups;
         }
         s
     }
@@ -129,7 +131,7 @@ mod tests {
     #[test]
     fn generated_types_have_the_abi_sizes() {
         assert_eq!(std::mem::size_of::<ackscope_counters>(), 12 * 8);
-        assert_eq!(std::mem::size_of::<ackscope_tc_counters>(), 12 * 8);
+        assert_eq!(std::mem::size_of::<ackscope_tc_counters>(), 14 * 8);
     }
 
     #[test]

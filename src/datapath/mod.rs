@@ -12,6 +12,8 @@ pub mod error;
 pub mod mode;
 /// Worker threads, shard hand-off rings and the reorder window.
 pub mod pool;
+/// Host mode's ring path: the consumer of the tc program's BPF ring buffer.
+pub mod ring;
 /// The kernel adapter: interfaces, link state, capabilities, the mode lock, clocks.
 pub(crate) mod skeleton;
 pub mod sys;

@@ -39,6 +39,14 @@ pub trait FrameSource: Send {
     /// with each frame's `CLOCK_MONOTONIC` receive stamp and bytes.
     fn recv<F: FnMut(u64, &[u8])>(&mut self, max: usize, timeout_ms: i32, f: F) -> Result<usize>;
 
+    /// As [`FrameSource::recv`], with each frame's length on the wire as well: more than the
+    /// bytes given when the source holds only the first bytes of a frame (host mode's ring
+    /// path), which flagged-flow captures record as the frame's original length.
+    #[inline]
+    fn recv_wire<F: FnMut(u64, &[u8], u32)>(&mut self, max: usize, timeout_ms: i32, mut f: F) -> Result<usize> {
+        self.recv(max, timeout_ms, |ts, data| f(ts, data, data.len() as u32))
+    }
+
     /// The kernel's loss counters for this source, when it has any.
     fn xsk_stats(&self) -> Option<XskStats> {
         None
@@ -196,22 +204,24 @@ impl ShardSnapshot {
 /// 168 bytes), so a run without `--pcap-dir` does not move them through every slot.
 trait Carry: Send + Sized + 'static {
     /// Taken from the frame at receive.
-    fn of(data: &[u8]) -> Self;
+    fn of(data: &[u8], wire_len: u32) -> Self;
     /// Remember the frame in the recorder (at release, before the shard sees the segment).
     fn record(&self, rec: &mut FlowRecorder, fp: u64, ts: u64);
 }
 
 impl Carry for () {
     #[inline]
-    fn of(_: &[u8]) {}
+    fn of(_: &[u8], _: u32) {}
     #[inline]
     fn record(&self, _: &mut FlowRecorder, _: u64, _: u64) {}
 }
 
 impl Carry for FrameSnap {
     #[inline]
-    fn of(data: &[u8]) -> FrameSnap {
-        FrameSnap::of(data)
+    fn of(data: &[u8], wire_len: u32) -> FrameSnap {
+        let mut s = FrameSnap::of(data);
+        s.orig_len = s.orig_len.max(wire_len);
+        s
     }
     #[inline]
     fn record(&self, rec: &mut FlowRecorder, fp: u64, ts: u64) {
@@ -415,7 +425,7 @@ fn worker<S: FrameSource, C: Carry>(
         let stopping = stop.load(Ordering::Relaxed);
         let mut got = 0usize;
         if !stopping {
-            let r = src.recv(cfg.batch, if idle { 1 } else { 0 }, |ts, data| {
+            let r = src.recv_wire(cfg.batch, if idle { 1 } else { 0 }, |ts, data, wire_len| {
                 st.rx_frames.fetch_add(1, Ordering::Relaxed);
                 match parse_frame(LinkType::Ethernet, data, ts, 0) {
                     Ok(Parsed::Tcp(seg)) => {
@@ -426,11 +436,11 @@ fn worker<S: FrameSource, C: Carry>(
                         } else if owner == me {
                             if heap.len() < heap_cap {
                                 order += 1;
-                                heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, carry: C::of(data) }));
+                                heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, carry: C::of(data, wire_len) }));
                             } else {
                                 st.handoff_full.fetch_add(1, Ordering::Relaxed);
                             }
-                        } else if rings[me][owner].as_ref().expect("ring to another worker").push((seg, key, C::of(data))).is_ok() {
+                        } else if rings[me][owner].as_ref().expect("ring to another worker").push((seg, key, C::of(data, wire_len))).is_ok() {
                             st.handed_off.fetch_add(1, Ordering::Relaxed);
                         } else {
                             st.handoff_full.fetch_add(1, Ordering::Relaxed);

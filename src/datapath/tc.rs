@@ -19,15 +19,14 @@ use std::fmt;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
-use std::process::Command;
 use std::time::Duration;
 
-use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, OpenObject, TcHook, TC_EGRESS, TC_INGRESS};
+use libbpf_rs::{MapCore, MapFlags, OpenObject, TcAttachPoint, TcHook, TC_EGRESS, TC_INGRESS};
 use tracing::{debug, info, warn};
 
 use super::skeleton::OwnedSkel;
+use super::sys::netlink::{self, ClsactHook};
 use super::sys::{check_capabilities, ifindex_of};
 use super::xdp::{load_error, prog_name, route_libbpf_logs};
 use super::error::{DatapathError, Result};
@@ -49,6 +48,10 @@ pub const TC_PRIORITY: u32 = 0x0acc;
 
 // The kernel keeps the priority in 16 bits; handle 0 would mean "kernel picks".
 const _: () = assert!(TC_PRIORITY > 0 && TC_PRIORITY <= 0xffff && TC_HANDLE != 0);
+
+/// Size of the ring path's BPF ring buffer: 4 MiB, about 24 000 records (168 + 8 bytes
+/// each), i.e. 120 ms at 200 000 control segments/s.
+pub const RING_BYTES: u32 = 4 << 20;
 
 /// Counters of the tc program, summed over all CPUs
 /// (`struct ackscope_tc_counters`).
@@ -78,9 +81,32 @@ pub struct TcCounters {
     pub flows_expired: u64,
     /// Packets whose headers had to be made linear first.
     pub pulled: u64,
+    /// Ring path: records lost because the ring was full (`cloned_*` count them too).
+    pub ring_full: u64,
+    /// Ring path: records submitted with a forced wake-up (ring past its fill mark).
+    pub ring_wakeups: u64,
 }
 
 impl TcCounters {
+    /// The ring path's counters in the XDP steering program's shape: what was selected is
+    /// what was steered, a record lost to a full ring a failed redirect.
+    pub fn as_steering(&self) -> super::xdp::BpfCounters {
+        super::xdp::BpfCounters {
+            frames: self.packets,
+            steered_syn: self.cloned_syn,
+            steered_synack: self.cloned_synack,
+            steered_fin: self.cloned_fin,
+            steered_rst: self.cloned_rst,
+            steered_ack: self.cloned_ack,
+            not_steered_tcp: self.not_cloned_tcp,
+            not_tcp: self.not_tcp,
+            parse_fail: self.parse_fail,
+            redirect_fail: self.ring_full,
+            flows_expired: self.flows_expired,
+            meta_fail: 0,
+        }
+    }
+
     /// Every clone attempted.
     pub fn cloned(&self) -> u64 {
         self.cloned_syn + self.cloned_synack + self.cloned_fin + self.cloned_rst + self.cloned_ack
@@ -93,7 +119,7 @@ impl fmt::Display for TcCounters {
         write!(
             f,
             "packets={} cloned: syn={} synack={} fin={} rst={} ack={}; not_cloned_tcp={} not_tcp={} \
-             parse_fail={} clone_fail={} flows_expired={} pulled={}",
+             parse_fail={} clone_fail={} flows_expired={} pulled={} ring_full={} ring_wakeups={}",
             self.packets,
             self.cloned_syn,
             self.cloned_synack,
@@ -105,7 +131,9 @@ impl fmt::Display for TcCounters {
             self.parse_fail,
             self.clone_fail,
             self.flows_expired,
-            self.pulled
+            self.pulled,
+            self.ring_full,
+            self.ring_wakeups
         )
     }
 }
@@ -117,11 +145,13 @@ pub struct TcConfig {
     pub flow_age: Duration,
     /// Capacity of the in-kernel LRU of 4-tuples in handshake or teardown.
     pub flow_table_size: u32,
+    /// Ring path (records into a BPF ring buffer) instead of clones to the veth.
+    pub ring: bool,
 }
 
 impl Default for TcConfig {
     fn default() -> Self {
-        TcConfig { flow_age: Duration::from_secs(10), flow_table_size: 65536 }
+        TcConfig { flow_age: Duration::from_secs(10), flow_table_size: 65536, ring: true }
     }
 }
 
@@ -192,6 +222,12 @@ impl TcClone {
         Ok(tc)
     }
 
+    /// A consumer of the program's ring buffer (ring path; see `datapath::ring`).
+    pub fn ring_source(&self) -> Result<super::ring::RingSource> {
+        let m = &self.skel.maps.ackscope_tc_ring;
+        super::ring::RingSource::new(m.as_fd(), RING_BYTES as usize)
+    }
+
     /// Whether ackscope created the clsact qdisc (it had none before).
     pub fn created_clsact(&self) -> bool {
         self.created_clsact
@@ -254,7 +290,13 @@ fn load(
         .as_deref_mut()
         .ok_or_else(|| DatapathError::Config("tc BPF object has no .rodata section".into()))?;
     rodata.ackscope_clone_ifindex = clone_ifindex;
+    rodata.ackscope_ring_mode = u32::from(cfg.ring);
+    rodata.ackscope_ring_wake_bytes = u64::from(RING_BYTES / 8);
     rodata.ackscope_flow_age_ns = u64::try_from(cfg.flow_age.as_nanos()).unwrap_or(u64::MAX);
+    open.maps
+        .ackscope_tc_ring
+        .set_max_entries(if cfg.ring { RING_BYTES } else { 4096 })
+        .map_err(|e| load_error("size the tc ring buffer", e))?;
     open.maps
         .ackscope_tc_flows
         .set_max_entries(cfg.flow_table_size)
@@ -262,49 +304,91 @@ fn load(
     open.load().map_err(|e| load_error("load", e))
 }
 
-fn hook_on(ifindex: u32, point: libbpf_sys::bpf_tc_attach_point) -> libbpf_sys::bpf_tc_hook {
-    // SAFETY: zero is a valid bit pattern for this plain C struct.
-    let mut h: libbpf_sys::bpf_tc_hook = unsafe { std::mem::zeroed() };
-    h.sz = std::mem::size_of::<libbpf_sys::bpf_tc_hook>() as _;
-    h.ifindex = ifindex as i32;
-    h.attach_point = point;
+/// The tc program's cost per frame, with `BPF_PROG_RUN` (nothing is attached): loads the
+/// program as configured by `cfg` (clones to `clone_ifindex` on the clone path) and runs each
+/// frame `rounds` times `repeat` times in a row, draining the ring between rounds (so that the
+/// ring path writes real records, not `ring_full`). Returns, per frame, the kernel's average
+/// nanoseconds per run of each round, and the counters of the whole run. Needs CAP_BPF (root);
+/// for bench/modes.sh (`examples/tc_cost.rs`).
+pub fn test_run_ns(
+    frames: &[&[u8]],
+    cfg: &TcConfig,
+    clone_ifindex: u32,
+    repeat: u32,
+    rounds: u32,
+) -> Result<(Vec<Vec<f64>>, TcCounters)> {
+    use super::pool::FrameSource;
+    route_libbpf_logs();
+    check_capabilities()?;
+    let skel = OwnedSkel::load(|storage| load(clone_ifindex, cfg, storage))?;
+    let mut ring = if cfg.ring { Some(super::ring::RingSource::new(skel.maps.ackscope_tc_ring.as_fd(), RING_BYTES as usize)?) } else { None };
+    // Records per drain bound the rounds: the ring holds RING_BYTES / 176 of them.
+    let repeat = repeat.clamp(1, RING_BYTES / 2 / 176);
+    let mut out = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let mut ns = Vec::with_capacity(rounds as usize);
+        for _ in 0..rounds {
+            let input = libbpf_rs::ProgramInput { data_in: Some(frame), repeat, ..Default::default() };
+            let o = skel.progs.ackscope_tc.test_run(input).map_err(|e| load_error("BPF_PROG_RUN of the tc program", e))?;
+            ns.push(o.duration.as_nanos() as f64);
+            if let Some(r) = ring.as_mut() {
+                while r.recv(usize::MAX, 0, |_, _| {})? > 0 {}
+            }
+        }
+        out.push(ns);
+    }
+    let per_cpu = skel
+        .maps
+        .ackscope_tc_cnt
+        .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(|source| DatapathError::Map { map: "ackscope_tc_cnt", what: "per-CPU lookup".into(), source })?;
+    Ok((out, TcCounters::sum_per_cpu(per_cpu.iter().flatten())))
+}
+
+/// A hook of ackscope's filter (handle [`TC_HANDLE`], priority [`TC_PRIORITY`]) on `point` of
+/// `ifindex`, for `query`/`detach`/`destroy`: those zero the program fd (libbpf requires it),
+/// so any open descriptor serves as the one `TcHook::new` takes.
+fn hook_on(ifindex: u32, point: TcAttachPoint) -> TcHook {
+    let mut h = TcHook::new(std::io::stdin().as_fd());
+    h.ifindex(ifindex as i32).attach_point(point).handle(TC_HANDLE).priority(TC_PRIORITY);
     h
 }
 
-/// Creates the clsact qdisc on `ifindex`; `Ok(false)` when one was there.
-fn create_clsact(iface: &str, ifindex: u32) -> Result<bool> {
-    let mut h = hook_on(ifindex, TC_INGRESS | TC_EGRESS);
-    // SAFETY: `h` is a valid, sized hook struct for the call.
-    let r = unsafe { libbpf_sys::bpf_tc_hook_create(&mut h) };
-    match -r {
-        0 => Ok(true),
-        libc::EEXIST => Ok(false),
-        e => Err(DatapathError::Tc {
-            iface: iface.to_string(),
-            what: "creating the clsact qdisc".into(),
-            source: io::Error::from_raw_os_error(e),
-        }),
+/// Whether a clsact qdisc is on `ifindex` (an rtnetlink qdisc dump, what `tc qdisc show`
+/// prints); `None` when that cannot be told.
+pub fn has_clsact(ifindex: u32) -> Option<bool> {
+    match netlink::qdisc_kinds(ifindex) {
+        Ok(kinds) => Some(kinds.iter().any(|k| k == "clsact")),
+        Err(e) => {
+            debug!(ifindex, error = %e, "could not list the qdiscs");
+            None
+        }
     }
 }
 
+/// Creates the clsact qdisc on `ifindex`; `Ok(false)` when one was there. libbpf-rs's
+/// `TcHook::create` treats an existing qdisc as success, so the qdisc dump tells which.
+fn create_clsact(iface: &str, ifindex: u32) -> Result<bool> {
+    let had = has_clsact(ifindex);
+    hook_on(ifindex, TC_INGRESS | TC_EGRESS).create().map_err(|e| DatapathError::Tc {
+        iface: iface.to_string(),
+        what: "creating the clsact qdisc".into(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    // Unknown before (the dump failed): not ours, so it is never removed.
+    Ok(had == Some(false))
+}
+
 /// Id of the filter program at ackscope's handle/priority on one hook.
-fn our_filter(ifindex: u32, point: libbpf_sys::bpf_tc_attach_point) -> Option<u32> {
-    let h = hook_on(ifindex, point);
-    // SAFETY: zero is a valid bit pattern for this plain C struct.
-    let mut opts: libbpf_sys::bpf_tc_opts = unsafe { std::mem::zeroed() };
-    opts.sz = std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _;
-    opts.handle = TC_HANDLE;
-    opts.priority = TC_PRIORITY;
-    // SAFETY: valid, sized structs; the kernel fills in `opts.prog_id`.
-    let r = unsafe { libbpf_sys::bpf_tc_query(&h, &mut opts) };
-    (r == 0 && opts.prog_id != 0).then_some(opts.prog_id)
+fn our_filter(ifindex: u32, point: TcAttachPoint) -> Option<u32> {
+    hook_on(ifindex, point).query().ok().filter(|id| *id != 0)
 }
 
 /// Removes ackscope's tc filters left on `iface` by a killed run (matched by
 /// handle, priority and program name). Returns how many were removed.
 pub fn remove_leftover_filters(iface: &str, ifindex: u32) -> usize {
     let mut removed = 0;
-    if has_clsact(iface) == Some(false) {
+    if has_clsact(ifindex) == Some(false) {
         return 0; // no clsact, no filters (and no libbpf complaint about the query)
     }
     for (point, name) in [(TC_INGRESS, "ingress"), (TC_EGRESS, "egress")] {
@@ -315,62 +399,53 @@ pub fn remove_leftover_filters(iface: &str, ifindex: u32) -> usize {
                   "a foreign tc filter sits at ackscope's handle/priority; leaving it alone");
             continue;
         }
-        let h = hook_on(ifindex, point);
-        // SAFETY: zero is a valid bit pattern for this plain C struct.
-        let mut opts: libbpf_sys::bpf_tc_opts = unsafe { std::mem::zeroed() };
-        opts.sz = std::mem::size_of::<libbpf_sys::bpf_tc_opts>() as _;
-        opts.handle = TC_HANDLE;
-        opts.priority = TC_PRIORITY;
-        // SAFETY: valid, sized structs.
-        let r = unsafe { libbpf_sys::bpf_tc_detach(&h, &opts) };
-        if r == 0 {
-            warn!(iface, hook = name, id, "removed leftover {TC_PROG_NAME} filter of a previous run");
-            removed += 1;
-        } else {
-            warn!(iface, hook = name, error = %io::Error::from_raw_os_error(-r),
-                  "could not remove a leftover {TC_PROG_NAME} filter");
+        match hook_on(ifindex, point).detach() {
+            Ok(()) => {
+                warn!(iface, hook = name, id, "removed leftover {TC_PROG_NAME} filter of a previous run");
+                removed += 1;
+            }
+            Err(e) => warn!(iface, hook = name, error = %e,
+                            "could not remove a leftover {TC_PROG_NAME} filter; \
+                             `tc filter del dev {iface} {name} pref {TC_PRIORITY}`"),
         }
     }
     removed
 }
 
-/// Whether `iface` has any filter on its clsact `ingress`/`egress` hook
-/// (`tc filter show`); `None` when that cannot be told.
-fn hook_has_filters(iface: &str, hook: &str) -> Option<bool> {
-    let out = Command::new("tc").args(["filter", "show", "dev", iface, hook]).output().ok()?;
-    if !out.status.success() {
-        return None;
+/// Whether `ifindex` has any filter on its clsact hook (an rtnetlink filter dump, what
+/// `tc filter show dev DEV ingress|egress` prints); `None` when that cannot be told.
+fn hook_has_filters(ifindex: u32, hook: ClsactHook) -> Option<bool> {
+    match netlink::clsact_filter_kinds(ifindex, hook) {
+        Ok(v) => Some(!v.is_empty()),
+        Err(e) => {
+            debug!(ifindex, ?hook, error = %e, "could not list the clsact filters");
+            None
+        }
     }
-    Some(!String::from_utf8_lossy(&out.stdout).trim().is_empty())
-}
-
-/// Whether a clsact qdisc is on `iface`.
-pub fn has_clsact(iface: &str) -> Option<bool> {
-    let out = Command::new("tc").args(["qdisc", "show", "dev", iface]).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("qdisc clsact")))
 }
 
 /// Removes the clsact qdisc of `iface` (ackscope created it) unless some
 /// filter still uses it; returns true when it was removed.
 pub fn remove_clsact_if_unused(iface: &str, ifindex: u32) -> bool {
-    let busy = ["ingress", "egress"].iter().map(|h| hook_has_filters(iface, h)).collect::<Vec<_>>();
+    let busy = [ClsactHook::Ingress, ClsactHook::Egress].map(|h| hook_has_filters(ifindex, h));
     if busy.iter().any(|b| *b != Some(false)) {
-        info!(iface, "keeping the clsact qdisc ackscope created: other filters use it (or `tc` could not tell)");
+        info!(iface, "keeping the clsact qdisc ackscope created: other filters use it (or rtnetlink could not tell)");
         return false;
     }
-    let mut h = hook_on(ifindex, TC_INGRESS | TC_EGRESS);
-    // SAFETY: `h` is a valid, sized hook struct for the call.
-    let r = unsafe { libbpf_sys::bpf_tc_hook_destroy(&mut h) };
-    if r == 0 || -r == libc::ENOENT || -r == libc::EINVAL {
-        debug!(iface, "removed the clsact qdisc ackscope created");
-        r == 0
-    } else {
-        warn!(iface, error = %io::Error::from_raw_os_error(-r),
-              "could not remove the clsact qdisc ackscope created; `tc qdisc del dev {iface} clsact`");
-        false
+    match hook_on(ifindex, TC_INGRESS | TC_EGRESS).destroy() {
+        Ok(()) => {
+            debug!(iface, "removed the clsact qdisc ackscope created");
+            true
+        }
+        Err(e) if matches!(e.kind(), libbpf_rs::ErrorKind::NotFound | libbpf_rs::ErrorKind::InvalidInput) => {
+            debug!(iface, "the clsact qdisc ackscope created is already gone");
+            false
+        }
+        Err(e) => {
+            warn!(iface, error = %e,
+                  "could not remove the clsact qdisc ackscope created; `tc qdisc del dev {iface} clsact`");
+            false
+        }
     }
 }
 
@@ -380,7 +455,7 @@ mod tests {
 
     #[test]
     fn counters_sum_raw() {
-        let raw: Vec<u8> = (1..=12u64).flat_map(|v| v.to_ne_bytes()).collect();
+        let raw: Vec<u8> = (1..=14u64).flat_map(|v| v.to_ne_bytes()).collect();
         let c = TcCounters::sum_per_cpu([&raw]);
         assert_eq!(c.packets, 1);
         assert_eq!(c.pulled, 12);

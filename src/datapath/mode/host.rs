@@ -1,5 +1,10 @@
 //! Host mode: watch a production interface without touching its traffic.
 //!
+//! Ring path (the default): the tc program on IF's clsact hooks writes a 168-byte record of
+//! each control segment (its first 128 bytes, wire length, stamp) into a BPF ring buffer
+//! that one worker maps and drains ([`crate::datapath::ring`]); no clone, no traffic on the
+//! veth, no XDP. Clone path (`ACKSCOPE_HOST_PATH=clone`):
+//!
 //! ```text
 //!  IF (production)            ackscope's private veth pair, in IF's namespace
 //!   clsact ingress ─┐
@@ -9,7 +14,8 @@
 //! ```
 //!
 //! [`HostSetup`] owns everything host mode creates besides the mirror
-//! session on the veth end `b`: a per-interface lock, the veth pair, and the
+//! session on the veth end `b`: a per-interface lock, the veth pair (on the ring path idle,
+//! kept for its alias, the record that survives a SIGKILL), and the
 //! tc filters (plus the clsact qdisc when IF had none). Dropping it removes
 //! all of them. A run killed with SIGKILL leaves the veth pair and the tc
 //! filters behind; the next start on the same interface finds them (veth
@@ -27,7 +33,8 @@ use std::io;
 
 use tracing::{info, warn};
 
-use super::session::{LiveConfig, LiveMode, ModeState, Session, Started};
+use super::session::{pool_config, LiveConfig, LiveMode, ModeState, Session, Started};
+use crate::datapath::pool::Pool;
 use crate::datapath::error::{DatapathError, Result};
 use crate::datapath::sys::{ifindex_of, netlink, ModeLock};
 use crate::datapath::tc::{self, TcClone, TcConfig, TcCounters};
@@ -40,9 +47,21 @@ const ALIAS_CLSACT_EXISTING: &str = "clsact=existing";
 
 
 
-/// Host mode: private veth pair, a mirror session on its far end (presorted: the tc program
+/// Which host-mode path `ACKSCOPE_HOST_PATH` selects: `ring` (the default: records in a BPF
+/// ring buffer) or `clone` (clones through a private veth into XDP and AF_XDP; kept for
+/// comparison and for captures of whole frames — see docs/MODES.md).
+pub fn ring_path_selected() -> bool {
+    std::env::var("ACKSCOPE_HOST_PATH").map_or(true, |v| v != "clone")
+}
+
+/// Host mode. Ring path (default): the tc filters write a record of each control segment
+/// into a BPF ring buffer that one worker consumes (no clone, no veth traffic, no XDP).
+/// Clone path: private veth pair, a mirror session on its far end (presorted: the tc program
 /// already chose), then the tc filters on the production interface.
 pub(crate) fn start(cfg: &LiveConfig) -> Result<Started> {
+    if ring_path_selected() {
+        return start_ring(cfg);
+    }
     // Generic XDP skips every skb a tc program redirected (netif_receive_generic_xdp:
     // "reinjected packets ... should not get XDP generic processing"), i.e. every clone;
     // native XDP on the veth sees them.
@@ -66,7 +85,7 @@ pub(crate) fn start(cfg: &LiveConfig) -> Result<Started> {
     mcfg.steer.presorted = true;
     mcfg.steer.attach_mode = AttachMode::Native;
     let mut st = super::mirror::open(&mcfg, Some(HOST_PACE))?;
-    if let Err(e) = host.attach_tc(&TcConfig { flow_age: cfg.steer.flow_age, flow_table_size: cfg.steer.flow_table_size }) {
+    if let Err(e) = host.attach_tc(&TcConfig { flow_age: cfg.steer.flow_age, flow_table_size: cfg.steer.flow_table_size, ring: false }) {
         // The session's one teardown order: workers, program, then the veth pair.
         st.state = ModeState::Host(host);
         drop(Session::from_started(st));
@@ -75,6 +94,22 @@ pub(crate) fn start(cfg: &LiveConfig) -> Result<Started> {
     tracing::info!(iface = %cfg.iface, capture = %host.capture_iface(), "host session started");
     st.state = ModeState::Host(host);
     Ok(st)
+}
+
+/// The ring path (see [`start`]). The veth pair is still created: idle, it carries nothing,
+/// but its alias is the record of whether ackscope created IF's clsact qdisc, which a run
+/// killed with SIGKILL leaves behind for the next start (see the module documentation).
+fn start_ring(cfg: &LiveConfig) -> Result<Started> {
+    let mut host = HostSetup::create(&cfg.iface, 1)?;
+    host.attach_tc(&TcConfig {
+        flow_age: cfg.steer.flow_age,
+        flow_table_size: cfg.steer.flow_table_size,
+        ring: true,
+    })?;
+    let src = host.tc.as_ref().expect("attached above").ring_source()?;
+    let pool = Pool::spawn(vec![Paced::new(src, HOST_PACE)], pool_config(cfg, 1));
+    tracing::info!(iface = %cfg.iface, "host session started (ring path: records in a BPF ring buffer, no clones)");
+    Ok(Started { steer: None, pool, queues: vec![0], zerocopy: false, state: ModeState::Host(host) })
 }
 
 /// Names of the private veth pair for the interface with index `ifindex`
@@ -117,6 +152,7 @@ pub struct HostSetup {
     veth_a_ifindex: u32,
     tc: Option<TcClone>,
     final_counters: Option<TcCounters>,
+    ring: bool,
     // Released last, after everything is removed.
     _lock: ModeLock,
 }
@@ -141,6 +177,7 @@ impl HostSetup {
             veth_a_ifindex: 0,
             tc: None,
             final_counters: None,
+            ring: false,
             _lock: lock,
         };
         set_alias(&a, iface, "clsact=unknown");
@@ -170,16 +207,22 @@ impl HostSetup {
     pub fn attach_tc(&mut self, cfg: &TcConfig) -> Result<()> {
         // Record before creating anything, so that a kill right after the
         // qdisc's creation still leaves the marker behind.
-        let had_clsact = tc::has_clsact(&self.iface);
+        let had_clsact = tc::has_clsact(self.ifindex);
         let expect = if had_clsact == Some(false) { ALIAS_CLSACT_CREATED } else { ALIAS_CLSACT_EXISTING };
         set_alias(&self.veth_a, &self.iface, expect);
         let t = TcClone::attach(&self.iface, self.veth_a_ifindex, cfg)?;
+        self.ring = cfg.ring;
         let actual = if t.created_clsact() { ALIAS_CLSACT_CREATED } else { ALIAS_CLSACT_EXISTING };
         if actual != expect {
             set_alias(&self.veth_a, &self.iface, actual);
         }
         self.tc = Some(t);
         Ok(())
+    }
+
+    /// True when the tc program runs the ring path.
+    pub fn ring(&self) -> bool {
+        self.ring
     }
 
     /// The tc program's counters (the last ones read once it is detached).
@@ -266,6 +309,15 @@ impl<S: crate::datapath::pool::FrameSource> crate::datapath::pool::FrameSource f
             std::thread::sleep(self.pause);
         }
         let n = self.inner.recv(max, timeout_ms, f)?;
+        self.small = n > 0 && n < max.div_ceil(4);
+        Ok(n)
+    }
+
+    fn recv_wire<F: FnMut(u64, &[u8], u32)>(&mut self, max: usize, timeout_ms: i32, f: F) -> Result<usize> {
+        if self.small {
+            std::thread::sleep(self.pause);
+        }
+        let n = self.inner.recv_wire(max, timeout_ms, f)?;
         self.small = n > 0 && n < max.div_ceil(4);
         Ok(n)
     }

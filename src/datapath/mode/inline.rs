@@ -147,5 +147,5 @@ pub(crate) fn start(cfg: &LiveConfig, peer: &str, on_exit: OnExit) -> Result<Sta
     tracing::info!(a = %iface, b = %peer, queues = ?queues, mode = %steer.attached_mode(), zerocopy, on_exit = ?on_exit, "inline session started");
     let pool = Pool::spawn(pairs, pool_config(cfg, queues.len()));
     let run = InlineRun { peer: peer.to_string(), on_exit, stats, slots, _locks: locks };
-    Ok(Started { steer, pool, queues, zerocopy, state: ModeState::Inline(run) })
+    Ok(Started { steer: Some(steer), pool, queues, zerocopy, state: ModeState::Inline(run) })
 }

@@ -40,5 +40,5 @@ pub(crate) fn open(cfg: &LiveConfig, pace: Option<Duration>) -> Result<Started> 
         None => Pool::spawn(sockets, pool_cfg),
         Some(p) => Pool::spawn(sockets.into_iter().map(|s| super::host::Paced::new(s, p)).collect(), pool_cfg),
     };
-    Ok(Started { steer, pool, queues, zerocopy, state: ModeState::Mirror })
+    Ok(Started { steer: Some(steer), pool, queues, zerocopy, state: ModeState::Mirror })
 }

@@ -71,7 +71,7 @@ impl ModeState {
     /// First step of a stop: no new frames into the sockets (host: stop cloning; inline: the
     /// sockets leave the XSKMAP, control frames take the kernel path). Returns true when
     /// frames may still be on their way, so the workers should be given a moment.
-    fn quiesce(&mut self, steer: &XdpSteer) -> bool {
+    fn quiesce(&mut self, steer: Option<&XdpSteer>) -> bool {
         match self {
             ModeState::Mirror => false,
             ModeState::Host(h) => {
@@ -79,7 +79,9 @@ impl ModeState {
                 true
             }
             ModeState::Inline(run) => {
-                run.unregister(steer);
+                if let Some(steer) = steer {
+                    run.unregister(steer);
+                }
                 true
             }
         }
@@ -93,7 +95,9 @@ impl ModeState {
     fn report(&self) -> ModeReport {
         match self {
             ModeState::Mirror => ModeReport::Mirror,
-            ModeState::Host(h) => ModeReport::Host { iface: h.iface().to_string(), tc: h.counters().unwrap_or_default() },
+            ModeState::Host(h) => {
+                ModeReport::Host { iface: h.iface().to_string(), tc: h.counters().unwrap_or_default(), ring: h.ring() }
+            }
             ModeState::Inline(r) => ModeReport::Inline { peer: r.peer.clone(), on_exit: r.on_exit, pairs: r.counts() },
         }
     }
@@ -101,7 +105,8 @@ impl ModeState {
 
 /// What a mode's `start` hands to the session.
 pub(crate) struct Started {
-    pub steer: XdpSteer,
+    /// `None` for host mode's ring path (no XDP program).
+    pub steer: Option<XdpSteer>,
     pub pool: Pool,
     pub queues: Vec<u32>,
     pub zerocopy: bool,
@@ -131,6 +136,8 @@ pub enum ModeReport {
         iface: String,
         /// The tc program's counters.
         tc: TcCounters,
+        /// Ring path (no XDP program; the tc program's records are the steered frames).
+        ring: bool,
     },
     /// Port B, the exit behaviour, and each pair's counters.
     Inline {
@@ -236,7 +243,7 @@ impl Session {
             snapshots: st.pool.snapshots.clone(),
             events: st.pool.events.clone(),
             pool: Some(st.pool),
-            steer: Some(st.steer),
+            steer: st.steer,
             state: Some(st.state),
             queues: st.queues,
             zerocopy: st.zerocopy,
@@ -259,8 +266,16 @@ impl Session {
     }
 
     /// The program's counters now.
+    ///
+    /// On host mode's ring path (no XDP program) the tc program is what steers: its counters
+    /// in the same shape, with the records lost to a full ring as `redirect_fail` (so the
+    /// status line and the `ackscope_xdp_*` metrics count them as steered-but-lost).
     pub fn bpf_counters(&self) -> Result<BpfCounters> {
-        self.steer.as_ref().map(|s| s.counters()).unwrap_or_else(|| Ok(BpfCounters::default()))
+        match (&self.steer, &self.state) {
+            (Some(s), _) => s.counters(),
+            (None, Some(ModeState::Host(h))) => Ok(h.counters().map(|t| t.as_steering()).unwrap_or_default()),
+            (None, _) => Ok(BpfCounters::default()),
+        }
     }
 
     /// True when every worker has stopped on its own (e.g. the interface went away).
@@ -283,26 +298,31 @@ impl Session {
     /// workers (sockets close), read the counters, detach the program (or leave it attached
     /// for inline fail-open), then remove the mode's own objects (tc filters, veth pair).
     fn teardown(&mut self) -> Option<LiveReport> {
-        let steer = self.steer.take()?;
-        let mut state = self.state.take().unwrap_or(ModeState::Mirror);
-        if state.quiesce(&steer) {
+        let mut state = self.state.take()?;
+        let steer = self.steer.take();
+        if state.quiesce(steer.as_ref()) {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let workers = self.pool.take().map(Pool::join).unwrap_or_default();
         let report = LiveReport {
-            iface: steer.iface().to_string(),
+            iface: match (&steer, &state) {
+                (Some(s), _) => s.iface().to_string(),
+                (None, ModeState::Host(h)) => h.iface().to_string(),
+                (None, _) => String::new(),
+            },
             queues: self.queues.clone(),
-            mode: steer.attached_mode(),
+            mode: steer.as_ref().map_or(XdpMode::Native, |s| s.attached_mode()),
             zerocopy: self.zerocopy,
-            bpf: steer.counters().unwrap_or_default(),
+            bpf: steer.as_ref().and_then(|s| s.counters().ok()).unwrap_or_default(),
             workers,
             mode_report: state.report(),
         };
-        if state.leaves_program() {
-            let left = steer.leave_attached();
-            tracing::info!(ports = ?left, "fail-open: the XDP program stays attached and forwards between the ports");
-        } else {
-            drop(steer);
+        match steer {
+            Some(steer) if state.leaves_program() => {
+                let left = steer.leave_attached();
+                tracing::info!(ports = ?left, "fail-open: the XDP program stays attached and forwards between the ports");
+            }
+            steer => drop(steer),
         }
         drop(state);
         Some(report)
@@ -339,10 +359,11 @@ impl LiveReport {
         let received: u64 = stats.iter().take(self.queues.len()).map(|s| s.rx_frames.load(Relaxed)).sum();
         let lost_user: u64 = stats.iter().take(self.queues.len()).map(|s| s.handoff_full.load(Relaxed)).sum();
         let kernel_drops = self.kernel_drops();
-        let delivered = self.bpf.steered().saturating_sub(self.bpf.redirect_fail);
+        let (steered, redirect_fail) = self.steered_and_failed();
+        let delivered = steered.saturating_sub(redirect_fail);
         Accounting {
-            steered: self.bpf.steered(),
-            redirect_fail: self.bpf.redirect_fail,
+            steered,
+            redirect_fail,
             received,
             kernel_drops,
             lost_user,
@@ -350,16 +371,29 @@ impl LiveReport {
         }
     }
 
+    /// Frames steered to the workers and those of them lost before a socket: the XDP
+    /// program's `steered`/`redirect_fail`, or on host mode's ring path the tc program's
+    /// selected segments and the records lost to a full ring (`ring_full`).
+    fn steered_and_failed(&self) -> (u64, u64) {
+        match &self.mode_report {
+            ModeReport::Host { tc, ring: true, .. } => (tc.cloned(), tc.ring_full),
+            _ => (self.bpf.steered(), self.bpf.redirect_fail),
+        }
+    }
+
     /// Host mode's accounting, in host mode.
     pub fn host_accounting(&self) -> Option<HostAccounting> {
-        let ModeReport::Host { iface, tc } = &self.mode_report else { return None };
+        let ModeReport::Host { iface, tc, ring } = &self.mode_report else { return None };
+        // Ring path: a selected segment is a record (`ring_full` of them lost, counted in the
+        // main accounting); nothing crosses a veth.
+        let steered = if *ring { tc.cloned() - tc.ring_full.min(tc.cloned()) } else { self.bpf.steered() };
         Some(HostAccounting {
             iface: iface.clone(),
             tc: *tc,
             cloned: tc.cloned(),
             clone_fail: tc.clone_fail,
-            steered: self.bpf.steered(),
-            lost_on_veth: tc.cloned().saturating_sub(tc.clone_fail).saturating_sub(self.bpf.steered()),
+            steered,
+            lost_on_veth: tc.cloned().saturating_sub(tc.clone_fail).saturating_sub(steered + if *ring { tc.ring_full } else { 0 }),
         })
     }
 
@@ -453,14 +487,15 @@ impl LiveReport {
             }
         }
         let drops = self.kernel_drops();
-        let delivered = self.bpf.steered().saturating_sub(self.bpf.redirect_fail);
+        let (steered, failed) = self.steered_and_failed();
+        let delivered = steered.saturating_sub(failed);
         let verdict = if delivered == rx_total + drops { "adds up".to_string() } else { format!("MISMATCH by {}", delivered as i64 - (rx_total + drops) as i64) };
         let _ = writeln!(
             s,
-            "accounting: steered {} - redirect failures {} = received {} + dropped by the kernel {} ({verdict}); \
+            "accounting: steered {} - redirect failures (ring path: ring full) {} = received {} + dropped by the kernel {} ({verdict}); \
              lost in user space (hand-off full) {}",
-            self.bpf.steered(),
-            self.bpf.redirect_fail,
+            steered,
+            failed,
             rx_total,
             drops,
             lost_user
@@ -471,8 +506,18 @@ impl LiveReport {
 
     /// Host and inline lines of the accounting.
     fn render_modes(&self, s: &mut String) {
-        if let ModeReport::Host { iface, tc } = &self.mode_report {
+        if let ModeReport::Host { iface, tc, ring } = &self.mode_report {
             let _ = writeln!(s, "tc on {iface} (ingress+egress): {tc}");
+            if *ring {
+                let _ = writeln!(
+                    s,
+                    "host (ring path): selected {} - ring full {} = records {}; originals untouched",
+                    tc.cloned(),
+                    tc.ring_full,
+                    tc.cloned().saturating_sub(tc.ring_full)
+                );
+                return;
+            }
             // A GSO clone is segmented on the veth: one control segment (counted in
             // `steered`) plus data segments the XDP program drops (`not_steered_tcp`).
             let veth_lost = tc.cloned().saturating_sub(tc.clone_fail).saturating_sub(self.bpf.steered());

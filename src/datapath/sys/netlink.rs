@@ -1,6 +1,8 @@
 //! rtnetlink, synchronously, through the kept `netlink-packet-route` (messages) and
 //! `netlink-sys` (socket) crates: look links up, create a veth pair, set an alias, bring a link
-//! up, delete it, and list links (e.g. by alias prefix, to find what a killed run left).
+//! up, delete it, and list links (e.g. by alias prefix, to find what a killed run left); and
+//! read the traffic-control side: which qdiscs an interface has and whether a hook has filters
+//! (`RTM_GETQDISC` / `RTM_GETTFILTER` dumps, what `tc qdisc show` / `tc filter show` print).
 //!
 //! Every call opens its own `NETLINK_ROUTE` socket, sends one request and reads until the
 //! kernel's acknowledgement (or the end of a dump), so callers need no state. Everything runs
@@ -19,6 +21,7 @@ use netlink_packet_core::{
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
+use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
@@ -139,6 +142,60 @@ pub fn delete_link(index: u32) -> io::Result<()> {
     request(RouteNetlinkMessage::DelLink(m), 0).map(drop)
 }
 
+/// The kinds of the qdiscs on link `index` (`tc qdisc show dev DEV`), e.g. `clsact`, `noqueue`.
+pub fn qdisc_kinds(index: u32) -> io::Result<Vec<String>> {
+    // The kernel dumps every link's qdiscs whatever the header says: keep link `index`'s.
+    let v = request(RouteNetlinkMessage::GetQueueDiscipline(TcMessage::with_index(index as i32)), NLM_F_DUMP)?;
+    Ok(v.iter()
+        .filter_map(|r| match r {
+            RouteNetlinkMessage::NewQueueDiscipline(m) if m.header.index == index as i32 => {
+                m.attributes.iter().find_map(|a| match a {
+                    TcAttribute::Kind(k) => Some(k.clone()),
+                    _ => None,
+                })
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// Which clsact hook a filter query is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClsactHook {
+    /// `tc filter show dev DEV ingress` (parent ffff:fff2).
+    Ingress,
+    /// `tc filter show dev DEV egress` (parent ffff:fff3).
+    Egress,
+}
+
+/// The kinds of the filters on one clsact hook of link `index`, one entry per filter message
+/// of the dump (a u32 filter gives several: its hash table and each node; empty: no filter).
+/// Fails with `EINVAL` or `ENOENT` when the link has no clsact qdisc.
+pub fn clsact_filter_kinds(index: u32, hook: ClsactHook) -> io::Result<Vec<String>> {
+    // TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS / TC_H_MIN_EGRESS).
+    let minor = match hook {
+        ClsactHook::Ingress => 0xfff2,
+        ClsactHook::Egress => 0xfff3,
+    };
+    let mut m = TcMessage::with_index(index as i32);
+    m.header.parent = TcHandle { major: 0xffff, minor };
+    let v = request(RouteNetlinkMessage::GetTrafficFilter(m), NLM_F_DUMP)?;
+    Ok(v.iter()
+        .filter_map(|r| match r {
+            RouteNetlinkMessage::NewTrafficFilter(m) if m.header.index == index as i32 => Some(
+                m.attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        TcAttribute::Kind(k) => Some(k.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Sends `msg` with `NLM_F_REQUEST | NLM_F_ACK | flags` and returns the answers, up to the
 /// acknowledgement (or `NLMSG_DONE` for a dump). A negative acknowledgement is the error.
 fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkMessage>> {
@@ -196,5 +253,7 @@ mod tests {
         assert_eq!(link_by_index(lo.index).unwrap().unwrap().name, "lo");
         assert!(list_links().unwrap().iter().any(|l| l.index == lo.index));
         assert_eq!(link_by_name("acks-nolink0").unwrap(), None);
+        // lo has a qdisc (noqueue) and, without a clsact, no clsact filters to list.
+        assert!(!qdisc_kinds(lo.index).unwrap().iter().any(|k| k == "clsact"));
     }
 }
