@@ -12,6 +12,10 @@
 //! `repeat` 1 each, against `bench_drop` on the same frames (the kernel's per-run clock
 //! overhead is in both and cancels in the difference).
 //!
+//! With `XDP_COST_BASE=path/to/ackscope.bpf.o` (another build's object, e.g. main's
+//! `target/release/build/ackscope-*/out/ackscope.bpf.o`) that program is run too, in the same
+//! rounds, as the "base" column: old and new side by side.
+//!
 //! `cargo run --release --example xdp_cost [-- ROUNDS [REPEAT]]` as root.
 
 use std::time::Duration;
@@ -54,6 +58,8 @@ fn main() {
     let repeat: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let ackscope = open(ACKSCOPE_OBJ);
     let floor = open(FLOOR_OBJ);
+    let base_bytes = std::env::var_os("XDP_COST_BASE").map(|p| std::fs::read(&p).expect("read XDP_COST_BASE"));
+    let base = base_bytes.as_deref().map(open);
     let (c, s) = ("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
     let (c6, s6) = ("[fd00::1]:40000".parse().unwrap(), "[fd00::2]:80".parse().unwrap());
     let mut data = TcpSpec::new(c, s, 1000, 2000, F::ACK | F::PSH);
@@ -77,10 +83,10 @@ fn main() {
     let load0 = loadavg();
     println!("XDP cost, BPF_PROG_RUN repeat {repeat}, {rounds} rounds; load average {load0} at start");
     println!();
-    println!("| frame | XDP_DROP | parse only | ackscope | ackscope − drop |");
-    println!("|---|---|---|---|---|");
+    println!("| frame | XDP_DROP | parse only | ackscope | ackscope − drop | base (XDP_COST_BASE) |");
+    println!("|---|---|---|---|---|---|");
     for (name, f) in &frames {
-        let (mut d, mut p, mut a, mut diff) = (vec![], vec![], vec![], vec![]);
+        let (mut d, mut p, mut a, mut diff, mut b) = (vec![], vec![], vec![], vec![], vec![]);
         for r in 0..rounds {
             let (x, y, z);
             if r % 2 == 0 {
@@ -96,12 +102,16 @@ fn main() {
             p.push(y);
             a.push(z);
             diff.push(z - x);
+            if let Some(base) = &base {
+                b.push(ns(run(base, "ackscope_xdp", f, repeat)));
+            }
         }
         let f3 = |v: &mut Vec<f64>| {
             let (m, lo, hi) = stats(v);
             format!("{m:.1} ({lo:.1}–{hi:.1})")
         };
-        println!("| {name} | {} | {} | {} | {} |", f3(&mut d), f3(&mut p), f3(&mut a), f3(&mut diff));
+        let bcol = if b.is_empty() { "–".to_string() } else { f3(&mut b) };
+        println!("| {name} | {} | {} | {} | {} | {bcol} |", f3(&mut d), f3(&mut p), f3(&mut a), f3(&mut diff));
     }
     // New 4-tuples: distinct frames, repeat 1 each, paired with the floor on the same frame. A
     // pure ACK of new 4-tuples is the control: key, presence slot (cold), no insert.
@@ -138,7 +148,7 @@ fn main() {
             diff.push(ma - md);
         }
         println!(
-            "| {what} of a new 4-tuple ({n} distinct frames, repeat 1, median per round) | {} | – | {} | {} |",
+            "| {what} of a new 4-tuple ({n} distinct frames, repeat 1, median per round) | {} | – | {} | {} | – |",
             f3(&mut d),
             f3(&mut a),
             f3(&mut diff)

@@ -5,7 +5,9 @@
  *
  * ackscope_classify() parses
  *
- *   Ethernet → up to two VLAN tags (802.1Q 0x8100 / 802.1ad 0x88a8)
+ *   Ethernet → up to eight VLAN tags (802.1Q 0x8100, 802.1ad 0x88a8, the
+ *              pre-standard QinQ 0x9100), as the Rust parser
+ *              (src/packet/link.rs MAX_VLAN_TAGS); a ninth is a parse failure
  *            → IPv4 (IHL options; non-first fragments are "not TCP")
  *              | IPv6 (bounded extension header walk: hop-by-hop 0, routing 43,
  *                destination options 60, fragment 44, AH 51; a non-first
@@ -40,7 +42,7 @@ enum ackscope_class {
 	 * IPv6 extension headers). */
 	ACKSCOPE_CLASS_PARSE_FAIL = 0,
 	/* Not TCP: other ethertypes, other L4 protocols, non-first fragments,
-	 * more than two VLAN tags, ESP, "no next header". */
+	 * ESP, "no next header". */
 	ACKSCOPE_CLASS_NOT_TCP = 1,
 	/* TCP, but none of the control classes below (data segments, ACKs
 	 * carrying payload, URG/PSH-only oddities without ACK...). */
@@ -70,8 +72,17 @@ enum ackscope_class {
 #define ETH_P_8021AD 0x88A8
 #endif
 
-/* Maximum number of VLAN tags parsed (QinQ). */
-#define ACKSCOPE_MAX_VLAN 2
+/* Maximum number of VLAN tags parsed (= MAX_VLAN_TAGS of the Rust parser). */
+#define ACKSCOPE_MAX_VLAN 8
+#ifndef ETH_P_QINQ1
+#define ETH_P_QINQ1 0x9100
+#endif
+
+static __always_inline int ackscope_is_vlan(__u16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD) ||
+	       proto == bpf_htons(ETH_P_QINQ1);
+}
 /* Maximum number of IPv6 extension headers walked before giving up. */
 #define ACKSCOPE_MAX_V6_EXT 6
 
@@ -188,24 +199,23 @@ static __always_inline int ackscope_classify(void *data, void *data_end,
 	if (proto != bpf_htons(ETH_P_IP)) {
 #pragma unroll
 		for (int i = 0; i < ACKSCOPE_MAX_VLAN; i++) {
-			if (proto != bpf_htons(ETH_P_8021Q) &&
-			    proto != bpf_htons(ETH_P_8021AD))
+			if (!ackscope_is_vlan(proto))
 				break;
 			struct ackscope_vlan_hdr *vh = cur;
 			if ((void *)(vh + 1) > data_end)
 				return ACKSCOPE_CLASS_PARSE_FAIL;
 			__u16 vid = bpf_ntohs(vh->tci) & 0x0fff;
+			/* The key keeps the first two tags. */
 			if (i == 0)
 				vlan_outer = vid;
-			else
+			else if (i == 1)
 				vlan_inner = vid;
 			proto = vh->encap_proto;
 			cur = vh + 1;
 		}
-		/* A third tag: not something we look into. */
-		if (proto == bpf_htons(ETH_P_8021Q) ||
-		    proto == bpf_htons(ETH_P_8021AD))
-			return ACKSCOPE_CLASS_NOT_TCP;
+		/* A ninth tag: the parser's too_many_vlan_tags. */
+		if (ackscope_is_vlan(proto))
+			return ACKSCOPE_CLASS_PARSE_FAIL;
 	}
 
 	if (proto == bpf_htons(ETH_P_IP)) {
