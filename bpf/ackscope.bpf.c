@@ -20,7 +20,9 @@
  *
  * Steered frames carry a 16-byte XDP metadata block (struct ackscope_meta)
  * right before the packet data with the bpf_ktime_get_ns() receive stamp
- * (CLOCK_MONOTONIC), a magic value and the class.
+ * (CLOCK_MONOTONIC), a magic value and the class. The clock is read only for
+ * frames that need it (steered, or tracked with an entry): data segments and
+ * bare ACKs of established flows are decided without it (issue 18).
  */
 #include "counters.h"
 #include "flowtrack.h"
@@ -61,6 +63,14 @@ struct {
 	__type(value, struct ackscope_flow_state);
 } ackscope_flows SEC(".maps");
 
+/* Presence filter of ackscope_flows (flowtrack.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ACKSCOPE_PRESENCE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} ackscope_presence SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -100,15 +110,16 @@ static __always_inline int not_steered(struct xdp_md *ctx)
 	return XDP_DROP;
 }
 
-static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 now,
+static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 *now,
 				 struct ackscope_counters *c)
 {
+	ackscope_now(now);
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct ackscope_meta)) == 0) {
 		void *data = (void *)(long)ctx->data;
 		struct ackscope_meta *m = (void *)(long)ctx->data_meta;
 
 		if ((void *)(m + 1) <= data) {
-			m->rx_ts_ns = now;
+			m->rx_ts_ns = *now;
 			m->magic = ACKSCOPE_META_MAGIC;
 			m->class_ = cls;
 		}
@@ -138,7 +149,7 @@ int ackscope_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = 0; /* read only for frames that need it */
 	struct ackscope_pkt p;
 	__u32 zero = 0;
 	int verdict;
@@ -164,7 +175,7 @@ int ackscope_xdp(struct xdp_md *ctx)
 	if (ackscope_presorted)
 		verdict = ACKSCOPE_TRACK_SELECT;
 	else
-		verdict = ackscope_track(&ackscope_flows, &p, cls, now,
+		verdict = ackscope_track(&ackscope_flows, &ackscope_presence, &p, cls, &now,
 					 ackscope_flow_age_ns);
 	if (verdict != ACKSCOPE_TRACK_SELECT) {
 		if (verdict == ACKSCOPE_TRACK_EXPIRED)
@@ -174,5 +185,5 @@ int ackscope_xdp(struct xdp_md *ctx)
 	}
 
 	CNT_SELECTED(c, cls, steered);
-	return steer(ctx, cls, now, c);
+	return steer(ctx, cls, &now, c);
 }

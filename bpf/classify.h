@@ -5,7 +5,9 @@
  *
  * ackscope_classify() parses
  *
- *   Ethernet → up to two VLAN tags (802.1Q 0x8100 / 802.1ad 0x88a8)
+ *   Ethernet → up to eight VLAN tags (802.1Q 0x8100, 802.1ad 0x88a8, the
+ *              pre-standard QinQ 0x9100), as the Rust parser
+ *              (src/packet/link.rs MAX_VLAN_TAGS); a ninth is a parse failure
  *            → IPv4 (IHL options; non-first fragments are "not TCP")
  *              | IPv6 (bounded extension header walk: hop-by-hop 0, routing 43,
  *                destination options 60, fragment 44, AH 51; a non-first
@@ -40,7 +42,7 @@ enum ackscope_class {
 	 * IPv6 extension headers). */
 	ACKSCOPE_CLASS_PARSE_FAIL = 0,
 	/* Not TCP: other ethertypes, other L4 protocols, non-first fragments,
-	 * more than two VLAN tags, ESP, "no next header". */
+	 * ESP, "no next header". */
 	ACKSCOPE_CLASS_NOT_TCP = 1,
 	/* TCP, but none of the control classes below (data segments, ACKs
 	 * carrying payload, URG/PSH-only oddities without ACK...). */
@@ -70,36 +72,38 @@ enum ackscope_class {
 #define ETH_P_8021AD 0x88A8
 #endif
 
-/* Maximum number of VLAN tags parsed (QinQ). */
-#define ACKSCOPE_MAX_VLAN 2
+/* Maximum number of VLAN tags parsed (= MAX_VLAN_TAGS of the Rust parser). */
+#define ACKSCOPE_MAX_VLAN 8
+#ifndef ETH_P_QINQ1
+#define ETH_P_QINQ1 0x9100
+#endif
+
+static __always_inline int ackscope_is_vlan(__u16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD) ||
+	       proto == bpf_htons(ETH_P_QINQ1);
+}
 /* Maximum number of IPv6 extension headers walked before giving up. */
 #define ACKSCOPE_MAX_V6_EXT 6
 
 /*
- * Canonical flow key: the lower (address, port) endpoint first, compared
- * address bytes first (network order, lexicographic), then port. IPv4
- * addresses are stored v4-mapped (::ffff:a.b.c.d). Both directions of a
- * 4-tuple therefore produce the same key. 40 bytes, no padding.
+ * What the classifier extracts from one frame. The addresses, ports and VLAN
+ * ids are filled only for the classes a program may select (SYN and above):
+ * a data segment costs no copy. `src`/`dst` are the sender's and receiver's
+ * addresses, IPv4 stored v4-mapped (::ffff:a.b.c.d), network byte order.
+ * The flow key of the tracking (flowtrack.h) is derived from them there.
  */
-struct ackscope_flow_key {
-	__u32 addr_lo[4];  /* network byte order */
-	__u32 addr_hi[4];  /* network byte order */
-	__u16 port_lo;     /* host byte order */
-	__u16 port_hi;     /* host byte order */
-	__u16 vlan_outer;  /* 12-bit VID of the first tag, 0 = untagged */
-	__u16 vlan_inner;  /* 12-bit VID of the second tag, 0 = none */
-};
-
-/* Everything the classifier extracts from one frame. */
 struct ackscope_pkt {
-	struct ackscope_flow_key key;
-	__u32 seq;          /* host byte order */
-	__u32 ack_seq;      /* host byte order */
+	__u32 src[4];
+	__u32 dst[4];
+	__u16 sport;        /* host byte order */
+	__u16 dport;        /* host byte order */
+	__u16 vlan_outer;   /* 12-bit VID of the first tag, 0 = untagged */
+	__u16 vlan_inner;   /* 12-bit VID of the second tag, 0 = none */
 	__u32 payload_len;  /* TCP payload bytes, from the IP length fields */
 	__u8 tcp_flags;     /* byte 13 of the TCP header (CWR..FIN) */
-	__u8 src_is_hi;     /* 1 if the sender is the key's hi endpoint */
 	__u8 ip_version;    /* 4 or 6 (0 before L3 is parsed) */
-	__u8 _pad;
+	__u8 _pad[2];
 };
 
 struct ackscope_vlan_hdr {
@@ -120,47 +124,6 @@ struct ackscope_v6_frag_hdr {
 	__be32 identification;
 };
 
-/* Lexicographic comparison of two (address, port) endpoints: <0, 0, >0. */
-static __always_inline int ackscope_endpoint_cmp(const __u32 *a, __u16 pa,
-						 const __u32 *b, __u16 pb)
-{
-#pragma unroll
-	for (int i = 0; i < 4; i++) {
-		__u32 x = bpf_ntohl(a[i]);
-		__u32 y = bpf_ntohl(b[i]);
-
-		if (x < y)
-			return -1;
-		if (x > y)
-			return 1;
-	}
-	if (pa < pb)
-		return -1;
-	if (pa > pb)
-		return 1;
-	return 0;
-}
-
-/* Fill the canonical key from the sender (s) and receiver (d) endpoints. */
-static __always_inline void ackscope_set_endpoints(struct ackscope_pkt *p,
-						   const __u32 *s, __u16 sp,
-						   const __u32 *d, __u16 dp)
-{
-	if (ackscope_endpoint_cmp(s, sp, d, dp) <= 0) {
-		__builtin_memcpy(p->key.addr_lo, s, 16);
-		__builtin_memcpy(p->key.addr_hi, d, 16);
-		p->key.port_lo = sp;
-		p->key.port_hi = dp;
-		p->src_is_hi = 0;
-	} else {
-		__builtin_memcpy(p->key.addr_lo, d, 16);
-		__builtin_memcpy(p->key.addr_hi, s, 16);
-		p->key.port_lo = dp;
-		p->key.port_hi = sp;
-		p->src_is_hi = 1;
-	}
-}
-
 /* Class of a parsed TCP header given its payload length. */
 static __always_inline int ackscope_tcp_class(__u8 flags, __u32 payload_len)
 {
@@ -176,21 +139,54 @@ static __always_inline int ackscope_tcp_class(__u8 flags, __u32 payload_len)
 	return ACKSCOPE_CLASS_OTHER_TCP;
 }
 
+/* Fill the addresses and ports of `p` (the control classes only). */
+static __always_inline void ackscope_fill_v4(struct ackscope_pkt *p,
+					     const struct iphdr *ip,
+					     const struct tcphdr *th)
+{
+	p->src[0] = 0;
+	p->src[1] = 0;
+	p->src[2] = bpf_htonl(0x0000ffff);
+	p->src[3] = ip->saddr;
+	p->dst[0] = 0;
+	p->dst[1] = 0;
+	p->dst[2] = bpf_htonl(0x0000ffff);
+	p->dst[3] = ip->daddr;
+	p->sport = bpf_ntohs(th->source);
+	p->dport = bpf_ntohs(th->dest);
+}
+
+static __always_inline void ackscope_fill_v6(struct ackscope_pkt *p,
+					     const struct ipv6hdr *ip6,
+					     const struct tcphdr *th)
+{
+	__builtin_memcpy(p->src, &ip6->saddr, 16);
+	__builtin_memcpy(p->dst, &ip6->daddr, 16);
+	p->sport = bpf_ntohs(th->source);
+	p->dport = bpf_ntohs(th->dest);
+}
+
 /*
- * Classify the frame [data, data_end). `p` is fully initialised on every
- * return path; the key and TCP fields are only meaningful for the TCP
- * classes (OTHER_TCP and above).
+ * Classify the frame [data, data_end). The class is always returned;
+ * `p->payload_len`, `p->tcp_flags` and `p->ip_version` are set for every
+ * TCP class, the addresses, ports and VLAN ids only for the classes a
+ * program may select (SYN and above), so a data segment is classified
+ * without copying them (issue 18: the data path stays near the XDP floor).
  */
 static __always_inline int ackscope_classify(void *data, void *data_end,
 					     struct ackscope_pkt *p)
 {
-	__u32 src[4], dst[4];
+	struct iphdr *ip;
+	struct ipv6hdr *ip6;
+	void *l3;           /* the IP header (a packet pointer on every path) */
+	int v6 = 0;
+	__u16 vlan_outer = 0, vlan_inner = 0;
 	__u32 l4_len;
 	void *cur = data;
 	__u16 proto;
 	__u8 l4proto;
 
-	__builtin_memset(p, 0, sizeof(*p));
+	p->ip_version = 0;
 
 	struct ethhdr *eth = cur;
 	if ((void *)(eth + 1) > data_end)
@@ -198,28 +194,33 @@ static __always_inline int ackscope_classify(void *data, void *data_end,
 	proto = eth->h_proto;
 	cur = eth + 1;
 
+	/* Fast path: untagged IPv4 (the common case) falls through the tag loop
+	 * after one comparison. */
+	if (proto != bpf_htons(ETH_P_IP)) {
 #pragma unroll
-	for (int i = 0; i < ACKSCOPE_MAX_VLAN; i++) {
-		if (proto != bpf_htons(ETH_P_8021Q) &&
-		    proto != bpf_htons(ETH_P_8021AD))
-			break;
-		struct ackscope_vlan_hdr *vh = cur;
-		if ((void *)(vh + 1) > data_end)
+		for (int i = 0; i < ACKSCOPE_MAX_VLAN; i++) {
+			if (!ackscope_is_vlan(proto))
+				break;
+			struct ackscope_vlan_hdr *vh = cur;
+			if ((void *)(vh + 1) > data_end)
+				return ACKSCOPE_CLASS_PARSE_FAIL;
+			__u16 vid = bpf_ntohs(vh->tci) & 0x0fff;
+			/* The key keeps the first two tags. */
+			if (i == 0)
+				vlan_outer = vid;
+			else if (i == 1)
+				vlan_inner = vid;
+			proto = vh->encap_proto;
+			cur = vh + 1;
+		}
+		/* A ninth tag: the parser's too_many_vlan_tags. */
+		if (ackscope_is_vlan(proto))
 			return ACKSCOPE_CLASS_PARSE_FAIL;
-		__u16 vid = bpf_ntohs(vh->tci) & 0x0fff;
-		if (i == 0)
-			p->key.vlan_outer = vid;
-		else
-			p->key.vlan_inner = vid;
-		proto = vh->encap_proto;
-		cur = vh + 1;
 	}
-	/* A third tag: not something we look into. */
-	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
-		return ACKSCOPE_CLASS_NOT_TCP;
 
 	if (proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = cur;
+		ip = cur;
+		l3 = cur;
 		if ((void *)(ip + 1) > data_end)
 			return ACKSCOPE_CLASS_PARSE_FAIL;
 		if (ip->version != 4)
@@ -236,29 +237,22 @@ static __always_inline int ackscope_classify(void *data, void *data_end,
 			return ACKSCOPE_CLASS_NOT_TCP;
 		if (ip->protocol != IPPROTO_TCP)
 			return ACKSCOPE_CLASS_NOT_TCP;
-		src[0] = 0;
-		src[1] = 0;
-		src[2] = bpf_htonl(0x0000ffff);
-		src[3] = ip->saddr;
-		dst[0] = 0;
-		dst[1] = 0;
-		dst[2] = bpf_htonl(0x0000ffff);
-		dst[3] = ip->daddr;
 		l4_len = tot_len - ihl;
 		cur = (void *)ip + (ihl & 0x3c);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = cur;
+		ip6 = cur;
+		l3 = cur;
+		v6 = 1;
 		if ((void *)(ip6 + 1) > data_end)
 			return ACKSCOPE_CLASS_PARSE_FAIL;
 		if (ip6->version != 6)
 			return ACKSCOPE_CLASS_PARSE_FAIL;
 		p->ip_version = 6;
-		__builtin_memcpy(src, &ip6->saddr, 16);
-		__builtin_memcpy(dst, &ip6->daddr, 16);
 		l4_len = bpf_ntohs(ip6->payload_len);
 		l4proto = ip6->nexthdr;
 		cur = ip6 + 1;
 
+		if (l4proto != IPPROTO_TCP) {
 #pragma unroll
 		for (int i = 0; i < ACKSCOPE_MAX_V6_EXT; i++) {
 			__u32 hlen;
@@ -301,6 +295,7 @@ static __always_inline int ackscope_classify(void *data, void *data_end,
 			return ACKSCOPE_CLASS_PARSE_FAIL; /* chain too long */
 		if (l4proto != IPPROTO_TCP)
 			return ACKSCOPE_CLASS_NOT_TCP;
+		}
 	} else {
 		return ACKSCOPE_CLASS_NOT_TCP;
 	}
@@ -314,12 +309,18 @@ static __always_inline int ackscope_classify(void *data, void *data_end,
 
 	p->payload_len = l4_len - doff;
 	p->tcp_flags = ((__u8 *)th)[13];
-	p->seq = bpf_ntohl(th->seq);
-	p->ack_seq = bpf_ntohl(th->ack_seq);
-	ackscope_set_endpoints(p, src, bpf_ntohs(th->source), dst,
-			       bpf_ntohs(th->dest));
+	int cls = ackscope_tcp_class(p->tcp_flags, p->payload_len);
+	if (cls < ACKSCOPE_CLASS_SYN)
+		return cls;
 
-	return ackscope_tcp_class(p->tcp_flags, p->payload_len);
+	/* A control class: what the tracking key needs. */
+	p->vlan_outer = vlan_outer;
+	p->vlan_inner = vlan_inner;
+	if (v6)
+		ackscope_fill_v6(p, l3, th);
+	else
+		ackscope_fill_v4(p, l3, th);
+	return cls;
 }
 
 #endif /* ACKSCOPE_CLASSIFY_H */

@@ -17,12 +17,21 @@ pub const META_MAGIC: u32 = 0x534b_4341;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KernelMeta {
-    /// `bpf_ktime_get_ns()` at program entry: CLOCK_MONOTONIC nanoseconds.
+    /// `bpf_ktime_get_ns()` when the program steered the frame: CLOCK_MONOTONIC nanoseconds.
     pub rx_ts_ns: u64,
     /// [`META_MAGIC`] when the block was written by our program.
     pub magic: u32,
     /// The classifier's verdict (`enum ackscope_class` in `bpf/classify.h`).
     pub class: u32,
+}
+
+/// A fresh random seed for the in-kernel tracking key's fingerprint (`ackscope_key_seed` in
+/// bpf/flowtrack.h), so that an outsider cannot aim two 4-tuples at one tracking entry.
+pub(crate) fn key_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x6163_6b73);
+    h.finish()
 }
 
 /// Size of [`KernelMeta`] in bytes (16).

@@ -254,6 +254,7 @@ fn load(
         .as_deref_mut()
         .ok_or_else(|| DatapathError::Config("tc BPF object has no .rodata section".into()))?;
     rodata.ackscope_clone_ifindex = clone_ifindex;
+    rodata.ackscope_key_seed = super::abi::key_seed();
     rodata.ackscope_flow_age_ns = u64::try_from(cfg.flow_age.as_nanos()).unwrap_or(u64::MAX);
     open.maps
         .ackscope_tc_flows

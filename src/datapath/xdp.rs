@@ -639,6 +639,7 @@ fn load(
     rodata.ackscope_mode = cfg.steer_mode.rodata_value();
     rodata.ackscope_flow_age_ns = u64::try_from(cfg.flow_age.as_nanos()).unwrap_or(u64::MAX);
     rodata.ackscope_presorted = u32::from(cfg.presorted);
+    rodata.ackscope_key_seed = super::abi::key_seed();
 
     let xsk_entries = cfg
         .xsk_map_size
