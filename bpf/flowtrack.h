@@ -60,7 +60,8 @@ enum ackscope_flow_phase {
 /*
  * Key of the tracking map: a keyed 64-bit fingerprint of the canonical
  * 4-tuple (the lower (address, port) endpoint first, so both directions
- * give one key) and the VLAN ids. 8 bytes instead of the 40 of the
+ * give one key), the VLAN ids and the tunnel identity (kind, id, outer
+ * endpoints in canonical order). 8 bytes instead of the 40 of the
  * addresses themselves: the LRU hash's jhash, compare and copy are a fifth
  * as long (issue 18). Two 4-tuples share an entry only if their
  * fingerprints collide (about n^2 / 2^65 for n tracked 4-tuples, 10^-10 at
@@ -159,6 +160,29 @@ static __always_inline void ackscope_key_of(const struct ackscope_pkt *p,
 		h = ackscope_mix(h, d1);
 		h = ackscope_mix(h, ((__u64)sp << 48) | ((__u64)dp << 32) |
 				     ((__u64)p->vlan_outer << 16) | p->vlan_inner);
+	}
+	/* The tunnel identity (issue 12): two mirror sessions can carry the
+	 * same inner 4-tuple. Its outer endpoints in canonical order, as the
+	 * user-space key (src/flow), so the two directions through a VTEP
+	 * pair share the entry. Plain frames skip this. */
+	if (p->tun_kind != ACKSCOPE_TUN_NONE) {
+		__u64 x0 = ackscope_addr_hi64(p->tun_src), x1 = ackscope_addr_lo64(p->tun_src);
+		__u64 y0 = ackscope_addr_hi64(p->tun_dst), y1 = ackscope_addr_lo64(p->tun_dst);
+
+		if (x0 > y0 || (x0 == y0 && x1 > y1)) {
+			__u64 t0 = x0, t1 = x1;
+
+			x0 = y0;
+			x1 = y1;
+			y0 = t0;
+			y1 = t1;
+		}
+		h = ackscope_mix(h, ((__u64)p->tun_kind << 40) |
+				     ((__u64)p->tun_has_id << 32) | p->tun_id);
+		h = ackscope_mix(h, x0);
+		h = ackscope_mix(h, x1);
+		h = ackscope_mix(h, y0);
+		h = ackscope_mix(h, y1);
 	}
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ULL;
