@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use ackscope::packet::build::{TcpSpec, F};
+use ackscope::packet::build::{wrap, TcpSpec, Wrap, F};
 use libbpf_rs::{Object, ObjectBuilder, ProgramInput};
 
 const ACKSCOPE_OBJ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ackscope.bpf.o"));
@@ -73,8 +73,11 @@ fn main() {
     syn.mss = Some(1460);
     let mut synack = TcpSpec::new(s, c, 1999, 1000, F::SYN | F::ACK);
     synack.mss = Some(1460);
+    let vx = Wrap::Vxlan { vni: 42, outer: ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()) };
     let frames: Vec<(&str, Vec<u8>)> = vec![
         ("data segment, IPv4 (1400 B)", data.ethernet()),
+        ("data segment in VXLAN (1450 B)", wrap(&vx, &data.ethernet(), 0)),
+        ("SYN in VXLAN, entry present", wrap(&vx, &syn.ethernet(), 0)),
         ("data segment, IPv6 (1400 B)", data6.ethernet()),
         ("pure ACK, established (no entry)", ack.ethernet()),
         ("SYN, entry present (retransmission)", syn.ethernet()),
