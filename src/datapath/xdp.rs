@@ -997,10 +997,11 @@ mod tests {
 
     #[test]
     fn counters_sum_raw() {
-        let raw: Vec<u8> = (1..=12u64).flat_map(|v| v.to_ne_bytes()).collect();
+        let raw: Vec<u8> = (1..=13u64).flat_map(|v| v.to_ne_bytes()).collect();
         let c = BpfCounters::sum_per_cpu([&raw, &raw]);
         assert_eq!(c.frames, 2);
         assert_eq!(c.meta_fail, 24);
+        assert_eq!(c.tunnelled, 26);
         assert_eq!(c.steered(), 2 * (2 + 3 + 4 + 5 + 6));
     }
 }
