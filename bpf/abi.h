@@ -20,7 +20,7 @@
 
 /* XDP metadata, immediately before the packet data. 16 bytes. */
 struct ackscope_meta {
-	__u64 rx_ts_ns;  /* bpf_ktime_get_ns() at program entry */
+	__u64 rx_ts_ns;  /* bpf_ktime_get_ns() when the frame was steered */
 	__u32 magic;     /* ACKSCOPE_META_MAGIC */
 	__u32 class_;    /* enum ackscope_class */
 };

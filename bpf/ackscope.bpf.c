@@ -20,7 +20,9 @@
  *
  * Steered frames carry a 16-byte XDP metadata block (struct ackscope_meta)
  * right before the packet data with the bpf_ktime_get_ns() receive stamp
- * (CLOCK_MONOTONIC), a magic value and the class.
+ * (CLOCK_MONOTONIC), a magic value and the class. The clock is read only for
+ * frames that need it (steered, or tracked with an entry): data segments and
+ * bare ACKs of established flows are decided without it (issue 18).
  */
 #include "counters.h"
 #include "flowtrack.h"
@@ -40,6 +42,10 @@ const volatile __u64 ackscope_flow_age_ns = 10ULL * 1000 * 1000 * 1000;
 /* 1: frames were already chosen by the tc clone program (host mode): steer
  * every control class, bare ACKs included, without tracking. */
 const volatile __u32 ackscope_presorted = 0;
+/* 1: every control-class frame's parse (struct ackscope_pkt) is written to
+ * ackscope_last, for the C-vs-Rust differential test (classify_test_run in
+ * src/datapath/xdp.rs). 0 on interfaces: the verifier removes the code. */
+const volatile __u32 ackscope_record = 0;
 
 /* Shared layouts (struct ackscope_meta, the counters): abi.h, counters.h. */
 
@@ -61,12 +67,28 @@ struct {
 	__type(value, struct ackscope_flow_state);
 } ackscope_flows SEC(".maps");
 
+/* Presence filter of ackscope_flows (flowtrack.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ACKSCOPE_PRESENCE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} ackscope_presence SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ackscope_counters);
 } ackscope_cnt SEC(".maps");
+
+/* The last control-class frame's parse, with ackscope_record set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ackscope_pkt);
+} ackscope_last SEC(".maps");
 
 /* Inline mode: ingress ifindex → egress ifindex. */
 struct {
@@ -100,15 +122,16 @@ static __always_inline int not_steered(struct xdp_md *ctx)
 	return XDP_DROP;
 }
 
-static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 now,
+static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 *now,
 				 struct ackscope_counters *c)
 {
+	ackscope_now(now);
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct ackscope_meta)) == 0) {
 		void *data = (void *)(long)ctx->data;
 		struct ackscope_meta *m = (void *)(long)ctx->data_meta;
 
 		if ((void *)(m + 1) <= data) {
-			m->rx_ts_ns = now;
+			m->rx_ts_ns = *now;
 			m->magic = ACKSCOPE_META_MAGIC;
 			m->class_ = cls;
 		}
@@ -133,12 +156,31 @@ static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 now,
 
 /* --- program --------------------------------------------------------------- */
 
+/*
+ * One encapsulation of a frame: the tunnel header where the walk `w`
+ * stopped, then the headers up to the inner TCP header (a class) or the next
+ * tunnel header (ACKSCOPE_CLASS_DECAP again). A global function: the
+ * verifier checks it once, with `w` unknown, instead of once per path of the
+ * walk before it (inline, the walk's states multiply past the verifier's
+ * limit). Only encapsulated (and UDP) frames pay the call.
+ */
+__noinline int ackscope_decap(struct xdp_md *ctx, struct ackscope_pkt *p,
+			      struct ackscope_walk *w)
+{
+	if (!ctx || !p || !w)
+		return ACKSCOPE_CLASS_PARSE_FAIL;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	return ackscope_walk_frame(data, data_end, p, w, 1);
+}
+
 SEC("xdp")
 int ackscope_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = 0; /* read only for frames that need it */
 	struct ackscope_pkt p;
 	__u32 zero = 0;
 	int verdict;
@@ -146,7 +188,19 @@ int ackscope_xdp(struct xdp_md *ctx)
 	struct ackscope_counters *c = bpf_map_lookup_elem(&ackscope_cnt, &zero);
 	CNT(c, frames);
 
-	int cls = ackscope_classify(data, data_end, &p);
+	struct ackscope_walk w;
+	int cls = ackscope_classify_plain(data, data_end, &p, &w);
+
+	/* One call per encapsulation; the (MAX + 1)th fails in
+	 * ackscope_enter (too many encapsulations, as the parser). */
+#pragma unroll
+	for (int i = 0; i <= ACKSCOPE_MAX_ENCAP; i++) {
+		if (cls != ACKSCOPE_CLASS_DECAP)
+			break;
+		cls = ackscope_decap(ctx, &p, &w);
+	}
+	if (cls == ACKSCOPE_CLASS_DECAP)
+		cls = ACKSCOPE_CLASS_PARSE_FAIL;
 
 	if (cls == ACKSCOPE_CLASS_PARSE_FAIL) {
 		CNT(c, parse_fail);
@@ -156,15 +210,23 @@ int ackscope_xdp(struct xdp_md *ctx)
 		CNT(c, not_tcp);
 		return not_steered(ctx);
 	}
+	if (p.tun_depth)
+		CNT(c, tunnelled);
 	if (!ackscope_selectable(cls)) {
 		CNT(c, not_steered_tcp);
 		return not_steered(ctx);
+	}
+	if (ackscope_record) {
+		struct ackscope_pkt *last = bpf_map_lookup_elem(&ackscope_last, &zero);
+
+		if (last)
+			__builtin_memcpy(last, &p, sizeof(p));
 	}
 
 	if (ackscope_presorted)
 		verdict = ACKSCOPE_TRACK_SELECT;
 	else
-		verdict = ackscope_track(&ackscope_flows, &p, cls, now,
+		verdict = ackscope_track(&ackscope_flows, &ackscope_presence, &p, cls, &now,
 					 ackscope_flow_age_ns);
 	if (verdict != ACKSCOPE_TRACK_SELECT) {
 		if (verdict == ACKSCOPE_TRACK_EXPIRED)
@@ -174,5 +236,5 @@ int ackscope_xdp(struct xdp_md *ctx)
 	}
 
 	CNT_SELECTED(c, cls, steered);
-	return steer(ctx, cls, now, c);
+	return steer(ctx, cls, &now, c);
 }

@@ -25,6 +25,7 @@ struct ackscope_counters {
 	__u64 redirect_fail;    /* XSKMAP redirect != XDP_REDIRECT */
 	__u64 flows_expired;    /* stale entries deleted on lookup */
 	__u64 meta_fail;        /* bpf_xdp_adjust_meta refused */
+	__u64 tunnelled;        /* TCP frames that came in an encapsulation */
 };
 
 /* tc_clone.bpf.c: per-CPU counters (map ackscope_tc_cnt). cloned_* count the

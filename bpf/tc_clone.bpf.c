@@ -57,6 +57,14 @@ struct {
 	__uint(max_entries, 2 * 1024 * 1024);
 } ackscope_tc_ring SEC(".maps");
 
+/* Presence filter of ackscope_tc_flows (flowtrack.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ACKSCOPE_PRESENCE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} ackscope_tc_presence SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -131,7 +139,7 @@ static __always_inline void ackscope_record(struct __sk_buff *skb,
 SEC("tc")
 int ackscope_tc(struct __sk_buff *skb)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = 0; /* read by the tracking only when needed */
 	struct ackscope_pkt p;
 	__u32 zero = 0;
 
@@ -168,11 +176,11 @@ int ackscope_tc(struct __sk_buff *skb)
 	}
 
 	if (skb->vlan_present) {
-		p.key.vlan_inner = p.key.vlan_outer;
-		p.key.vlan_outer = skb->vlan_tci & 0x0fff;
+		p.vlan_inner = p.vlan_outer;
+		p.vlan_outer = skb->vlan_tci & 0x0fff;
 	}
 
-	int verdict = ackscope_track(&ackscope_tc_flows, &p, cls, now,
+	int verdict = ackscope_track(&ackscope_tc_flows, &ackscope_tc_presence, &p, cls, &now,
 				     ackscope_flow_age_ns);
 	if (verdict != ACKSCOPE_TRACK_SELECT) {
 		if (verdict == ACKSCOPE_TRACK_EXPIRED)

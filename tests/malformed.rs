@@ -104,8 +104,6 @@ fn bpf_expect(frame: &[u8], got: &Result<Parsed, ParseError>) -> Bpf {
         Err(ParseError::Len { .. }) => Bpf::ParseFail,
         // Options are skipped by data offset, never walked.
         Err(ParseError::Content { error: ContentError::TcpOptionOverrun, .. }) => Bpf::Tcp,
-        // A third tag is "not something we look into".
-        Err(ParseError::Content { error: ContentError::TooManyVlanTags, .. }) => Bpf::NotTcp,
         Err(ParseError::Content { .. }) => Bpf::ParseFail,
         Ok(Parsed::Skip(_)) => Bpf::NotTcp,
         Ok(Parsed::Tcp(_)) => Bpf::Tcp,
@@ -547,24 +545,16 @@ fn crafted() -> Vec<Case> {
         vec![(0x9100, 5), (0x8100, 6)],
         vec![(0x8100, 0xFFF)],
     ] {
-        let mut c = case(format!("tags {tags:x?}"), with_tags(syn.clone(), &tags), Tcp { payload: 0 });
-        if tags[0].0 == 0x9100 {
-            // The classifier knows 0x8100 and 0x88A8 only: the pre-standard 0x9100 outer tag
-            // is "not TCP" in XDP (and not steered live).
-            c.bpf_override = Some(Bpf::NotTcp);
-        }
-        v.push(c);
+        // The classifier follows the same tags (0x8100, 0x88A8, 0x9100) as the parser.
+        v.push(case(format!("tags {tags:x?}"), with_tags(syn.clone(), &tags), Tcp { payload: 0 }));
     }
     for n in 3..=MAX_VLAN_TAGS + 2 {
         for tpid in [0x8100u16, 0x88A8, 0x9100] {
             let tags: Vec<_> = (0..n).map(|i| (if i == 0 { tpid } else { 0x8100 }, i as u16 + 1)).collect();
             let expect = if n <= MAX_VLAN_TAGS { Tcp { payload: 0 } } else { E("too_many_vlan_tags") };
-            let mut c = case(format!("{n} tags, outer {tpid:x}"), with_tags(syn.clone(), &tags), expect);
-            // The classifier follows two tags: a third is "not something we look into" (the
-            // parser follows up to MAX_VLAN_TAGS; live decapsulation is the other half of
-            // issue 12), and it knows 0x8100 and 0x88A8 only.
-            c.bpf_override = Some(Bpf::NotTcp);
-            v.push(c);
+            // The classifier follows up to MAX_VLAN_TAGS too (ACKSCOPE_MAX_VLAN), and a ninth
+            // is a parse failure there as here.
+            v.push(case(format!("{n} tags, outer {tpid:x}"), with_tags(syn.clone(), &tags), expect));
         }
     }
     {
@@ -574,12 +564,7 @@ fn crafted() -> Vec<Case> {
         let refused_from = 14 + 4 * MAX_VLAN_TAGS;
         for cut in [15usize, 18, 19, 22, 25, refused_from - 1, refused_from, refused_from + 3] {
             let expect = if cut < refused_from { E("truncated_vlan") } else { E("too_many_vlan_tags") };
-            let mut c = case(format!("{} tags cut at {cut}", tags.len()), f[..cut].to_vec(), expect);
-            if cut >= 22 {
-                // Past two tags the classifier stops reading: "not TCP" however it ends.
-                c.bpf_override = Some(Bpf::NotTcp);
-            }
-            v.push(c);
+            v.push(case(format!("{} tags cut at {cut}", tags.len()), f[..cut].to_vec(), expect));
         }
         let mut arp = with_tags(syn[..14].to_vec(), &[(0x8100, 5), (0x88A8, 6)]);
         let n = arp.len();
@@ -599,11 +584,9 @@ fn crafted() -> Vec<Case> {
             }
             let frame = wrap(&w, inner, 1);
             let link = LinkType::from_linktype(w.linktype());
-            let mut c = Case { link, ..case(format!("{w:?} around {} bytes", inner.len()), frame, Tcp { payload }) };
-            // The XDP classifier does not decapsulate (yet: the live half of issue 12), so
-            // tunnelled TCP, and TCP behind three tags, is "not TCP" there.
-            c.bpf_override = Some(Bpf::NotTcp);
-            v.push(c);
+            // The XDP classifier decapsulates the same set (issue 12): the same class, and for
+            // the SYN the same inner 4-tuple and tunnel (checked in run_bpf).
+            v.push(Case { link, ..case(format!("{w:?} around {} bytes", inner.len()), frame, Tcp { payload }) });
         }
     }
 
@@ -722,6 +705,43 @@ fn parser_truncation_at_every_offset_of_every_encapsulated_frame() {
     assert!(frames >= 20 * 25);
 }
 
+/// The C-vs-Rust differential on encapsulated frames: every Ethernet frame of every
+/// encapsulated capture (tests/captures/encap/) cut at every offset through the XDP program
+/// (BPF_PROG_RUN): the class the parser's verdict gives, and for every control-class frame the
+/// same inner 4-tuple and tunnel identity (`same_parse`). Steering decisions follow from the
+/// class and the key.
+#[test]
+fn xdp_program_on_every_truncation_of_every_encapsulated_frame() {
+    if !may_load_bpf("xdp_program_on_every_truncation_of_every_encapsulated_frame") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures/encap");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    files.sort();
+    let mut owned: Vec<(String, Vec<u8>)> = Vec::new();
+    for f in &files {
+        let mut r = CaptureReader::open(f).unwrap();
+        while let Some(fr) = r.next_frame().unwrap() {
+            if fr.link != LinkType::Ethernet {
+                continue; // LINKTYPE_NULL/LOOP never reach XDP
+            }
+            for cut in 0..=fr.data.len() {
+                owned.push((format!("{} frame {} cut at {cut}", f.file_name().unwrap().to_string_lossy(), fr.number), fr.data[..cut].to_vec()));
+            }
+        }
+    }
+    let judged: Vec<(String, &[u8], Bpf)> = owned
+        .iter()
+        .map(|(n, f)| (n.clone(), &f[..], bpf_expect(f, &parse_frame(LinkType::Ethernet, f, 5, 1))))
+        .collect();
+    let total = run_bpf(SteerMode::Mirror, &judged);
+    assert!(total.tunnelled > 2000 && total.steered() > 1000, "{total}");
+}
+
 #[test]
 fn parser_crafted_malformed_frames() {
     let n = crafted_checked().len();
@@ -791,6 +811,27 @@ fn tcp_counted(c: &BpfCounters, frame: &[u8]) -> Result<(), String> {
     }
 }
 
+/// The differential part: for a control-class frame the classifier's parse (what its
+/// tracking key is made of) must be the parser's: the inner 4-tuple, flags, payload length
+/// and the tunnel (kind, id, outer endpoints); `tunnelled` counts the encapsulated frames.
+fn same_parse(frame: &[u8], run: &ackscope::datapath::xdp::TestRunFrame) -> Option<String> {
+    let seg = match parse_frame(LinkType::Ethernet, frame, 0, 0) {
+        Ok(Parsed::Tcp(s)) => s,
+        _ => return None, // cut inside the TCP options: the class is checked, nothing else
+    };
+    if run.counters.tunnelled != u64::from(seg.tunnel.is_some()) {
+        return Some(format!("tunnelled={} but the parser's tunnel is {:?}", run.counters.tunnelled, seg.tunnel));
+    }
+    let control = seg.flags.0 & (F::SYN | F::FIN | F::RST) != 0 || (seg.flags.0 & F::ACK != 0 && seg.payload_len == 0);
+    let Some(k) = run.parsed else {
+        return control.then(|| "a control-class frame without the classifier's parse".to_string());
+    };
+    let tunnel = seg.tunnel.map(|t| (t.kind as u8, t.id, t.outer_src, t.outer_dst));
+    let want = (seg.src, seg.dst, seg.sport, seg.dport, seg.flags.0, seg.payload_len, tunnel);
+    let got = (k.src, k.dst, k.sport, k.dport, k.flags, k.payload_len, k.tunnel);
+    (want != got).then(|| format!("classifier parse {got:?}, parser {want:?}"))
+}
+
 fn run_bpf(mode: SteerMode, judged: &[(String, &[u8], Bpf)]) -> BpfCounters {
     let cfg = SteerConfig { steer_mode: mode, ..SteerConfig::default() };
     let frames: Vec<&[u8]> = judged.iter().map(|j| j.1).collect();
@@ -830,7 +871,7 @@ fn run_bpf(mode: SteerMode, judged: &[(String, &[u8], Bpf)]) -> BpfCounters {
                 if c.parse_fail + c.not_tcp != 0 {
                     Some(format!("want a TCP class: {c}"))
                 } else {
-                    tcp_counted(c, frame).err().map(|e| format!("{e}: {c}"))
+                    tcp_counted(c, frame).err().or_else(|| same_parse(frame, run)).map(|e| format!("{e}: {c}"))
                 }
             }
         };
@@ -857,7 +898,7 @@ fn xdp_program_on_crafted_malformed_frames() {
     let judged: Vec<(String, &[u8], Bpf)> = owned.iter().map(|(n, f, b)| (n.clone(), &f[..], *b)).collect();
     for mode in [SteerMode::Mirror, SteerMode::Pass] {
         let total = run_bpf(mode, &judged);
-        assert!(total.parse_fail > 50 && total.not_tcp > 10 && total.steered() > 50, "{total}");
+        assert!(total.parse_fail > 50 && total.not_tcp > 5 && total.steered() > 50 && total.tunnelled >= 30, "{total}");
     }
 }
 
@@ -878,4 +919,66 @@ fn xdp_program_on_every_truncation_of_every_real_frame() {
     }
     let total = run_bpf(SteerMode::Mirror, &judged);
     assert!(total.parse_fail > 1000, "{total}");
+}
+
+/// The in-kernel tracking through BPF_PROG_RUN, frame by frame: which bare ACKs are steered
+/// (issue 18 changed the key to a fingerprint, the value to 8 bytes, added in-place updates
+/// and the presence filter in front of the lookup; the decisions must not change).
+#[test]
+fn xdp_tracking_steers_the_bare_acks_of_handshake_and_teardown_only() {
+    if !may_load_bpf("xdp_tracking_steers_the_bare_acks_of_handshake_and_teardown_only") {
+        return;
+    }
+    let c = a("10.9.0.1:40000");
+    let s = a("10.9.0.2:80");
+    let c6 = a("[fd00::1]:40001");
+    let s6 = a("[fd00::2]:443");
+    let f = |src, dst, flags: u8, payload: usize| {
+        let mut t = TcpSpec::new(src, dst, 1, 1, flags);
+        t.payload = payload;
+        t.ethernet()
+    };
+    let mut seq: Vec<(&str, Vec<u8>, bool)> = Vec::new();
+    for (c, s) in [(c, s), (c6, s6)] {
+        seq.extend([
+            ("bare ACK before anything", f(c, s, F::ACK, 0), false),
+            ("SYN", f(c, s, F::SYN, 0), true),
+            ("stale ACK from the server", f(s, c, F::ACK, 0), true),
+            ("stale ACK again (entry kept)", f(s, c, F::ACK, 0), true),
+            // Issue 19: the client's RST during its SYN keeps the entry, so the server's
+            // stale ACKs after it are still steered; the server's RST removes it.
+            ("RST from the client", f(c, s, F::RST, 0), true),
+            ("stale ACK after the client's RST (entry kept)", f(s, c, F::ACK, 0), true),
+            ("RST from the server", f(s, c, F::RST, 0), true),
+            ("bare ACK after the server's RST", f(s, c, F::ACK, 0), false),
+            ("SYN again", f(c, s, F::SYN, 0), true),
+            ("SYN retransmitted (in place)", f(c, s, F::SYN, 0), true),
+            ("SYN-ACK", f(s, c, F::SYN | F::ACK, 0), true),
+            ("client's ACK completes the handshake", f(c, s, F::ACK, 0), true),
+            ("bare ACK of the established flow", f(s, c, F::ACK, 0), false),
+            ("data", f(c, s, F::ACK | F::PSH, 100), false),
+            ("FIN from the server", f(s, c, F::FIN | F::ACK, 0), true),
+            ("ACK of the first FIN", f(c, s, F::ACK, 0), true),
+            ("FIN from the client", f(c, s, F::FIN | F::ACK, 0), true),
+            ("last ACK", f(s, c, F::ACK, 0), true),
+            ("bare ACK after the last ACK", f(c, s, F::ACK, 0), false),
+        ]);
+    }
+    // Another 4-tuple in handshake does not make the first one's ACKs steered.
+    let other = a("10.9.0.3:40000");
+    seq.push(("SYN of another 4-tuple", f(other, s, F::SYN, 0), true));
+    seq.push(("bare ACK of the first 4-tuple", f(s, c, F::ACK, 0), false));
+    seq.push(("stale ACK of the other 4-tuple", f(s, other, F::ACK, 0), true));
+    let frames: Vec<&[u8]> = seq.iter().map(|x| &x.1[..]).collect();
+    let cfg = SteerConfig { steer_mode: SteerMode::Mirror, ..SteerConfig::default() };
+    let (runs, _) = classify_test_run(&frames, &cfg).unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
+    let mut bad = Vec::new();
+    for ((name, _, want), run) in seq.iter().zip(&runs) {
+        assert_eq!(run.verdict.as_ref().ok(), Some(&XDP_DROP), "{name}");
+        let steered = run.counters.steered() == 1;
+        if steered != *want {
+            bad.push(format!("{name}: steered {steered}, want {want} ({})", run.counters));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

@@ -17,12 +17,21 @@ pub const META_MAGIC: u32 = 0x534b_4341;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KernelMeta {
-    /// `bpf_ktime_get_ns()` at program entry: CLOCK_MONOTONIC nanoseconds.
+    /// `bpf_ktime_get_ns()` when the program steered the frame: CLOCK_MONOTONIC nanoseconds.
     pub rx_ts_ns: u64,
     /// [`META_MAGIC`] when the block was written by our program.
     pub magic: u32,
     /// The classifier's verdict (`enum ackscope_class` in `bpf/classify.h`).
     pub class: u32,
+}
+
+/// A fresh random seed for the in-kernel tracking key's fingerprint (`ackscope_key_seed` in
+/// bpf/flowtrack.h), so that an outsider cannot aim two 4-tuples at one tracking entry.
+pub(crate) fn key_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x6163_6b73);
+    h.finish()
 }
 
 /// Size of [`KernelMeta`] in bytes (16).
@@ -36,10 +45,18 @@ pub const META_LEN: usize = std::mem::size_of::<KernelMeta>();
 /// Implement only for such types (the skeletons' generated structs of `bpf/abi.h` and
 /// `bpf/counters.h`).
 pub(crate) unsafe trait MapValue: Copy + Default {}
-// SAFETY: generated from `struct ackscope_counters` (bpf/counters.h): #[repr(C)], twelve u64.
+// SAFETY: generated from `struct ackscope_counters` (bpf/counters.h): #[repr(C)], thirteen u64.
 unsafe impl MapValue for ackscope_counters {}
 // SAFETY: generated from `struct ackscope_tc_counters` (bpf/counters.h): #[repr(C)], fourteen u64.
 unsafe impl MapValue for ackscope_tc_counters {}
+// SAFETY: generated from `struct ackscope_pkt` (bpf/classify.h): #[repr(C)], integer fields
+// and arrays of them, 88 bytes without implicit padding (checked in the tests below).
+unsafe impl MapValue for super::xdp::skel::types::ackscope_pkt {}
+
+/// [`read_value`] for the other modules (the classifier's recorded parse in xdp.rs).
+pub(crate) fn read_map_value<T: MapValue>(raw: &[u8]) -> T {
+    read_value(raw)
+}
 
 /// The value in `raw` (one CPU's slot of a per-CPU map), or the default when it is too short.
 fn read_value<T: MapValue>(raw: &[u8]) -> T {
@@ -76,6 +93,7 @@ impl BpfCounters {
             s.redirect_fail += v.redirect_fail;
             s.flows_expired += v.flows_expired;
             s.meta_fail += v.meta_fail;
+            s.tunnelled += v.tunnelled;
         }
         s
     }
@@ -95,6 +113,7 @@ impl BpfCounters {
             redirect_fail: self.redirect_fail - before.redirect_fail,
             flows_expired: self.flows_expired - before.flows_expired,
             meta_fail: self.meta_fail - before.meta_fail,
+            tunnelled: self.tunnelled - before.tunnelled,
         }
     }
 }
@@ -130,7 +149,8 @@ mod tests {
 
     #[test]
     fn generated_types_have_the_abi_sizes() {
-        assert_eq!(std::mem::size_of::<ackscope_counters>(), 12 * 8);
+        assert_eq!(std::mem::size_of::<ackscope_counters>(), 13 * 8);
+        assert_eq!(std::mem::size_of::<super::super::xdp::skel::types::ackscope_pkt>(), 88);
         assert_eq!(std::mem::size_of::<ackscope_tc_counters>(), 14 * 8);
     }
 

@@ -292,6 +292,7 @@ fn load(
     rodata.ackscope_clone_ifindex = clone_ifindex;
     rodata.ackscope_ring_mode = u32::from(cfg.ring);
     rodata.ackscope_ring_wake_bytes = u64::from(RING_BYTES / 8);
+    rodata.ackscope_key_seed = super::abi::key_seed();
     rodata.ackscope_flow_age_ns = u64::try_from(cfg.flow_age.as_nanos()).unwrap_or(u64::MAX);
     open.maps
         .ackscope_tc_ring

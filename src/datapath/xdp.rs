@@ -196,6 +196,9 @@ pub struct BpfCounters {
     /// Steered frames for which `bpf_xdp_adjust_meta` failed (no kernel
     /// timestamp in the metadata).
     pub meta_fail: u64,
+    /// TCP frames that came in an encapsulation (VXLAN, GRE, ERSPAN, MPLS, ...), decapsulated
+    /// by the classifier (issue 12).
+    pub tunnelled: u64,
 }
 
 impl BpfCounters {
@@ -211,7 +214,7 @@ impl fmt::Display for BpfCounters {
         write!(
             f,
             "frames={} syn={} synack={} fin={} rst={} ack={} not_steered_tcp={} not_tcp={} \
-             parse_fail={} redirect_fail={} flows_expired={} meta_fail={}",
+             parse_fail={} redirect_fail={} flows_expired={} meta_fail={} tunnelled={}",
             self.frames,
             self.steered_syn,
             self.steered_synack,
@@ -223,7 +226,8 @@ impl fmt::Display for BpfCounters {
             self.parse_fail,
             self.redirect_fail,
             self.flows_expired,
-            self.meta_fail
+            self.meta_fail,
+            self.tunnelled
         )
     }
 }
@@ -304,7 +308,7 @@ impl XdpSteer {
         let leftover = clear_interface(iface, ifindex, cfg.force, cfg.netlink)?;
 
         // On an error below, dropping `steer_skel` unloads the program and frees its maps.
-        let steer_skel = OwnedSkel::load(|storage| load(iface, cfg, storage))?;
+        let steer_skel = OwnedSkel::load(|storage| load(iface, cfg, false, storage))?;
         preset_maps(&steer_skel, cfg)?;
         let prog_fd = steer_skel.progs.ackscope_xdp.as_fd().as_raw_fd();
         let (attachment, mode) = attach_prog(iface, ifindex, prog_fd, cfg.attach_mode, cfg.netlink, leftover.as_ref())?;
@@ -530,6 +534,57 @@ pub struct TestRunFrame {
     pub verdict: std::result::Result<u32, libbpf_rs::Error>,
     /// What this frame added to the program's counters.
     pub counters: BpfCounters,
+    /// The classifier's parse of a control-class frame (SYN, SYN-ACK, FIN, RST, bare ACK):
+    /// what its tracking key is made of. `None` for the other classes.
+    pub parsed: Option<ClassifierParse>,
+}
+
+/// What the in-kernel classifier (bpf/classify.h) extracted from a control-class frame, for
+/// the C-vs-Rust differential test: the inner 4-tuple and the tunnel identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassifierParse {
+    /// Inner source address, 16 bytes (IPv4-mapped for IPv4).
+    pub src: [u8; 16],
+    /// Inner destination address.
+    pub dst: [u8; 16],
+    /// Inner source port.
+    pub sport: u16,
+    /// Inner destination port.
+    pub dport: u16,
+    /// TCP flags byte.
+    pub flags: u8,
+    /// TCP payload length from the IP length fields.
+    pub payload_len: u32,
+    /// The outermost encapsulation: its [`crate::packet::TunnelKind`] index, id (when the
+    /// header has one) and outer IP endpoints (zero when not on IP); `None` for plain frames.
+    pub tunnel: Option<(u8, Option<u32>, [u8; 16], [u8; 16])>,
+    /// Encapsulations decoded.
+    pub depth: u8,
+}
+
+impl ClassifierParse {
+    fn of(v: &skel::types::ackscope_pkt) -> ClassifierParse {
+        let addr = |a: &[u32; 4]| {
+            let mut o = [0u8; 16];
+            for (i, w) in a.iter().enumerate() {
+                // Stored in network byte order: the bytes in memory are the address.
+                o[4 * i..4 * i + 4].copy_from_slice(&w.to_ne_bytes());
+            }
+            o
+        };
+        ClassifierParse {
+            src: addr(&v.src),
+            dst: addr(&v.dst),
+            sport: v.sport,
+            dport: v.dport,
+            flags: v.tcp_flags,
+            payload_len: v.payload_len,
+            tunnel: (v.tun_kind != 0).then(|| {
+                (v.tun_kind - 1, (v.tun_has_id != 0).then_some(v.tun_id), addr(&v.tun_src), addr(&v.tun_dst))
+            }),
+            depth: v.tun_depth,
+        }
+    }
 }
 
 /// Loads the steering program (configured by `cfg`: mode, flow age, presorted; nothing is
@@ -542,7 +597,7 @@ pub fn classify_test_run(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(Vec<Tes
     route_libbpf_logs();
     check_capabilities()?;
     let cfg = SteerConfig { xsk_map_size: Some(cfg.xsk_map_size.unwrap_or(64)), ..cfg.clone() };
-    let skel = OwnedSkel::load(|storage| load("", &cfg, storage))?;
+    let skel = OwnedSkel::load(|storage| load("", &cfg, true, storage))?;
     test_run_frames(&skel, frames)
 }
 
@@ -556,14 +611,35 @@ fn test_run_frames(skel: &AckscopeSkel<'static>, frames: &[&[u8]]) -> Result<(Ve
             .map_err(|source| DatapathError::Map { map: "ackscope_cnt", what: "per-CPU lookup".into(), source })?;
         Ok(BpfCounters::sum_per_cpu(per_cpu.iter().flatten()))
     };
+    let cpus = libbpf_rs::num_possible_cpus()
+        .map_err(|source| DatapathError::Map { map: "ackscope_last", what: "count the CPUs".into(), source })?;
+    let zero = super::abi::value_bytes(&skel::types::ackscope_pkt::default()).to_vec();
+    let zeros = vec![zero; cpus];
     let start = read(skel)?;
     let mut before = start;
     let mut out = Vec::with_capacity(frames.len());
     for frame in frames {
+        skel.maps
+            .ackscope_last
+            .update_percpu(&0u32.to_ne_bytes(), &zeros, MapFlags::ANY)
+            .map_err(|source| DatapathError::Map { map: "ackscope_last", what: "clear".into(), source })?;
         let input = libbpf_rs::ProgramInput { data_in: Some(frame), ..Default::default() };
         let verdict = skel.progs.ackscope_xdp.test_run(input).map(|o| o.return_value);
         let after = read(skel)?;
-        out.push(TestRunFrame { verdict, counters: after.since(&before) });
+        let last = skel
+            .maps
+            .ackscope_last
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| DatapathError::Map { map: "ackscope_last", what: "per-CPU lookup".into(), source })?;
+        // The CPU that ran the frame wrote a non-zero TCP flags byte (every control class has
+        // one); the others are still zero.
+        let parsed = last
+            .iter()
+            .flatten()
+            .map(|raw| super::abi::read_map_value::<skel::types::ackscope_pkt>(raw))
+            .find(|v| v.tcp_flags != 0)
+            .map(|v| ClassifierParse::of(&v));
+        out.push(TestRunFrame { verdict, counters: after.since(&before), parsed });
         before = after;
     }
     Ok((out, before.since(&start)))
@@ -627,6 +703,7 @@ fn preset_maps(skel: &AckscopeSkel<'static>, cfg: &SteerConfig) -> Result<()> {
 fn load(
     iface: &str,
     cfg: &SteerConfig,
+    record: bool,
     storage: &'static mut MaybeUninit<OpenObject>,
 ) -> Result<AckscopeSkel<'static>> {
     let mut open = AckscopeSkelBuilder::default().open(storage).map_err(|e| load_error("open", e))?;
@@ -639,6 +716,8 @@ fn load(
     rodata.ackscope_mode = cfg.steer_mode.rodata_value();
     rodata.ackscope_flow_age_ns = u64::try_from(cfg.flow_age.as_nanos()).unwrap_or(u64::MAX);
     rodata.ackscope_presorted = u32::from(cfg.presorted);
+    rodata.ackscope_key_seed = super::abi::key_seed();
+    rodata.ackscope_record = u32::from(record);
 
     let xsk_entries = cfg
         .xsk_map_size
@@ -918,10 +997,11 @@ mod tests {
 
     #[test]
     fn counters_sum_raw() {
-        let raw: Vec<u8> = (1..=12u64).flat_map(|v| v.to_ne_bytes()).collect();
+        let raw: Vec<u8> = (1..=13u64).flat_map(|v| v.to_ne_bytes()).collect();
         let c = BpfCounters::sum_per_cpu([&raw, &raw]);
         assert_eq!(c.frames, 2);
         assert_eq!(c.meta_fail, 24);
+        assert_eq!(c.tunnelled, 26);
         assert_eq!(c.steered(), 2 * (2 + 3 + 4 + 5 + 6));
     }
 }
