@@ -104,6 +104,8 @@ impl TcCounters {
             redirect_fail: self.ring_full,
             flows_expired: self.flows_expired,
             meta_fail: 0,
+            // The tc program does not decapsulate (it counts an encapsulated frame as not TCP).
+            tunnelled: 0,
         }
     }
 
