@@ -72,3 +72,109 @@ fn inline_mode_real_stacks_bulk_and_exit_behaviour() {
     assert!(common::no_namespace_like(tag.trim()), "namespaces {tag} left");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `key=value` of a whitespace-separated line; panics with the line when absent.
+fn kv(line: &str, key: &str) -> f64 {
+    line.split_whitespace()
+        .find_map(|t| t.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in `{line}`"))
+}
+
+/// The line of `text` starting with `prefix`.
+fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"))
+}
+
+/// Inline under load, killed and restarted (tests/live/inline_kill.sh): a paced 200 MiB
+/// transfer and a 400-round connection loop run through inline mode in each of three phases —
+/// B (ackscope running, the baseline), K (ackscope SIGKILLed in the middle), R (ackscope
+/// started again in the middle). Fail-open: in every phase every connection succeeds and the
+/// transfer is byte-exact. Kill: the program stays on both ports; the only frames lost are
+/// the few in the AF_XDP rings at the moment of death (bounded by the ring sizes, recovered by
+/// TCP). Restart: the new program replaces the old one in place on both ports
+/// (XDP_FLAGS_REPLACE, no detach), and no frame is lost: every frame one end host sent, the
+/// other received (veth packet counters, both directions), no veth drops, no RTO, no SYN
+/// retransmitted, retransmissions within the baseline's plus 20.
+#[test]
+fn inline_under_load_killed_and_restarted_fail_open() {
+    if !root_or_skip("inline_under_load_killed_and_restarted_fail_open") {
+        return;
+    }
+    let out = common::out_dir("ackscope-inline-kill-test");
+    let (bulk_mb, conns, mbit) = (200u64, 400u32, 250u32);
+    let log = run_script("inline_kill.sh", 150,
+                         &[out.to_str().unwrap(), &bulk_mb.to_string(), &conns.to_string(), &mbit.to_string()], &[]);
+    let ctx = |phase: &str| {
+        format!("{}\n{}\n{}", read(&out, &format!("loop-{phase}.err")).lines().rev().take(20).collect::<Vec<_>>().join("\n"),
+                read(&out, &format!("bulk-{phase}.err")), common::tail(&log, 30))
+    };
+    let mut tcp = std::collections::HashMap::new();
+    for phase in ["B", "K", "R"] {
+        // Every connection succeeded, the transfer is byte-exact.
+        let bulk = read(&out, &format!("bulk-{phase}.txt"));
+        assert!(bulk.starts_with("bulk ok "), "phase {phase}: {bulk}\n{}", ctx(phase));
+        assert_eq!(kv(&bulk, "received") as u64, bulk_mb << 20, "phase {phase}: {bulk}");
+        let lp = read(&out, &format!("loop-{phase}.txt"));
+        assert!(lp.contains(&format!("connections={conns} ")), "phase {phase}: {lp}\n{}", ctx(phase));
+        let times = read(&out, &format!("times-{phase}.txt"));
+        let (bulk_end, loop_end) = (line(&times, "bulk_end="), line(&times, "loop_end="));
+        assert_eq!(kv(bulk_end, "bulk_rc"), 0.0, "{times}");
+        assert_eq!(kv(loop_end, "loop_rc"), 0.0, "{times}");
+        if phase != "B" {
+            // The kill / the restart happened while both kinds of traffic ran.
+            let (start, event) = (kv(&times, "start"), kv(line(&times, "event="), "event"));
+            assert!(start < event && event < kv(bulk_end, "bulk_end") && event < kv(loop_end, "loop_end"),
+                    "phase {phase}: the event was not in the middle of the traffic: {times}");
+        }
+        let frames = read(&out, &format!("frames-{phase}.txt"));
+        let t = read(&out, &format!("tcp-{phase}.txt"));
+        let (c, s) = (line(&t, "client "), line(&t, "server "));
+        eprintln!("phase {phase}: {} | {}", frames.trim(), t.replace('\n', " | "));
+        tcp.insert(phase, (kv(c, "retrans") + kv(s, "retrans"), frames.clone()));
+        if phase != "K" {
+            // No frame lost: the veth packet counters of the two end hosts agree.
+            assert_eq!(kv(&frames, "lost_c2s"), 0.0, "phase {phase}: {frames}");
+            assert_eq!(kv(&frames, "lost_s2c"), 0.0, "phase {phase}: {frames}");
+            assert_eq!(kv(&frames, "veth_drops"), 0.0, "phase {phase}: {frames}");
+        }
+        if phase == "R" {
+            for side in [c, s] {
+                assert_eq!(kv(side, "timeouts"), 0.0, "restart: an RTO fired: {t}");
+                assert_eq!(kv(side, "syn_retrans"), 0.0, "restart: a SYN was retransmitted: {t}");
+            }
+        }
+    }
+    // The kill loses at most what sat in the rings: rx + tx of both sockets of the one pair
+    // (veth: one queue), 2048 entries each by default (--ring-size).
+    let k = &tcp["K"].1;
+    let lost_k = kv(k, "lost_c2s") + kv(k, "lost_s2c");
+    assert!(lost_k <= 4.0 * 2048.0, "kill lost more than the rings hold: {k}");
+    let (rb, rr) = (tcp["B"].0, tcp["R"].0);
+    assert!(rr <= rb + 20.0, "restart: {rr} retransmissions, baseline {rb} (bound: baseline + 20)");
+
+    // Fail-open after SIGKILL: the same program stays on both ports; the restart replaced it
+    // in place (a new program id, no detach), and it stays after k2's SIGINT too.
+    let progs = read(&out, "progs.txt");
+    let ids = |tag: &str| {
+        let l = line(&progs, tag);
+        (kv(l, "ia") as u64, kv(l, "ib") as u64)
+    };
+    let (k1, killed, k2, stopped) = (ids("k1-running"), ids("k1-killed"), ids("k2-running"), ids("k2-stopped"));
+    assert!(k1.0 != 0 && k1.0 == k1.1, "{progs}");
+    assert_eq!(killed, k1, "{progs}");
+    assert!(k2.0 != 0 && k2.0 == k2.1 && k2.0 != k1.0, "{progs}");
+    assert_eq!(stopped, k2, "{progs}");
+    let k2err = read(&out, "k2.err");
+    assert_eq!(k2err.matches("replaced leftover ackscope_xdp of a previous run in place").count(), 2, "{k2err}");
+    assert!(!k2err.contains("removed leftover"), "the restart detached the old program first: {k2err}");
+    let sum = summary(&out.join("k2.summary.json"), &k2err);
+    assert_eq!(common::num(&sum, "/inline/given_up"), 0, "{sum:#}");
+    assert_eq!(common::num(&sum, "/inline/tx_failed"), 0, "{sum:#}");
+    assert_eq!(sum["inline"]["adds_up"], true, "{sum:#}");
+    assert_eq!(common::num(&sum, "/accounting/kernel_drops"), 0, "{sum:#}");
+
+    let tag = read(&out, "ns-tag");
+    assert!(common::no_namespace_like(tag.trim()), "namespaces {tag} left");
+    let _ = std::fs::remove_dir_all(&out);
+}

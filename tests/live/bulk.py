@@ -2,14 +2,15 @@
 """Byte-exact bulk transfer for the live tests and benchmarks (standard library only).
 
   bulk.py server --addr A --port P [--ready-file F] [--once] [--no-hash]
-  bulk.py client --dst A --port P --mbytes N [--no-hash]
+  bulk.py client --dst A --port P --mbytes N [--no-hash] [--mbit R]
 
 The client sends N MiB of a deterministic pattern (1 MiB blocks, each starting with its
 block number, so a reordered or repeated block changes the digest), shuts its side down and
 waits for the server's answer: the byte count and SHA-256 of everything the server received.
 It prints `bulk ok bytes=... sha256=... secs=... mbit_s=...` and exits 0 when both match what
 it sent, otherwise prints `bulk MISMATCH ...` and exits 1. --no-hash skips the digests (only
-the byte count is compared), for throughput measurements.
+the byte count is compared), for throughput measurements. --mbit paces the sender to at
+most R Mbit/s (so that a transfer spans a planned event, e.g. a kill).
 """
 import argparse
 import hashlib
@@ -70,6 +71,10 @@ def cmd_client(a):
         if h is not None:
             h.update(blk)
         s.sendall(blk)
+        if a.mbit > 0:
+            ahead = (i + 1) * BLOCK * 8 / (a.mbit * 1e6) - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
     s.shutdown(socket.SHUT_WR)
     answer = b""
     while not answer.endswith(b"\n"):
@@ -107,6 +112,7 @@ def main():
     c.add_argument("--port", type=int, default=5001)
     c.add_argument("--mbytes", type=int, default=100)
     c.add_argument("--no-hash", action="store_true")
+    c.add_argument("--mbit", type=float, default=0.0, help="pace to at most this many Mbit/s")
     a = p.parse_args()
     return cmd_server(a) if a.cmd == "server" else cmd_client(a)
 
