@@ -92,6 +92,9 @@ pub(crate) mod pv {
     /// It was closed (both FINs or RST); `Flow::last_ms` is its close time until the new
     /// handshake completes.
     pub const CLOSED: u8 = 1 << 6;
+    /// Segments from the server side were seen in it (a timestamp or FIN): the server's
+    /// direction is visible (one-direction visibility, `onedir.rs`).
+    pub const SERVER_SEEN: u8 = 1 << 7;
 }
 
 /// One tracked 4-tuple. Sequence state is kept per canonical side (Lo, Hi) so it can be

@@ -79,6 +79,9 @@ pub struct Counters {
     pub outcomes_revised: u64,
     /// Segments whose TCP options were malformed: kept, options ignored.
     pub tcp_options_ignored: u64,
+    /// One-direction evidence that did not complete (a client RST without its same-ISN retry,
+    /// or not pointing at the previous connection's end): no event (`onedir.rs`).
+    pub onedir_unconfirmed: u64,
 }
 
 impl Counters {
@@ -102,6 +105,7 @@ impl Counters {
         self.simultaneous_opens += o.simultaneous_opens;
         self.outcomes_revised += o.outcomes_revised;
         self.tcp_options_ignored += o.tcp_options_ignored;
+        self.onedir_unconfirmed += o.onedir_unconfirmed;
         for (a, b) in self.events.iter_mut().zip(o.events) {
             *a += b;
         }
@@ -204,6 +208,7 @@ pub struct Shard {
     pub counters: Counters,
     servers: HashMap<SocketAddr, ServerRtt>,
     other_servers: ServerRtt,
+    onedir: onedir::OneDir,
 }
 
 /// The per-segment context: what the transitions need besides the flow.
@@ -223,6 +228,7 @@ struct Ctx<'a, S: EventSink> {
     out: &'a mut S,
     servers: &'a mut HashMap<SocketAddr, ServerRtt>,
     other_servers: &'a mut ServerRtt,
+    onedir: &'a mut onedir::OneDir,
 }
 
 impl Shard {
@@ -245,6 +251,7 @@ impl Shard {
             counters: Counters::default(),
             servers: HashMap::new(),
             other_servers: ServerRtt::default(),
+            onedir: onedir::OneDir::default(),
         }
     }
 
@@ -348,6 +355,7 @@ impl Shard {
             out,
             servers: &mut self.servers,
             other_servers: &mut self.other_servers,
+            onedir: &mut self.onedir,
         };
         let f = seg.flags;
         if f.has(TcpFlags::FIN) {
@@ -632,6 +640,9 @@ impl<S: EventSink> Ctx<'_, S> {
             self.counters.syn_retransmits += 1;
             if flow.state == State::SynSent {
                 flow.set_syn(from, syn_end, tsval, false);
+                if !flow.has(fl::STALE) && flow.has(fl::CLIENT_RST) {
+                    self.onedir_client_retry(flow, from); // one-direction hook (onedir.rs)
+                }
                 // The client is still in SYN-SENT after the unacceptable ACK or SYN-ACK: it did
                 // not take it for a handshake. That confirms it.
                 if flow.has(fl::STALE) {
@@ -698,6 +709,9 @@ impl<S: EventSink> Ctx<'_, S> {
         }
         if flow.has(fl::RST) {
             prev |= pv::RST;
+        }
+        if onedir::server_seen(flow, server) {
+            prev |= pv::SERVER_SEEN; // one-direction hook (onedir.rs)
         }
         if flow.state == State::Closed {
             prev |= pv::CLOSED;
@@ -888,6 +902,9 @@ impl<S: EventSink> Ctx<'_, S> {
                     // It stays in SYN-SENT and retries. That reply confirms the stale ACK.
                     flow.flags |= fl::CLIENT_RST;
                     let answer = !seg.flags.has(TcpFlags::ACK);
+                    if answer && !flow.has(fl::STALE) && !flow.has(fl::WRONG_SYNACK) {
+                        self.onedir_client_rst(flow, client); // one-direction hook (onedir.rs)
+                    }
                     if flow.has(fl::STALE) {
                         let now = self.now_ns;
                         let mut confirm = false;
@@ -955,7 +972,7 @@ impl<S: EventSink> Ctx<'_, S> {
                     // little later). A stale ACK before it is resolved by that SYN-ACK
                     // (`recovered`), else at the deadline as `connected_unseen`, never as
                     // `recovered` without one. A candidate ends here, silently.
-                    if flow.has(fl::STALE) {
+                    if flow.has(fl::STALE) && !self.onedir_client_connected(flow) {
                         let (now, frame) = (self.now_ns, seg.frame);
                         match self.pending.get_mut(&self.fp) {
                             Some(p) if p.phase == Phase::Confirmed => {
@@ -1236,6 +1253,9 @@ impl<S: EventSink> Ctx<'_, S> {
         }
     }
 }
+
+#[path = "onedir.rs"]
+mod onedir;
 
 #[cfg(test)]
 #[path = "tests.rs"]
