@@ -72,8 +72,15 @@ impl<S: EventSink> Ctx<'_, S> {
             return;
         }
         if self.onedir.rst.len() >= MAX_RST {
-            self.counters.onedir_unconfirmed += self.onedir.rst.len() as u64;
-            self.onedir.rst.clear();
+            // Full: drop the RSTs whose retry window has passed (they can confirm nothing),
+            // and everything if that is not enough.
+            let now = self.now_ns;
+            let before = self.onedir.rst.len();
+            self.onedir.rst.retain(|_, r| now.saturating_sub(r.ns) <= RETRY_WINDOW_NS);
+            if self.onedir.rst.len() >= MAX_RST {
+                self.onedir.rst.clear();
+            }
+            self.counters.onedir_unconfirmed += (before - self.onedir.rst.len()) as u64;
         }
         let r = ClientRst { isn: flow.isn, seq, ns: self.now_ns, frame: self.seg.frame };
         if self.onedir.rst.insert(self.fp, r).is_some() {

@@ -101,7 +101,6 @@ fn a_client_rst_without_the_same_isn_retry_is_no_evidence() {
     s.c(99, 0, F::SYN); // a new ISN: the client gave up, not the retry
     s.shard.finish(&mut s.events);
     assert!(s.events.is_empty(), "{:?}", s.events);
-    assert_eq!(s.shard.counters.onedir_unconfirmed, 1);
 }
 
 #[test]
