@@ -63,6 +63,10 @@ struct JsonEvent<'a> {
     last_frame: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revises: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visibility: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inferred_from: Option<&'static str>,
     explanation: &'static str,
 }
 
@@ -149,6 +153,8 @@ pub fn write_json(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
         roles: ev.roles.as_str(),
         last_frame: (ev.last_frame != 0).then_some(ev.last_frame),
         revises: ev.revises.map(|v| v.as_str()),
+        visibility: ev.visibility.map(|v| v.as_str()),
+        inferred_from: ev.inferred_from.map(|v| v.as_str()),
         explanation: ev.explanation(),
     };
     let mut buf = Vec::with_capacity(512);
