@@ -19,7 +19,7 @@ use std::ffi::CStr;
 use std::fmt;
 use std::io;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::Once;
 use std::time::Duration;
@@ -204,6 +204,22 @@ impl BpfCounters {
         self.steered_syn + self.steered_synack + self.steered_fin + self.steered_rst + self.steered_ack
     }
 
+    /// Add `o`'s counters (a session over several interfaces reports their sum).
+    pub fn add(&mut self, o: &BpfCounters) {
+        self.frames += o.frames;
+        self.steered_syn += o.steered_syn;
+        self.steered_synack += o.steered_synack;
+        self.steered_fin += o.steered_fin;
+        self.steered_rst += o.steered_rst;
+        self.steered_ack += o.steered_ack;
+        self.not_steered_tcp += o.not_steered_tcp;
+        self.not_tcp += o.not_tcp;
+        self.parse_fail += o.parse_fail;
+        self.redirect_fail += o.redirect_fail;
+        self.flows_expired += o.flows_expired;
+        self.meta_fail += o.meta_fail;
+    }
+
 }
 
 impl fmt::Display for BpfCounters {
@@ -305,6 +321,18 @@ impl XdpSteer {
     /// Refuses a foreign XDP program on the interface unless `cfg.force`;
     /// removes a leftover `ackscope_xdp` with a warning.
     pub fn attach(iface: &str, cfg: &SteerConfig) -> Result<XdpSteer> {
+        Self::attach_with(iface, cfg, None)
+    }
+
+    /// Like [`XdpSteer::attach`], but the new program's handshake/teardown table is
+    /// `first`'s (mirror mode over several interfaces: a TAP's two outputs each carry one
+    /// direction, and the server's bare ACK on one port is selected by the SYN the other
+    /// port saw). Counters and XSKMAP stay per interface.
+    pub fn attach_sharing_flows(iface: &str, cfg: &SteerConfig, first: &XdpSteer) -> Result<XdpSteer> {
+        Self::attach_with(iface, cfg, Some(first.skel.maps.ackscope_flows.as_fd()))
+    }
+
+    fn attach_with(iface: &str, cfg: &SteerConfig, flows: Option<BorrowedFd<'_>>) -> Result<XdpSteer> {
         route_libbpf_logs();
         check_capabilities()?;
         if cfg.flow_table_size == 0 {
@@ -321,7 +349,7 @@ impl XdpSteer {
         // moved, so the `'static` borrow cannot dangle while the skeleton
         // exists. No other reference to it is ever created.
         let storage_ref: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *storage.as_ptr() };
-        match load(iface, cfg, storage_ref) {
+        match load(iface, cfg, storage_ref, flows) {
             Ok(skel) => {
                 let mut steer_skel = ManuallyDrop::new(skel);
                 if let Err(e) = preset_maps(&steer_skel, cfg) {
@@ -600,7 +628,7 @@ pub fn classify_test_run(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(Vec<Tes
     // it is dropped at the end of the `and_then` closure below (or inside `load` on failure),
     // before the allocation is freed. No other reference to it exists.
     let storage_ref: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *storage.as_ptr() };
-    let result = load("", &cfg, storage_ref).and_then(|skel| test_run_frames(&skel, frames));
+    let result = load("", &cfg, storage_ref, None).and_then(|skel| test_run_frames(&skel, frames));
     // SAFETY: `storage` came from `Box::leak` above and the skeleton that borrowed it has
     // been dropped (it was moved into the closure); this is the last use.
     drop(unsafe { Box::from_raw(storage.as_ptr()) });
@@ -689,6 +717,7 @@ fn load(
     iface: &str,
     cfg: &SteerConfig,
     storage: &'static mut MaybeUninit<OpenObject>,
+    flows: Option<BorrowedFd<'_>>,
 ) -> Result<AckscopeSkel<'static>> {
     let mut open = AckscopeSkelBuilder::default().open(storage).map_err(|e| load_error("open", e))?;
 
@@ -709,6 +738,9 @@ fn load(
         .ackscope_flows
         .set_max_entries(cfg.flow_table_size)
         .map_err(|e| load_error("size the flow table", e))?;
+    if let Some(fd) = flows {
+        open.maps.ackscope_flows.reuse_fd(fd).map_err(|e| load_error("share the flow table", e))?;
+    }
     open.maps
         .ackscope_xsks
         .set_max_entries(xsk_entries)
