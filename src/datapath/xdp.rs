@@ -204,6 +204,21 @@ impl BpfCounters {
         self.steered_syn + self.steered_synack + self.steered_fin + self.steered_rst + self.steered_ack
     }
 
+    /// Add `o`'s counters (a session over several interfaces reports their sum).
+    pub fn add(&mut self, o: &BpfCounters) {
+        self.frames += o.frames;
+        self.steered_syn += o.steered_syn;
+        self.steered_synack += o.steered_synack;
+        self.steered_fin += o.steered_fin;
+        self.steered_rst += o.steered_rst;
+        self.steered_ack += o.steered_ack;
+        self.not_steered_tcp += o.not_steered_tcp;
+        self.not_tcp += o.not_tcp;
+        self.parse_fail += o.parse_fail;
+        self.redirect_fail += o.redirect_fail;
+        self.flows_expired += o.flows_expired;
+        self.meta_fail += o.meta_fail;
+    }
 }
 
 impl fmt::Display for BpfCounters {
@@ -295,6 +310,18 @@ impl XdpSteer {
     /// Refuses a foreign XDP program on the interface unless `cfg.force`;
     /// removes a leftover `ackscope_xdp` with a warning.
     pub fn attach(iface: &str, cfg: &SteerConfig) -> Result<XdpSteer> {
+        Self::attach_with(iface, cfg, None)
+    }
+
+    /// Like [`XdpSteer::attach`], but the new program's handshake/teardown table is
+    /// `first`'s (mirror mode over several interfaces: a TAP's two outputs each carry one
+    /// direction, and the server's bare ACK on one port is selected by the SYN the other
+    /// port saw). Counters and XSKMAP stay per interface.
+    pub fn attach_sharing_flows(iface: &str, cfg: &SteerConfig, first: &XdpSteer) -> Result<XdpSteer> {
+        Self::attach_with(iface, cfg, Some(first.skel.maps.ackscope_flows.as_fd()))
+    }
+
+    fn attach_with(iface: &str, cfg: &SteerConfig, flows: Option<BorrowedFd<'_>>) -> Result<XdpSteer> {
         route_libbpf_logs();
         check_capabilities()?;
         if cfg.flow_table_size == 0 {
@@ -304,7 +331,7 @@ impl XdpSteer {
         let leftover = clear_interface(iface, ifindex, cfg.force, cfg.netlink)?;
 
         // On an error below, dropping `steer_skel` unloads the program and frees its maps.
-        let steer_skel = OwnedSkel::load(|storage| load(iface, cfg, storage))?;
+        let steer_skel = OwnedSkel::load(|storage| load(iface, cfg, storage, flows))?;
         preset_maps(&steer_skel, cfg)?;
         let prog_fd = steer_skel.progs.ackscope_xdp.as_fd().as_raw_fd();
         let (attachment, mode) = attach_prog(iface, ifindex, prog_fd, cfg.attach_mode, cfg.netlink, leftover.as_ref())?;
@@ -542,7 +569,7 @@ pub fn classify_test_run(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(Vec<Tes
     route_libbpf_logs();
     check_capabilities()?;
     let cfg = SteerConfig { xsk_map_size: Some(cfg.xsk_map_size.unwrap_or(64)), ..cfg.clone() };
-    let skel = OwnedSkel::load(|storage| load("", &cfg, storage))?;
+    let skel = OwnedSkel::load(|storage| load("", &cfg, storage, None))?;
     test_run_frames(&skel, frames)
 }
 
@@ -628,6 +655,7 @@ fn load(
     iface: &str,
     cfg: &SteerConfig,
     storage: &'static mut MaybeUninit<OpenObject>,
+    flows: Option<BorrowedFd<'_>>,
 ) -> Result<AckscopeSkel<'static>> {
     let mut open = AckscopeSkelBuilder::default().open(storage).map_err(|e| load_error("open", e))?;
 
@@ -648,6 +676,9 @@ fn load(
         .ackscope_flows
         .set_max_entries(cfg.flow_table_size)
         .map_err(|e| load_error("size the flow table", e))?;
+    if let Some(fd) = flows {
+        open.maps.ackscope_flows.reuse_fd(fd).map_err(|e| load_error("share the flow table", e))?;
+    }
     open.maps
         .ackscope_xsks
         .set_max_entries(xsk_entries)
