@@ -39,8 +39,9 @@
 //!    connection the server had ended (its FIN seen, no RST) or that was idle for at least
 //!    [`IDLE_MS`] (a keepalive probe has seq = SND.NXT − 1 and does not match);
 //! 6. then, within [`RETRY_WINDOW_NS`], a SYN-ACK from the server that starts a new connection
-//!    (its ack outside the previous connection's client sequence space `ISN+1 ..= RCV.NXT`)
-//!    and for whose SYN the bare ACK's ack is unacceptable (RFC 9293 §3.10.7.3: `SEG.ACK =< ISS`
+//!    (its ack is not the previous connection's ISN + 1; a new ISN inside the old client space
+//!    is what makes a TIME_WAIT socket answer with a stale ACK, so that is allowed) and for
+//!    whose SYN the bare ACK's ack is unacceptable (RFC 9293 §3.10.7.3: `SEG.ACK =< ISS`
 //!    or `SEG.ACK > SND.NXT`), with no other server segment between them.
 //!
 //! Then a `stale_ack` with `inferred_from: "server_ack"`, `visibility: "server_only"`, the
@@ -79,9 +80,10 @@ pub(super) const MAX_RST: usize = 65_536;
 pub(super) const MAX_SERVER_ACK: usize = 65_536;
 
 /// How long a connection that did not end must have been silent before a repeat of its last
-/// ACK counts as an answer to something unseen (rule 5): longer than the delayed-ACK timer
-/// (Linux at most 200 ms, RFC 9293 §3.8.6.3 at most 500 ms) and any RTO-free exchange.
-pub(super) const IDLE_MS: u32 = 1_000;
+/// ACK counts as an answer to something unseen (rule 5): at least the longest delay an ACK may
+/// have (RFC 9293 §3.8.6.3: delayed ACKs "MUST be less than 0.5 seconds"), which rules out
+/// the ordinary duplicate ACKs of loss recovery, sent within an RTT of the segments they answer.
+pub(super) const IDLE_MS: u32 = 500;
 
 /// A server's bare ACK awaiting its SYN-ACK (rule 5), with what the server's half showed of
 /// the previous connection then.
@@ -345,13 +347,13 @@ impl<S: EventSink> Ctx<'_, S> {
         let Some(c) = self.onedir.sack.remove(&self.fp) else { return };
         let seg = self.seg;
         let new_isn = seg.ack.add(u32::MAX); // ack − 1
-        // The previous connection's client sequence space as the server acknowledged it.
-        let old_lo = flow.isn.add(1);
-        let old_hi = flow.known_rcv().unwrap_or(old_lo);
-        let in_old = !seg.ack.before(old_lo) && !seg.ack.after(old_hi);
+        // Not the previous connection's own SYN-ACK again (ack = its ISN + 1). A new ISN inside
+        // the old client space is expected: a TIME_WAIT socket answers with a stale ACK exactly
+        // when the new ISN is not above its RCV.NXT (and no newer timestamp).
+        let old = seg.ack == flow.isn.add(1);
         // RFC 9293 §3.10.7.3: acceptable for the new SYN is ISS < SEG.ACK =< SND.NXT.
         let acceptable = c.ack.after(new_isn) && !c.ack.after(seg.ack);
-        if in_old || acceptable || self.now_ns.saturating_sub(c.ns) > RETRY_WINDOW_NS {
+        if old || acceptable || self.now_ns.saturating_sub(c.ns) > RETRY_WINDOW_NS {
             self.counters.onedir_unconfirmed += 1;
             return;
         }
