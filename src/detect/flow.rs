@@ -82,6 +82,9 @@ pub(crate) mod fl {
     /// The server acknowledged more after its own FIN (the client's FIN, or data after the
     /// server's FIN), seen on a server-only flow: what tells TIME_WAIT there (`onedir.rs`).
     pub const ACK_AFTER_SFIN: u32 = 1 << 21;
+    /// A server-only flow's bare ACK came twice: the client's RST did not free the old state
+    /// (or it took the ACK as acceptable and sent none); no more candidates on this connection.
+    pub const SERVER_ACK_REPEATED: u32 = 1 << 22;
 
     #[inline]
     pub const fn fin(side: usize) -> u32 {

@@ -38,11 +38,13 @@
 //!    server's sequence end seen (SND.NXT) and ack = the highest ack it sent (RCV.NXT), on a
 //!    connection the server had ended (its FIN seen, no RST) or that was idle for at least
 //!    [`IDLE_MS`] (a keepalive probe has seq = SND.NXT − 1 and does not match);
-//! 6. then, within [`RETRY_WINDOW_NS`], a SYN-ACK from the server that starts a new connection
+//! 6. then, within [`SERVER_RETRY_WINDOW_NS`], a SYN-ACK from the server that starts a new connection
 //!    (its ack is not the previous connection's ISN + 1; a new ISN inside the old client space
 //!    is what makes a TIME_WAIT socket answer with a stale ACK, so that is allowed) and for
 //!    whose SYN the bare ACK's ack is unacceptable (RFC 9293 §3.10.7.3: `SEG.ACK =< ISS`
-//!    or `SEG.ACK > SND.NXT`), with no other server segment between them.
+//!    or `SEG.ACK > SND.NXT`), with no other server segment between them — not even the same
+//!    bare ACK again (then the old state outlived the client's RST, or the client took the ACK
+//!    as acceptable and sent none, and the SYN-ACK may answer another attempt).
 //!
 //! Then a `stale_ack` with `inferred_from: "server_ack"`, `visibility: "server_only"`, the
 //! bare ACK's time, frame and ack, `syn_seq` = the SYN-ACK's ack − 1, and at once its outcome
@@ -54,7 +56,7 @@
 //! (`half_closed_by_server`); no FIN → `lingering_established` (`open`, with
 //! `prev_last_seen_ms`). Known limit: a client that retransmits its last FIN (the server's ACK
 //! was lost on the way back) gets a duplicate ACK from the server's TIME_WAIT that looks the
-//! same; only a reuse of the same port within [`RETRY_WINDOW_NS`] after it would then be
+//! same; only a reuse of the same port within [`SERVER_RETRY_WINDOW_NS`] after it would then be
 //! reported. TCP timestamps would tell them apart (that duplicate's TSecr is the retransmitted
 //! FIN's TSval) but the Flow has no room for the server's last TSecr.
 //!
@@ -75,6 +77,14 @@ pub(super) const RETRY_WINDOW_NS: u64 = 3_000_000_000;
 
 /// Cap on client RSTs awaiting their retry; beyond it the table is cleared (counted).
 pub(super) const MAX_RST: usize = 65_536;
+
+/// Rule 6: how soon after the server's bare ACK its SYN-ACK must come. Only a single bare ACK
+/// counts, i.e. one that answered the attempt's first SYN (a retransmitted SYN would have got
+/// one before), and after that Linux re-arms its SYN timer at `TCP_TIMEOUT_MIN` (2 jiffies,
+/// at most 20 ms) when it resets the unacceptable ACK; 200 ms allows for the round trip. A
+/// later SYN-ACK may answer another attempt (a client that gave up, new ISN), which the
+/// server's half cannot tell apart: no evidence (lb.sh captures have such cases at ~1 s).
+pub(super) const SERVER_RETRY_WINDOW_NS: u64 = 200_000_000;
 
 /// Cap on server bare ACKs awaiting their SYN-ACK; pruned like [`MAX_RST`].
 pub(super) const MAX_SERVER_ACK: usize = 65_536;
@@ -284,12 +294,16 @@ impl<S: EventSink> Ctx<'_, S> {
             if syn && ack && !rst {
                 return self.onedir_server_synack(flow);
             }
+            // Anything else from the server between the bare ACK and a SYN-ACK: the old
+            // connection is still talking, no evidence. The same bare ACK again: the old state
+            // answered a second SYN, so the client's RST did not free it (tcp_rfc1337=1, or the
+            // ack was acceptable to the client, which then sends no RST), and a later SYN-ACK
+            // may answer another attempt: no evidence either, for the rest of this connection.
             let same = bare && self.onedir.sack.get(&self.fp).is_some_and(|c| c.ack == seg.ack) && flow.known_nxt(server) == Some(seg.seq);
-            if !same {
-                // Anything else from the server between the bare ACK and a SYN-ACK: the old
-                // connection is still talking, no evidence.
-                self.onedir_drop_server_ack(flow);
+            if same {
+                flow.flags |= fl::SERVER_ACK_REPEATED;
             }
+            self.onedir_drop_server_ack(flow);
             return;
         }
         // The server acked more after its FIN: the client's FIN (or data after the server's
@@ -297,7 +311,7 @@ impl<S: EventSink> Ctx<'_, S> {
         if ack && !syn && !fin && flow.has(fl::fin(server.idx())) && flow.known_rcv().is_some_and(|r| seg.ack.after(r)) {
             flow.flags |= fl::ACK_AFTER_SFIN;
         }
-        if !bare || flow.has(fl::RST) || flow.has(fl::STALE) {
+        if !bare || flow.has(fl::RST) || flow.has(fl::STALE) || flow.has(fl::SERVER_ACK_REPEATED) {
             return;
         }
         // Rule 5: the whole state repeated, <SEQ=SND.NXT><ACK=RCV.NXT>.
@@ -321,7 +335,7 @@ impl<S: EventSink> Ctx<'_, S> {
         if self.onedir.sack.len() >= MAX_SERVER_ACK {
             let now = self.now_ns;
             let before = self.onedir.sack.len();
-            self.onedir.sack.retain(|_, c| now.saturating_sub(c.ns) <= RETRY_WINDOW_NS);
+            self.onedir.sack.retain(|_, c| now.saturating_sub(c.ns) <= SERVER_RETRY_WINDOW_NS);
             if self.onedir.sack.len() >= MAX_SERVER_ACK {
                 self.onedir.sack.clear();
             }
@@ -353,7 +367,7 @@ impl<S: EventSink> Ctx<'_, S> {
         let old = seg.ack == flow.isn.add(1);
         // RFC 9293 §3.10.7.3: acceptable for the new SYN is ISS < SEG.ACK =< SND.NXT.
         let acceptable = c.ack.after(new_isn) && !c.ack.after(seg.ack);
-        if old || acceptable || self.now_ns.saturating_sub(c.ns) > RETRY_WINDOW_NS {
+        if old || acceptable || self.now_ns.saturating_sub(c.ns) > SERVER_RETRY_WINDOW_NS {
             self.counters.onedir_unconfirmed += 1;
             return;
         }

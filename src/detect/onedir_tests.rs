@@ -298,7 +298,7 @@ fn a_synack_after_the_retry_window_is_no_evidence() {
     let (nxt, rcv) = s.server_half(10, 10, true);
     s.wait(500);
     s.s(nxt, rcv, F::ACK);
-    s.wait(3_001);
+    s.wait(201);
     s.s(S_ISN2, ISN2 + 1, F::SYN | F::ACK);
     s.shard.finish(&mut s.events);
     assert!(s.events.is_empty(), "{:?}", s.kinds());
@@ -378,4 +378,22 @@ fn a_visible_client_turns_the_server_rule_off() {
     s.s(S_ISN2, ISN2 + 1, F::SYN | F::ACK);
     s.shard.finish(&mut s.events);
     assert!(s.events.iter().all(|e| e.inferred_from.is_none()), "{:?}", s.kinds());
+}
+
+#[test]
+fn the_same_bare_ack_twice_is_no_evidence() {
+    // A lb.sh capture: the client's ISN made the TIME_WAIT ACK acceptable to it (no RST), its
+    // SYN retry got the same ACK, and a SYN-ACK came 2 s later for a new attempt.
+    let mut s = Sim::new();
+    let (nxt, rcv) = s.server_half(10, 10, true);
+    s.wait(3);
+    s.s(nxt, rcv, F::ACK);
+    s.wait(1_000);
+    s.s(nxt, rcv, F::ACK);
+    s.wait(1_000);
+    s.s(nxt, rcv, F::ACK);
+    s.wait(900);
+    s.s(S_ISN2, ISN2 + 1, F::SYN | F::ACK);
+    s.shard.finish(&mut s.events);
+    assert!(s.events.is_empty(), "{:?}", s.kinds());
 }
