@@ -154,9 +154,10 @@ struct RunArgs {
     /// Deployment mode.
     #[arg(long, value_enum, default_value = "mirror")]
     mode: ModeArg,
-    /// Interface to inspect (inline: the first port).
-    #[arg(long, value_name = "IF")]
-    iface: String,
+    /// Interface to inspect (inline: the first port). Mirror mode: repeat it for several
+    /// interfaces (the two outputs of a passive TAP, several SPAN sessions), one engine over all.
+    #[arg(long, value_name = "IF", required = true)]
+    iface: Vec<String>,
     /// Inline mode: the second port.
     #[arg(long, value_name = "IF")]
     peer: Option<String>,
@@ -253,6 +254,17 @@ fn run_live(a: &RunArgs, signals: &Signals) -> Result<ExitCode> {
         (ModeArg::Inline, None) => anyhow::bail!("--mode inline needs --peer IF (the second port)"),
         (_, Some(_)) => anyhow::bail!("--peer is for --mode inline only"),
     };
+    let (iface, more_ifaces) = a.iface.split_first().context("--iface IF is required")?;
+    if !more_ifaces.is_empty() && !matches!(a.mode, ModeArg::Mirror) {
+        anyhow::bail!(
+            "--iface is given {} times: only --mode mirror takes several interfaces (a TAP's two outputs, several SPAN sessions); \
+             give one --iface",
+            a.iface.len()
+        );
+    }
+    if let Some(dup) = more_ifaces.iter().find(|m| *m == iface || more_ifaces.iter().filter(|x| x == m).count() > 1) {
+        anyhow::bail!("--iface {dup} is given twice; name each interface once");
+    }
     let queues = match a.queues.as_str() {
         "all" => None,
         n => {
@@ -264,7 +276,8 @@ fn run_live(a: &RunArgs, signals: &Signals) -> Result<ExitCode> {
     let cores = a.cores.as_deref().map(parse_cores).transpose().context("--cores: give a list like 0,1 or 2-5")?;
     if a.check {
         let r = ackscope::config::check_live(&ackscope::config::LiveCheck {
-            iface: &a.iface,
+            iface,
+            more_ifaces,
             peer: a.peer.as_deref(),
             queues: queues.as_ref().map(|q: &Vec<u32>| q.len() as u32),
             cores: cores.as_deref(),
@@ -276,12 +289,13 @@ fn run_live(a: &RunArgs, signals: &Signals) -> Result<ExitCode> {
         });
         r.notes.iter().for_each(|n| eprintln!("ackscope: note: {n}"));
         anyhow::ensure!(r.problems.is_empty(), "the check failed:\n  {}", r.problems.join("\n  "));
-        eprintln!("ackscope: check passed for {}: nothing was attached", a.iface);
+        eprintln!("ackscope: check passed for {}: nothing was attached", a.iface.join(", "));
         return Ok(ExitCode::SUCCESS);
     }
     let session = LiveConfig {
         mode,
-        iface: a.iface.clone(),
+        iface: iface.clone(),
+        more_ifaces: more_ifaces.to_vec(),
         queues,
         steer: SteerConfig {
             attach_mode: match a.xdp_mode {

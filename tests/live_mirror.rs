@@ -148,3 +148,84 @@ fn clear_error_for_a_missing_interface() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not found") || err.contains("root") || err.contains("CAP_"), "{err}");
 }
+
+/// A passive TAP's two outputs: s0's ingress (client → server) mirrored to one tap veth,
+/// its egress (server → client) to another, and one `ackscope run --iface tapb --iface tapd`
+/// over both (tests/live/tap2.sh). The programs share the handshake table (the server's
+/// stale ACK on port B is selected by the SYN port A saw), the pool brings both directions
+/// into one shard, and the detections are those of one port.
+#[test]
+fn mirror_two_port_tap_one_engine() {
+    if !root_or_skip("mirror_two_port_tap_one_engine") {
+        return;
+    }
+    let ordinary = 300u64;
+    let out = out_dir("ackscope-live-test-tap2");
+    let o = out.to_str().unwrap();
+    run_script("tap2.sh", 300, &[o, &ordinary.to_string()], &[]);
+    let stderr = read(&out, "ackscope.err");
+    let r = Run {
+        events: events(&out.join("events.jsonl")),
+        summary: summary(&out.join("summary.json"), &stderr),
+        stderr,
+        after: read(&out, "after.txt"),
+        metrics: read(&out, "metrics.txt"),
+        pcaps: 0,
+        privs: String::new(),
+    };
+    let _ = std::fs::remove_dir_all(&out);
+    // The detections of one port: 4 TIME_WAIT reuses, 2 lingering ESTABLISHED, all
+    // recovered, and not one event from the ordinary connections.
+    assert_eq!(count(&r, "stale_ack", Some("time_wait")), 4, "{:#?}\n{}", r.events, r.stderr);
+    assert_eq!(count(&r, "stale_ack", Some("lingering_established")), 2, "{:#?}", r.events);
+    assert_eq!(count(&r, "stale_ack", None), 6, "ordinary connections must not give stale ACKs: {:#?}", r.events);
+    assert_eq!(count(&r, "reuse_in_time_wait", None), 4);
+    let recovered = r.events.iter().filter(|e| e["kind"] == "stale_ack_outcome" && e["outcome"] == "recovered").count();
+    assert_eq!(recovered, 6, "{:#?}", r.events);
+    let kinds: Vec<&str> = r.events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(
+        kinds.iter().all(|k| ["stale_ack", "stale_ack_outcome", "reuse_in_time_wait"].contains(k)),
+        "no other (false) events: {kinds:?}"
+    );
+    for e in r.events.iter().filter(|e| e["cause"] == "time_wait" && e["kind"] == "stale_ack") {
+        assert_eq!(e["ack_matches_prev"], true, "{e}");
+    }
+    let s = &r.summary;
+    assert_eq!(num(s, "/exit_code"), 0, "{s:#}");
+    assert_eq!(num(s, "/flows"), ordinary + 6, "4-tuples tracked (both directions met): {s:#}");
+    // Each port: its own program counters and workers, its accounting equation holding,
+    // and it saw one direction (SYNs only on A, SYN-ACKs only on B).
+    let ports = s["ports"].as_array().unwrap_or_else(|| panic!("no ports in {s:#}"));
+    assert_eq!(ports.len(), 2, "{s:#}");
+    let port = |name: &str| ports.iter().find(|p| p["iface"] == name).unwrap_or_else(|| panic!("no port {name} in {s:#}"));
+    let (a, b) = (port("tapb"), port("tapd"));
+    for p in [a, b] {
+        assert_eq!(p["accounting"]["adds_up"], true, "{p:#}\n{}", r.stderr);
+        assert_eq!(num(p, "/accounting/lost_user"), 0, "{p:#}");
+        assert!(num(p, "/accounting/received") > 0, "{p:#}");
+    }
+    assert!(num(a, "/xdp/frames") > 0 && num(b, "/xdp/frames") > 0, "{s:#}");
+    // The ports add up to the totals.
+    for f in ["steered", "received", "kernel_drops", "redirect_fail"] {
+        assert_eq!(num(a, &format!("/accounting/{f}")) + num(b, &format!("/accounting/{f}")), num(s, &format!("/accounting/{f}")), "{f}: {s:#}");
+    }
+    assert_eq!(num(a, "/xdp/frames") + num(b, "/xdp/frames"), num(s, "/xdp/frames"), "{s:#}");
+    assert_eq!(s["accounting"]["adds_up"], true, "{s:#}");
+    // Both directions of every flow met in one shard: segments crossed between the workers.
+    let qs = s["queues"].as_array().unwrap();
+    assert_eq!(qs.len(), 2, "{s:#}");
+    assert!(qs.iter().map(|q| q["handed_off"].as_u64().unwrap()).sum::<u64>() > 0, "{s:#}");
+    // The human summary names each port's accounting.
+    assert!(r.stderr.contains("accounting on tapb:") && r.stderr.contains("accounting on tapd:"), "{}", r.stderr);
+    // Metrics carry the port as a label (one value per --iface).
+    let m = &r.metrics;
+    assert!(metric(m, "ackscope_queue_rx_frames_total{iface=\"tapb\",queue=\"0\"}") > 0, "{m}");
+    assert!(metric(m, "ackscope_queue_rx_frames_total{iface=\"tapd\",queue=\"0\"}") > 0, "{m}");
+    assert!(metric(m, "ackscope_xdp_steered_total{iface=\"tapb\",class=\"syn\"}") >= ordinary, "{m}");
+    assert_eq!(metric(m, "ackscope_xdp_steered_total{iface=\"tapd\",class=\"syn\"}"), 0, "{m}");
+    assert!(metric(m, "ackscope_xdp_steered_total{iface=\"tapd\",class=\"synack\"}") >= ordinary, "{m}");
+    assert_eq!(metric(m, "ackscope_stale_acks_total{cause=\"time_wait\"}"), 4, "{m}");
+    // Teardown removed the program from both ports.
+    assert!(r.after.contains("xdp_on_tapb=0") && r.after.contains("xdp_on_tapd=0"), "{}", r.after);
+    no_namespaces_left();
+}

@@ -117,7 +117,10 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     // Live stamps are CLOCK_MONOTONIC; print wall-clock time (re-synced every second below).
     w.clock_offset_ns = datapath::wall_clock_offset_ns();
     w.line_buffered = true;
-    let session = Session::start(scfg).map_err(|source| LiveError::Start { iface: iface.clone(), source })?;
+    // Mirror mode over several interfaces (a TAP's two outputs, several SPAN sessions).
+    let ifaces: Vec<String> = std::iter::once(&iface).chain(&scfg.more_ifaces).cloned().collect();
+    let multi = ifaces.len() > 1;
+    let session = Session::start(scfg).map_err(|source| LiveError::Start { iface: ifaces.join(", "), source })?;
     let published = Arc::new(Published::default());
     // The kernel beside the packets: sock_diag lookups for stale ACKs (their own thread, started
     // before the capabilities are dropped so it can keep CAP_SYS_PTRACE for the /proc scan) and
@@ -137,12 +140,21 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     *published.mib.lock().expect("metrics lock") = mib_start;
     *published.lookups.lock().expect("metrics lock") = lookups.as_ref().map(|l| l.stats.clone());
     *published.xdp.lock().expect("metrics lock") = session.bpf_counters().ok();
+    let publish_ports = |session: &Session| {
+        if multi {
+            if let Ok(mut g) = published.ports.lock() {
+                *g = session.ports().into_iter().map(|p| (p.iface, p.bpf)).collect();
+            }
+        }
+    };
+    publish_ports(&session);
     let _metrics = match &cfg.metrics {
         Some(addr) => {
             let src = MetricsSource {
                 shards: session.snapshots().clone(),
                 workers: session.worker_stats().clone(),
                 queues: session.queues().to_vec(),
+                ifaces: if multi { worker_ifaces(&session) } else { Vec::new() },
                 published: published.clone(),
                 top_servers: cfg.metrics_top_servers,
                 time_wait_ms,
@@ -163,7 +175,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
         match &scfg.mode {
             LiveMode::Inline { peer, .. } => format!("{iface} <-> {peer} (inline)"),
             LiveMode::Host => format!("{iface} (host mode)"),
-            LiveMode::Mirror => iface.clone(),
+            LiveMode::Mirror => ifaces.join(" + "),
         },
         session.queues().len(),
         cfg.duration.map(|d| format!(" or after {} s", d.as_secs_f64())).unwrap_or_default()
@@ -172,6 +184,8 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     let deadline = cfg.duration.map(|d| started + d);
     let mut early_stop = false;
     let mut link_lost = None;
+    // The interface whose link went (the first one unless several are watched).
+    let mut lost_iface = iface.clone();
     let status = cfg.status_line;
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     let mut last_rx = 0u64;
@@ -194,12 +208,10 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
         }
         if Instant::now() >= next_tick {
             next_tick += Duration::from_secs(1);
-            match datapath::link_state(&iface) {
-                LinkState::Up => {}
-                state => {
-                    link_lost = Some(state);
-                    break;
-                }
+            if let Some((i, state)) = ifaces.iter().map(|i| (i, datapath::link_state(i))).find(|(_, s)| *s != LinkState::Up) {
+                lost_iface = i.clone();
+                link_lost = Some(state);
+                break;
             }
             w.clock_offset_ns = datapath::wall_clock_offset_ns();
             let b = session.bpf_counters().ok();
@@ -208,6 +220,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
             }
             let mib_now = Mib::read().ok();
             *published.mib.lock().expect("metrics lock") = mib_now;
+            publish_ports(&session);
             published.events_written.store(w.written, Ordering::Relaxed);
             published.events_dropped.store(w.dropped, Ordering::Relaxed);
             if status {
@@ -237,6 +250,14 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
                         mib_get(&d, "OutRsts")
                     );
                 }
+                if multi {
+                    // Each port's own counters: a TAP output that went quiet shows here.
+                    for p in session.ports() {
+                        let w = ws.get(p.workers.clone()).unwrap_or_default();
+                        let drops = sum(w, |s| s.handoff_full.load(Ordering::Relaxed) + s.xsk_rx_dropped.load(Ordering::Relaxed) + s.xsk_rx_ring_full.load(Ordering::Relaxed));
+                        eprint!(" | {}: rx {} steered {} drops {drops}", p.iface, sum(w, |s| s.rx_frames.load(Ordering::Relaxed)), p.bpf.steered());
+                    }
+                }
                 last_rx = rx;
             }
         }
@@ -259,8 +280,8 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     let elapsed = started.elapsed();
     if early_stop && link_lost.is_none() {
         // Workers stop on their own when the socket fails, typically because the interface went away.
-        let state = datapath::link_state(&iface);
-        if state != LinkState::Up {
+        if let Some((i, state)) = ifaces.iter().map(|i| (i, datapath::link_state(i))).find(|(_, s)| *s != LinkState::Up) {
+            lost_iface = i.clone();
             link_lost = Some(state);
         }
     }
@@ -293,7 +314,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     }
     if let Ok(LiveEnd::LinkLost(state)) = end {
         let what = if state == LinkState::Missing { "disappeared" } else { "went down" };
-        eprintln!("ackscope: error: interface {iface} {what}; everything ackscope attached was removed. Restart ackscope when it is back.");
+        eprintln!("ackscope: error: interface {lost_iface} {what}; everything ackscope attached was removed. Restart ackscope when it is back.");
     }
     end
 }
@@ -385,6 +406,19 @@ fn sum(ws: &[WorkerStats], f: impl Fn(&WorkerStats) -> u64) -> u64 {
     ws.iter().map(f).sum()
 }
 
+/// The interface of each worker, in pool order (the `iface` label of the per-queue metrics).
+fn worker_ifaces(session: &Session) -> Vec<String> {
+    let mut v = vec![String::new(); session.queues().len()];
+    for p in session.ports() {
+        for i in p.workers.clone() {
+            if let Some(slot) = v.get_mut(i) {
+                *slot = p.iface.clone();
+            }
+        }
+    }
+    v
+}
+
 /// Log rotation: reopen the events file under its name.
 fn reopen(w: &mut EventWriter, path: Option<&PathBuf>) {
     let Some(path) = path else { return };
@@ -449,6 +483,7 @@ fn json_summary(
             let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             json!({
                 "queue": q,
+                "iface": report.ports.iter().find(|p| p.workers.contains(&i)).map_or(report.iface.as_str(), |p| p.iface.as_str()),
                 "received": l(&st.rx_frames),
                 "handed_off": l(&st.handed_off),
                 "from_other_queues": l(&st.received_handoff),
@@ -467,6 +502,32 @@ fn json_summary(
         })
         .collect();
     let b = &report.bpf;
+    let xdp_json = |b: &datapath::BpfCounters| {
+        json!({
+            "frames": b.frames, "steered": b.steered(), "redirect_fail": b.redirect_fail,
+            "not_steered_tcp": b.not_steered_tcp, "not_tcp": b.not_tcp, "parse_fail": b.parse_fail,
+            "flows_expired": b.flows_expired, "meta_fail": b.meta_fail,
+        })
+    };
+    // Each interface's own program counters, workers and accounting (one entry unless a
+    // mirror session ran over several).
+    let ports: Vec<_> = report
+        .ports
+        .iter()
+        .map(|p| {
+            let a = report.port_accounting(p, stats);
+            json!({
+                "iface": p.iface,
+                "xdp_mode": p.mode.to_string(),
+                "xdp": xdp_json(&p.bpf),
+                "queues": p.workers.clone().filter_map(|i| report.queues.get(i)).collect::<Vec<_>>(),
+                "accounting": {
+                    "steered": a.steered, "redirect_fail": a.redirect_fail, "received": a.received,
+                    "kernel_drops": a.kernel_drops, "lost_user": a.lost_user, "adds_up": a.adds_up,
+                },
+            })
+        })
+        .collect();
     let host = report.host_accounting().map(|h| {
         json!({
             "iface": h.iface, "cloned": h.cloned, "clone_fail": h.clone_fail,
@@ -499,12 +560,9 @@ fn json_summary(
         "evictions": { "tombstones": ev.tombstones, "live": ev.live, "expired": ev.expired },
         "events_written": w.written,
         "events_dropped": w.dropped + sum(stats, |s| s.events_dropped.load(Ordering::Relaxed)),
-        "xdp": {
-            "frames": b.frames, "steered": b.steered(), "redirect_fail": b.redirect_fail,
-            "not_steered_tcp": b.not_steered_tcp, "not_tcp": b.not_tcp, "parse_fail": b.parse_fail,
-            "flows_expired": b.flows_expired, "meta_fail": b.meta_fail,
-        },
+        "xdp": xdp_json(b),
         "queues": queues,
+        "ports": ports,
         "accounting": {
             "steered": acc.steered, "redirect_fail": acc.redirect_fail, "received": acc.received,
             "kernel_drops": acc.kernel_drops, "lost_user": acc.lost_user, "adds_up": acc.adds_up,

@@ -31,6 +31,8 @@ use crate::detect::{Cause, Counters, EventKind, Outcome, ServerRtt, RTT_BUCKETS}
 pub struct Published {
     /// The XDP program's counters, when readable.
     pub xdp: Mutex<Option<BpfCounters>>,
+    /// Each interface's program counters, when mirror mode runs over several (else empty).
+    pub ports: Mutex<Vec<(String, BpfCounters)>>,
     /// Events written by the output.
     pub events_written: AtomicU64,
     /// Events the output could not write.
@@ -50,6 +52,9 @@ pub struct MetricsSource {
     pub workers: Arc<Vec<WorkerStats>>,
     /// Queue number of each worker.
     pub queues: Vec<u32>,
+    /// Interface of each worker when mirror mode runs over several (the per-queue metrics
+    /// then carry an `iface` label: one value per `--iface`, bounded); empty otherwise.
+    pub ifaces: Vec<String>,
     /// Values the live loop publishes.
     pub published: Arc<Published>,
     /// Servers shown with their own RTT histogram; the rest are summed as `other`.
@@ -171,9 +176,22 @@ impl Collector for MetricsSource {
         gauge(e, "ackscope_flows", "Tracked 4-tuples (open flows and tombstones).", flows as i64)?;
         gauge(e, "ackscope_pending_outcomes", "Stale-ACKed attempts waiting for their outcome.", pending as i64)?;
         for (name, help, get) in PER_QUEUE {
-            counter_family(e, name, help, "queue", self.workers.iter().zip(&self.queues).map(|(w, q)| (q.to_string(), get(w))))?;
+            if self.ifaces.is_empty() {
+                counter_family(e, name, help, "queue", self.workers.iter().zip(&self.queues).map(|(w, q)| (q.to_string(), get(w))))?;
+            } else {
+                let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+                for ((w, q), i) in self.workers.iter().zip(&self.queues).zip(&self.ifaces) {
+                    let q = q.to_string();
+                    let labels = [("iface", i.as_str()), ("queue", q.as_str())];
+                    ConstCounter::new(get(w)).encode(m.encode_family(&labels)?)?;
+                }
+            }
         }
-        if let Some(b) = *p.xdp.lock().expect("metrics lock") {
+        let ports = p.ports.lock().map(|g| g.clone()).unwrap_or_default();
+        if !ports.is_empty() {
+            // Several interfaces: each program's counters under its `iface` label.
+            encode_xdp_ports(e, &ports)?;
+        } else if let Some(b) = *p.xdp.lock().expect("metrics lock") {
             counter(e, "ackscope_xdp_frames", "Frames the XDP program saw.", b.frames)?;
             counter_family(
                 e,
@@ -271,6 +289,31 @@ fn pressure_metrics(e: &mut DescriptorEncoder, view: Vec<ServerPressure>, top: u
         let mut per: Vec<(f64, u64)> = b.iter().map(|&(le, c)| { let d = c - prev; prev = c; (le, d) }).collect();
         per.push((f64::MAX, t.reuses.saturating_sub(prev)));
         m.encode_family(&[("server", n.as_str())])?.encode_histogram::<NoLabelSet>(t.interval_sum_ms as f64 / 1e3, t.reuses, &per, None)?;
+    }
+    Ok(())
+}
+
+/// The XDP metrics of several interfaces, one `iface` label value each.
+fn encode_xdp_ports(e: &mut DescriptorEncoder, ports: &[(String, BpfCounters)]) -> Result<(), std::fmt::Error> {
+    let mut m = e.encode_descriptor("ackscope_xdp_frames", "Frames the XDP program saw.", None, MetricType::Counter)?;
+    for (i, b) in ports {
+        ConstCounter::new(b.frames).encode(m.encode_family(&[("iface", i.as_str())])?)?;
+    }
+    let mut m = e.encode_descriptor("ackscope_xdp_steered", "Frames steered to AF_XDP, by class.", None, MetricType::Counter)?;
+    for (i, b) in ports {
+        for (class, v) in [("syn", b.steered_syn), ("synack", b.steered_synack), ("fin", b.steered_fin), ("rst", b.steered_rst), ("ack", b.steered_ack)] {
+            ConstCounter::new(v).encode(m.encode_family(&[("iface", i.as_str()), ("class", class)])?)?;
+        }
+    }
+    let mut m = e.encode_descriptor("ackscope_xdp_not_steered", "Frames not steered, by reason.", None, MetricType::Counter)?;
+    for (i, b) in ports {
+        for (reason, v) in [("tcp", b.not_steered_tcp), ("not_tcp", b.not_tcp), ("parse_fail", b.parse_fail)] {
+            ConstCounter::new(v).encode(m.encode_family(&[("iface", i.as_str()), ("reason", reason)])?)?;
+        }
+    }
+    let mut m = e.encode_descriptor("ackscope_xdp_redirect_fail", "Steered frames whose XSKMAP redirect failed.", None, MetricType::Counter)?;
+    for (i, b) in ports {
+        ConstCounter::new(b.redirect_fail).encode(m.encode_family(&[("iface", i.as_str())])?)?;
     }
     Ok(())
 }

@@ -65,6 +65,26 @@ pub enum Queues {
     Text(String),
 }
 
+/// `iface = "eth1"` or `iface = ["tap0", "tap1"]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Ifaces {
+    /// One interface.
+    One(String),
+    /// Several (mirror mode), one `--iface` each.
+    List(Vec<String>),
+}
+
+impl Ifaces {
+    /// The interfaces, in order.
+    pub fn names(&self) -> &[String] {
+        match self {
+            Ifaces::One(s) => std::slice::from_ref(s),
+            Ifaces::List(l) => l,
+        }
+    }
+}
+
 /// `cores = "2-5"` or `cores = [2, 3]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(untagged)]
@@ -82,8 +102,9 @@ pub enum Cores {
 pub struct RunFile {
     /// `--mode`: mirror, host or inline.
     pub mode: Option<String>,
-    /// `--iface`.
-    pub iface: Option<String>,
+    /// `--iface`: one interface, or a list (mirror mode over several: a TAP's two outputs,
+    /// several SPAN sessions).
+    pub iface: Option<Ifaces>,
     /// `--peer` (inline).
     pub peer: Option<String>,
     /// `--on-exit`: bypass or disconnect.
@@ -187,7 +208,15 @@ impl RunFile {
                 return Err(ConfigError::Value { path: path.into(), key: "duration", message: format!("{d}: give a positive number of seconds") });
             }
         }
-        for (key, v) in [("iface", &f.iface), ("peer", &f.peer), ("metrics", &f.metrics)] {
+        if let Some(i) = &f.iface {
+            if i.names().is_empty() {
+                return Err(ConfigError::Value { path: path.into(), key: "iface", message: "empty list; give at least one interface".into() });
+            }
+            if i.names().iter().any(String::is_empty) {
+                return Err(ConfigError::Value { path: path.into(), key: "iface", message: "empty name; leave it out instead".into() });
+            }
+        }
+        for (key, v) in [("peer", &f.peer), ("metrics", &f.metrics)] {
             if v.as_deref() == Some("") {
                 return Err(ConfigError::Value { path: path.into(), key, message: "empty; leave the key out instead".into() });
             }
@@ -214,7 +243,9 @@ impl RunFile {
         let n = |v: Option<u64>| v.map(|v| OsString::from(v.to_string()));
         let p = |v: &Option<PathBuf>| v.as_ref().map(|p| p.clone().into_os_string());
         opt("mode", s(&self.mode));
-        opt("iface", s(&self.iface));
+        for i in self.iface.iter().flat_map(|i| i.names()) {
+            opt("iface", Some(i.into()));
+        }
         opt("peer", s(&self.peer));
         opt("on-exit", s(&self.on_exit));
         opt(
@@ -294,9 +325,20 @@ pub fn expand_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Vec<OsSt
         }
         i += 1;
     }
+    // `--iface` may repeat (mirror mode over several interfaces), so repeating adds instead
+    // of overriding: the command line's interfaces replace the files', and a later file's
+    // replace an earlier one's.
+    let cli_iface = args[run_at + 1..i.min(args.len())].iter().any(|a| a == "--iface" || a.to_string_lossy().starts_with("--iface="));
+    let mut loaded = files.iter().map(|f| RunFile::load(f)).collect::<Result<Vec<_>, _>>()?;
+    let last_with_iface = loaded.iter().rposition(|f| f.iface.is_some());
+    for (k, f) in loaded.iter_mut().enumerate() {
+        if cli_iface || Some(k) != last_with_iface {
+            f.iface = None;
+        }
+    }
     let mut inserted = Vec::new();
-    for f in &files {
-        inserted.extend(RunFile::load(f)?.to_args());
+    for f in &loaded {
+        inserted.extend(f.to_args());
     }
     let mut out = Vec::with_capacity(args.len() + inserted.len());
     out.extend_from_slice(&args[..=run_at]);
@@ -310,6 +352,8 @@ pub fn expand_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Vec<OsSt
 pub struct LiveCheck<'a> {
     /// `--iface`.
     pub iface: &'a str,
+    /// Further `--iface`s (mirror mode).
+    pub more_ifaces: &'a [String],
     /// `--peer`.
     pub peer: Option<&'a str>,
     /// `--queues` as a count (None: all).
@@ -372,7 +416,8 @@ fn existing_ancestor(p: &Path) -> Option<&Path> {
 /// Validate the options of `run` against this machine without attaching anything.
 pub fn check_live(c: &LiveCheck<'_>) -> CheckReport {
     let mut r = CheckReport::default();
-    for (what, dev) in [("--iface", Some(c.iface)), ("--peer", c.peer)] {
+    let ifaces = std::iter::once(c.iface).chain(c.more_ifaces.iter().map(String::as_str));
+    for (what, dev) in ifaces.map(|i| ("--iface", Some(i))).chain([("--peer", c.peer)]) {
         let Some(dev) = dev else { continue };
         if dev.is_empty() || dev.len() >= 16 || dev.contains('/') {
             r.problems.push(format!("{what} `{dev}` is not a valid interface name (1 to 15 characters, no /)"));
@@ -389,9 +434,11 @@ pub fn check_live(c: &LiveCheck<'_>) -> CheckReport {
             }
         }
     }
-    if let (Some(n), Some(have)) = (c.queues, rx_queues(c.iface)) {
-        if n > have {
-            r.problems.push(format!("--queues {n}: {} has {have} rx queue(s); give at most {have} or `all`", c.iface));
+    for iface in std::iter::once(c.iface).chain(c.more_ifaces.iter().map(String::as_str)) {
+        if let (Some(n), Some(have)) = (c.queues, rx_queues(iface)) {
+            if n > have {
+                r.problems.push(format!("--queues {n}: {iface} has {have} rx queue(s); give at most {have} or `all`"));
+            }
         }
     }
     if let (Some(cores), Some(cpus)) = (c.cores, online_cpus()) {

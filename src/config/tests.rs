@@ -135,3 +135,31 @@ fn check_finds_what_would_fail() {
     let r = check_live(&LiveCheck { iface: "lo", umem_frames: 4096, ring_size: 2048, metrics: Some(&addr), ..LiveCheck::default() });
     assert!(r.problems.iter().any(|p| p.contains("cannot listen")), "{:?}", r.problems);
 }
+
+#[test]
+fn iface_list_repeats_the_option_and_the_command_line_replaces_it() {
+    let f = RunFile::parse("mode = \"mirror\"\niface = [\"tap0\", \"tap1\"]\n", Path::new("t.toml")).unwrap();
+    assert_eq!(strs(&f.to_args()), ["--mode", "mirror", "--iface", "tap0", "--iface", "tap1"]);
+    for text in ["iface = []", "iface = [\"tap0\", \"\"]"] {
+        let m = RunFile::parse(text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(m.contains("`iface`") && m.contains("c.toml"), "{text}: {m}");
+    }
+    let dir = std::env::temp_dir().join(format!("ackscope-config-iface-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.toml"), dir.join("b.toml"));
+    std::fs::write(&a, "iface = [\"tap0\", \"tap1\"]\n").unwrap();
+    std::fs::write(&b, "iface = \"tap2\"\nqueues = 1\n").unwrap();
+    let (ap, bp) = (a.display().to_string(), b.display().to_string());
+    // One file: its list.
+    let out = strs(&expand_args(os(&["ackscope", "run", "--config", &ap])).unwrap());
+    assert_eq!(out, ["ackscope", "run", "--iface", "tap0", "--iface", "tap1", "--config", &ap]);
+    // A later file's interfaces replace an earlier one's (they would add up otherwise).
+    let out = strs(&expand_args(os(&["ackscope", "run", "--config", &ap, "--config", &bp])).unwrap());
+    assert_eq!(out, ["ackscope", "run", "--iface", "tap2", "--queues", "1", "--config", &ap, "--config", &bp]);
+    // The command line's --iface replaces every file's.
+    let out = strs(&expand_args(os(&["ackscope", "run", "--config", &ap, "--iface", "eth9"])).unwrap());
+    assert_eq!(out, ["ackscope", "run", "--config", &ap, "--iface", "eth9"]);
+    let out = strs(&expand_args(os(&["ackscope", "run", "--iface=eth9", "--config", &ap])).unwrap());
+    assert_eq!(out, ["ackscope", "run", "--iface=eth9", "--config", &ap]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -27,11 +27,17 @@ pub struct KernelMeta {
 
 /// A fresh random seed for the in-kernel tracking key's fingerprint (`ackscope_key_seed` in
 /// bpf/flowtrack.h), so that an outsider cannot aim two 4-tuples at one tracking entry.
+///
+/// One seed per process: the programs of a mirror session over several interfaces share one
+/// flow table, so they must compute the same fingerprint for a 4-tuple.
 pub(crate) fn key_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x6163_6b73);
-    h.finish()
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x6163_6b73);
+        h.finish()
+    })
 }
 
 /// Size of [`KernelMeta`] in bytes (16).

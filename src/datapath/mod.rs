@@ -27,7 +27,7 @@ pub mod xsk;
 pub use error::DatapathError;
 pub use mode::host::Paced;
 pub use mode::inline::OnExit;
-pub use mode::session::{Accounting, HostAccounting, InlineAccounting, LiveConfig, LiveMode, LiveReport, ModeReport, Session};
+pub use mode::session::{Accounting, HostAccounting, InlineAccounting, LiveConfig, LiveMode, LiveReport, ModeReport, PortReport, Session};
 pub use pool::{PoolConfig, ShardSnapshot, WorkerResult, WorkerStats};
 pub use sys::{drop_privileges_after_setup, link_state, monotonic_ns, wall_clock_offset_ns, LinkState};
 pub use xdp::{AttachMode, BpfCounters, SteerConfig, SteerMode, XdpMode};

@@ -207,6 +207,21 @@ impl BpfCounters {
         self.steered_syn + self.steered_synack + self.steered_fin + self.steered_rst + self.steered_ack
     }
 
+    /// Add `o`'s counters (a session over several interfaces reports their sum).
+    pub fn add(&mut self, o: &BpfCounters) {
+        self.frames += o.frames;
+        self.steered_syn += o.steered_syn;
+        self.steered_synack += o.steered_synack;
+        self.steered_fin += o.steered_fin;
+        self.steered_rst += o.steered_rst;
+        self.steered_ack += o.steered_ack;
+        self.not_steered_tcp += o.not_steered_tcp;
+        self.not_tcp += o.not_tcp;
+        self.parse_fail += o.parse_fail;
+        self.redirect_fail += o.redirect_fail;
+        self.flows_expired += o.flows_expired;
+        self.meta_fail += o.meta_fail;
+    }
 }
 
 impl fmt::Display for BpfCounters {
@@ -299,6 +314,18 @@ impl XdpSteer {
     /// Refuses a foreign XDP program on the interface unless `cfg.force`;
     /// removes a leftover `ackscope_xdp` with a warning.
     pub fn attach(iface: &str, cfg: &SteerConfig) -> Result<XdpSteer> {
+        Self::attach_with(iface, cfg, None)
+    }
+
+    /// Like [`XdpSteer::attach`], but the new program's handshake/teardown table is
+    /// `first`'s (mirror mode over several interfaces: a TAP's two outputs each carry one
+    /// direction, and the server's bare ACK on one port is selected by the SYN the other
+    /// port saw). Counters and XSKMAP stay per interface.
+    pub fn attach_sharing_flows(iface: &str, cfg: &SteerConfig, first: &XdpSteer) -> Result<XdpSteer> {
+        Self::attach_with(iface, cfg, Some(SharedMaps { flows: first.skel.maps.ackscope_flows.as_fd(), presence: first.skel.maps.ackscope_presence.as_fd() }))
+    }
+
+    fn attach_with(iface: &str, cfg: &SteerConfig, shared: Option<SharedMaps<'_>>) -> Result<XdpSteer> {
         route_libbpf_logs();
         check_capabilities()?;
         if cfg.flow_table_size == 0 {
@@ -308,7 +335,7 @@ impl XdpSteer {
         let leftover = clear_interface(iface, ifindex, cfg.force, cfg.netlink)?;
 
         // On an error below, dropping `steer_skel` unloads the program and frees its maps.
-        let steer_skel = OwnedSkel::load(|storage| load(iface, cfg, false, storage))?;
+        let steer_skel = OwnedSkel::load(|storage| load(iface, cfg, false, storage, shared))?;
         preset_maps(&steer_skel, cfg)?;
         let prog_fd = steer_skel.progs.ackscope_xdp.as_fd().as_raw_fd();
         let (attachment, mode) = attach_prog(iface, ifindex, prog_fd, cfg.attach_mode, cfg.netlink, leftover.as_ref())?;
@@ -597,7 +624,7 @@ pub fn classify_test_run(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(Vec<Tes
     route_libbpf_logs();
     check_capabilities()?;
     let cfg = SteerConfig { xsk_map_size: Some(cfg.xsk_map_size.unwrap_or(64)), ..cfg.clone() };
-    let skel = OwnedSkel::load(|storage| load("", &cfg, true, storage))?;
+    let skel = OwnedSkel::load(|storage| load("", &cfg, true, storage, None))?;
     test_run_frames(&skel, frames)
 }
 
@@ -700,11 +727,20 @@ fn preset_maps(skel: &AckscopeSkel<'static>, cfg: &SteerConfig) -> Result<()> {
 }
 
 /// Opens, configures and loads the skeleton into `storage`.
+/// The maps a second interface's program shares with the first one's (several mirror
+/// ports, one flow table): the LRU flow table and its presence filter (bpf/flowtrack.h).
+#[derive(Clone, Copy)]
+struct SharedMaps<'a> {
+    flows: BorrowedFd<'a>,
+    presence: BorrowedFd<'a>,
+}
+
 fn load(
     iface: &str,
     cfg: &SteerConfig,
     record: bool,
     storage: &'static mut MaybeUninit<OpenObject>,
+    shared: Option<SharedMaps<'_>>,
 ) -> Result<AckscopeSkel<'static>> {
     let mut open = AckscopeSkelBuilder::default().open(storage).map_err(|e| load_error("open", e))?;
 
@@ -727,6 +763,10 @@ fn load(
         .ackscope_flows
         .set_max_entries(cfg.flow_table_size)
         .map_err(|e| load_error("size the flow table", e))?;
+    if let Some(m) = shared {
+        open.maps.ackscope_flows.reuse_fd(m.flows).map_err(|e| load_error("share the flow table", e))?;
+        open.maps.ackscope_presence.reuse_fd(m.presence).map_err(|e| load_error("share the flow table's presence filter", e))?;
+    }
     open.maps
         .ackscope_xsks
         .set_max_entries(xsk_entries)

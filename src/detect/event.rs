@@ -171,6 +171,48 @@ impl Roles {
     }
 }
 
+/// Which directions of the flow ackscope saw (`visibility` field, DESIGN §6). Events from
+/// two-direction evidence leave it out (`None`: both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Segments from both sides were seen on the 4-tuple.
+    Both,
+    /// Only the client's segments (a DSR load balancer, one TAP output).
+    ClientOnly,
+    /// Only the server's segments (the return path).
+    ServerOnly,
+}
+
+impl Visibility {
+    /// Stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Both => "both",
+            Visibility::ClientOnly => "client_only",
+            Visibility::ServerOnly => "server_only",
+        }
+    }
+}
+
+/// What a stale ACK that was not itself seen is inferred from (`inferred_from` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InferredFrom {
+    /// The client's RST `<SEQ=SEG.ACK>` answering it, then the same SYN again.
+    ClientRst,
+    /// The server's bare ACK in the previous connection's sequence space, then its SYN-ACK.
+    ServerAck,
+}
+
+impl InferredFrom {
+    /// Stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InferredFrom::ClientRst => "client_rst",
+            InferredFrom::ServerAck => "server_ack",
+        }
+    }
+}
+
 /// What ackscope saw of the previous connection on the 4-tuple (`prev_state` field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrevState {
@@ -271,6 +313,10 @@ pub struct Event {
     pub revises: Option<Outcome>,
     /// port_pressure: the pair's reuse window at the warning.
     pub pressure: Option<super::pressure::PressureInfo>,
+    /// What was visible of the flow, when not both directions (DESIGN §6).
+    pub visibility: Option<Visibility>,
+    /// What the stale ACK is inferred from, when it was not itself seen.
+    pub inferred_from: Option<InferredFrom>,
 }
 
 impl Event {
@@ -305,6 +351,8 @@ impl Event {
             last_frame: 0,
             revises: None,
             pressure: None,
+            visibility: None,
+            inferred_from: None,
         }
     }
 
@@ -365,6 +413,11 @@ impl Event {
                 "This replaces the earlier failed verdict: a retried SYN completed the handshake after all, recovery_ms after \
                  the stale-ACKed SYN (the client retried longer than --connect-timeout); stop reusing 4-tuples the server \
                  still holds."
+            }
+            (EventKind::StaleAckOutcome, _, Some(Outcome::Recovered)) if self.inferred_from == Some(InferredFrom::ServerAck) => {
+                "Seen from the server's side only: the server answered the client's retried SYN with a SYN-ACK recovery_ms \
+                 after its stale ACK (the client's RST that freed the old state travels the direction not visible); each \
+                 occurrence adds that latency to a connect — stop reusing 4-tuples the server still holds."
             }
             (EventKind::StaleAckOutcome, _, Some(Outcome::Recovered)) if self.client_rst == Some(true) => {
                 "The client reset the stale state and its retried SYN completed the handshake after recovery_ms; each \

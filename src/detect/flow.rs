@@ -67,6 +67,24 @@ pub(crate) mod fl {
     /// `Flow::rcv` valid for the tracked connection: the server's receive point as its own
     /// acks showed it (issue 19).
     pub const RCV: u32 = 1 << 17;
+    /// SYN-SENT with a previous connection: segments from the server side were seen in it (a
+    /// timestamp or FIN): the server's direction is visible (one-direction visibility,
+    /// `onedir.rs`). A fact of the previous connection like `Flow::prev` (`pv`), kept here
+    /// because `prev` has no bit left; cleared with `prev` when the handshake is answered.
+    pub const PREV_SERVER_SEEN: u32 = 1 << 18;
+    /// A segment from the client side was seen since the roles were set (one-direction
+    /// visibility: a flow whose roles come from a SYN-ACK and that never had this bit is seen
+    /// from the server's side only, `onedir.rs`).
+    pub const CLIENT_SEEN: u32 = 1 << 19;
+    /// A server-only flow has a bare ACK awaiting its SYN-ACK in the one-direction side table
+    /// (`onedir.rs`): only flows with this bit are looked up there.
+    pub const SERVER_ACK_CAND: u32 = 1 << 20;
+    /// The server acknowledged more after its own FIN (the client's FIN, or data after the
+    /// server's FIN), seen on a server-only flow: what tells TIME_WAIT there (`onedir.rs`).
+    pub const ACK_AFTER_SFIN: u32 = 1 << 21;
+    /// A server-only flow's bare ACK came twice: the client's RST did not free the old state
+    /// (or it took the ACK as acceptable and sent none); no more candidates on this connection.
+    pub const SERVER_ACK_REPEATED: u32 = 1 << 22;
 
     #[inline]
     pub const fn fin(side: usize) -> u32 {
@@ -100,6 +118,8 @@ pub(crate) mod pv {
     pub const CLOSED: u8 = 1 << 6;
     /// The server's receive point of it is known: `Flow::rcv` (see `Flow::stash_prev`).
     pub const RCV: u8 = 1 << 7;
+    // No bit is left: "the server's direction was seen in it" (one-direction visibility) is
+    // `fl::PREV_SERVER_SEEN`, kept in `Flow::flags` during SYN-SENT so the Flow stays 48 bytes.
 }
 
 /// One tracked 4-tuple. Sequence state is kept per canonical side (Lo, Hi) so it can be

@@ -13,7 +13,9 @@ mod flow;
 pub mod pressure;
 mod shard;
 
-pub use event::{Cause, Event, EventKind, Outcome, PrevState, Roles, Severity, CAUSES, EVENT_KINDS, OUTCOMES};
+pub use event::{
+    Cause, Event, EventKind, InferredFrom, Outcome, PrevState, Roles, Severity, Visibility, CAUSES, EVENT_KINDS, OUTCOMES,
+};
 pub use evidence::{AckEvidence, ACK_WINDOW};
 pub use shard::{Counters, EventSink, ServerRtt, Shard, MAX_RTT_SERVERS, RTT_BUCKETS};
 

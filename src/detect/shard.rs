@@ -81,6 +81,9 @@ pub struct Counters {
     pub outcomes_revised: u64,
     /// Segments whose TCP options were malformed: kept, options ignored.
     pub tcp_options_ignored: u64,
+    /// One-direction evidence that did not complete (a client RST without its same-ISN retry,
+    /// or not pointing at the previous connection's end): no event (`onedir.rs`).
+    pub onedir_unconfirmed: u64,
 }
 
 impl Counters {
@@ -104,6 +107,7 @@ impl Counters {
         self.simultaneous_opens += o.simultaneous_opens;
         self.outcomes_revised += o.outcomes_revised;
         self.tcp_options_ignored += o.tcp_options_ignored;
+        self.onedir_unconfirmed += o.onedir_unconfirmed;
         for (a, b) in self.events.iter_mut().zip(o.events) {
             *a += b;
         }
@@ -207,6 +211,7 @@ pub struct Shard {
     servers: HashMap<SocketAddr, ServerRtt>,
     other_servers: ServerRtt,
     pressure: Pressure,
+    onedir: onedir::OneDir,
 }
 
 /// The per-segment context: what the transitions need besides the flow.
@@ -227,6 +232,7 @@ struct Ctx<'a, S: EventSink> {
     servers: &'a mut HashMap<SocketAddr, ServerRtt>,
     other_servers: &'a mut ServerRtt,
     pressure: &'a mut Pressure,
+    onedir: &'a mut onedir::OneDir,
 }
 
 impl Shard {
@@ -250,6 +256,7 @@ impl Shard {
             servers: HashMap::new(),
             other_servers: ServerRtt::default(),
             pressure: Pressure::default(),
+            onedir: onedir::OneDir::default(),
         }
     }
 
@@ -359,6 +366,7 @@ impl Shard {
             servers: &mut self.servers,
             other_servers: &mut self.other_servers,
             pressure: &mut self.pressure,
+            onedir: &mut self.onedir,
         };
         let f = seg.flags;
         if f.has(TcpFlags::FIN) {
@@ -619,6 +627,7 @@ impl<S: EventSink> Ctx<'_, S> {
     }
 
     fn existing(&mut self, flow: &mut Flow) {
+        self.onedir_note(flow); // one-direction visibility (onedir.rs)
         let f = self.seg.flags;
         let (syn, ack, rst) = (f.has(TcpFlags::SYN), f.has(TcpFlags::ACK), f.has(TcpFlags::RST));
         match (syn, ack, rst) {
@@ -645,6 +654,9 @@ impl<S: EventSink> Ctx<'_, S> {
             self.counters.syn_retransmits += 1;
             if flow.state == State::SynSent {
                 flow.set_syn(syn_end, tsval, false);
+                if !flow.has(fl::STALE) && flow.has(fl::CLIENT_RST) {
+                    self.onedir_client_retry(flow, from); // one-direction hook (onedir.rs)
+                }
                 // The client is still in SYN-SENT after the unacceptable ACK or SYN-ACK: it did
                 // not take it for a handshake. That confirms it.
                 if flow.has(fl::STALE) {
@@ -723,6 +735,7 @@ impl<S: EventSink> Ctx<'_, S> {
         let closed = flow.state == State::Closed;
         let in_time_wait = closed && prev & server_tw == server_tw && prev & pv::RST == 0 && interval_ms < self.cfg.time_wait_ms;
         self.pressure_syn(client, Some(Reuse { interval_ms, in_time_wait }));
+        let server_seen = onedir::server_seen(flow, server); // one-direction hook (onedir.rs)
         if flow.state == State::Closed {
             prev |= pv::CLOSED;
         } else if prev & (pv::SFIN | pv::CFIN) == 0 {
@@ -733,6 +746,9 @@ impl<S: EventSink> Ctx<'_, S> {
         // and their validity bits. Clear the rest for the new attempt.
         let keep = fl::nxt(client.idx()) | fl::ts(client.idx());
         flow.flags &= keep;
+        if server_seen {
+            flow.flags |= fl::PREV_SERVER_SEEN;
+        }
         flow.set_client(client);
         flow.prev = prev;
         flow.stash_prev(prev_rcv, prev_seen_ms);
@@ -906,6 +922,9 @@ impl<S: EventSink> Ctx<'_, S> {
                     // It stays in SYN-SENT and retries. That reply confirms the stale ACK.
                     flow.flags |= fl::CLIENT_RST;
                     let answer = !seg.flags.has(TcpFlags::ACK);
+                    if answer && !flow.has(fl::STALE) && !flow.has(fl::WRONG_SYNACK) {
+                        self.onedir_client_rst(flow); // one-direction hook (onedir.rs)
+                    }
                     if flow.has(fl::STALE) {
                         let now = self.now_ns;
                         let mut confirm = false;
@@ -974,7 +993,7 @@ impl<S: EventSink> Ctx<'_, S> {
                     // little later). A stale ACK before it is resolved by that SYN-ACK
                     // (`recovered`), else at the deadline as `connected_unseen`, never as
                     // `recovered` without one. A candidate ends here, silently.
-                    if flow.has(fl::STALE) {
+                    if flow.has(fl::STALE) && !self.onedir_client_connected(flow) {
                         let (now, frame) = (self.now_ns, seg.frame);
                         match self.pending.get_mut(&self.fp) {
                             Some(p) if p.phase == Phase::Confirmed => {
@@ -1284,6 +1303,9 @@ impl<S: EventSink> Ctx<'_, S> {
         }
     }
 }
+
+#[path = "onedir.rs"]
+mod onedir;
 
 #[cfg(test)]
 #[path = "tests.rs"]

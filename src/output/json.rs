@@ -68,6 +68,10 @@ struct JsonEvent<'a> {
     pressure: Option<JsonPressure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kernel: Option<JsonKernel<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visibility: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inferred_from: Option<&'static str>,
     explanation: &'static str,
 }
 
@@ -243,6 +247,8 @@ pub fn write_json_kernel(w: &mut impl Write, ev: &Event, clock_offset_ns: i64, k
             stale_acks: p.stale_acks,
         }),
         kernel: kernel.map(|k| JsonKernel { server: k.server.as_ref().map(side), client: k.client.as_ref().map(side), agrees: k.agrees }),
+        visibility: ev.visibility.map(|v| v.as_str()),
+        inferred_from: ev.inferred_from.map(|v| v.as_str()),
         explanation: ev.explanation(),
     };
     let mut buf = Vec::with_capacity(512);

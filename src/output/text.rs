@@ -89,6 +89,12 @@ pub fn write_text(w: &mut impl Write, ev: &Event, clock_offset_ns: i64) -> io::R
     if ev.roles != crate::detect::Roles::Syn {
         let _ = write!(s, " roles={}", ev.roles.as_str());
     }
+    if let Some(v) = ev.visibility {
+        let _ = write!(s, " visibility={}", v.as_str());
+    }
+    if let Some(i) = ev.inferred_from {
+        let _ = write!(s, " inferred_from={}", i.as_str());
+    }
     let _ = writeln!(s, "\n    {}", ev.explanation());
     w.write_all(s.as_bytes())
 }

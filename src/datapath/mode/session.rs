@@ -2,6 +2,7 @@
 //! steering program, the worker pool, and one teardown order for `stop()` and `Drop`.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crossbeam::channel::Receiver;
@@ -41,6 +42,9 @@ pub struct LiveConfig {
     pub mode: LiveMode,
     /// Interface to attach to (inline: port A).
     pub iface: String,
+    /// Mirror mode only: further interfaces (the other output of a passive TAP, more SPAN
+    /// sessions), each with its own program and sockets, all in one pool after `iface`'s.
+    pub more_ifaces: Vec<String>,
     /// Queues to open (`None`: every rx queue of the interface).
     pub queues: Option<Vec<u32>>,
     /// The XDP program's user settings (each mode sets the program's own mode on a copy).
@@ -59,8 +63,8 @@ pub struct LiveConfig {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // one value per session, never moved on a hot path
 pub enum ModeState {
-    /// Nothing beyond the program and the sockets.
-    Mirror,
+    /// The programs of the further interfaces (none with one interface).
+    Mirror(MirrorPorts),
     /// tc filters, private veth pair, lock (removed after the program).
     Host(HostSetup),
     /// Per-pair counters, XSKMAP slots, exit behaviour, locks.
@@ -73,7 +77,7 @@ impl ModeState {
     /// frames may still be on their way, so the workers should be given a moment.
     fn quiesce(&mut self, steer: Option<&XdpSteer>) -> bool {
         match self {
-            ModeState::Mirror => false,
+            ModeState::Mirror(_) => false,
             ModeState::Host(h) => {
                 h.stop_cloning();
                 true
@@ -94,13 +98,36 @@ impl ModeState {
 
     fn report(&self) -> ModeReport {
         match self {
-            ModeState::Mirror => ModeReport::Mirror,
+            ModeState::Mirror(_) => ModeReport::Mirror,
             ModeState::Host(h) => {
                 ModeReport::Host { iface: h.iface().to_string(), tc: h.counters().unwrap_or_default(), ring: h.ring() }
             }
             ModeState::Inline(r) => ModeReport::Inline { peer: r.peer.clone(), on_exit: r.on_exit, pairs: r.counts() },
         }
     }
+}
+
+/// Mirror mode over several interfaces: the programs after the first, and how many sockets
+/// (workers, in pool order) each interface has, the first one's included.
+#[derive(Debug, Default)]
+pub struct MirrorPorts {
+    /// The programs of the further interfaces, in `--iface` order.
+    pub more: Vec<XdpSteer>,
+    /// Sockets per interface, the first interface's first (empty: all belong to the first).
+    pub sockets: Vec<usize>,
+}
+
+/// One interface of a session: its program's counters and its workers.
+#[derive(Debug, Clone)]
+pub struct PortReport {
+    /// The interface.
+    pub iface: String,
+    /// XDP attach mode used on it.
+    pub mode: XdpMode,
+    /// Its program's counters.
+    pub bpf: BpfCounters,
+    /// Its workers (indices into the queues, the worker stats and results).
+    pub workers: Range<usize>,
 }
 
 /// What a mode's `start` hands to the session.
@@ -161,8 +188,10 @@ pub struct LiveReport {
     pub mode: XdpMode,
     /// True when the sockets run zero-copy.
     pub zerocopy: bool,
-    /// The program's counters (all CPUs).
+    /// The program's counters (all CPUs; summed over the interfaces).
     pub bpf: BpfCounters,
+    /// Each interface: one entry, unless a mirror session ran over several.
+    pub ports: Vec<PortReport>,
     /// What each worker left.
     pub workers: Vec<WorkerResult>,
     /// The mode's own counters.
@@ -265,16 +294,33 @@ impl Session {
         &self.snapshots
     }
 
-    /// The program's counters now.
+    /// The program's counters now (summed over the interfaces of a mirror session over several).
     ///
     /// On host mode's ring path (no XDP program) the tc program is what steers: its counters
     /// in the same shape, with the records lost to a full ring as `redirect_fail` (so the
     /// status line and the `ackscope_xdp_*` metrics count them as steered-but-lost).
     pub fn bpf_counters(&self) -> Result<BpfCounters> {
         match (&self.steer, &self.state) {
-            (Some(s), _) => s.counters(),
+            (Some(steer), state) => {
+                let mut b = steer.counters()?;
+                if let Some(ModeState::Mirror(m)) = state {
+                    for s in &m.more {
+                        b.add(&s.counters()?);
+                    }
+                }
+                Ok(b)
+            }
             (None, Some(ModeState::Host(h))) => Ok(h.counters().map(|t| t.as_steering()).unwrap_or_default()),
             (None, _) => Ok(BpfCounters::default()),
+        }
+    }
+
+    /// Each interface with its program's counters now and its workers: one entry, unless a
+    /// mirror session runs over several interfaces (none on host mode's ring path).
+    pub fn ports(&self) -> Vec<PortReport> {
+        match (&self.steer, &self.state) {
+            (Some(steer), Some(state)) => ports_of(steer, state, self.queues.len()),
+            _ => Vec::new(),
         }
     }
 
@@ -304,6 +350,9 @@ impl Session {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let workers = self.pool.take().map(Pool::join).unwrap_or_default();
+        let ports = steer.as_ref().map(|s| ports_of(s, &state, self.queues.len())).unwrap_or_default();
+        let mut bpf = BpfCounters::default();
+        ports.iter().for_each(|p| bpf.add(&p.bpf));
         let report = LiveReport {
             iface: match (&steer, &state) {
                 (Some(s), _) => s.iface().to_string(),
@@ -313,7 +362,8 @@ impl Session {
             queues: self.queues.clone(),
             mode: steer.as_ref().map_or(XdpMode::Native, |s| s.attached_mode()),
             zerocopy: self.zerocopy,
-            bpf: steer.as_ref().and_then(|s| s.counters().ok()).unwrap_or_default(),
+            bpf,
+            ports,
             workers,
             mode_report: state.report(),
         };
@@ -332,6 +382,30 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.teardown();
+    }
+}
+
+/// The interfaces of a session with `n` workers, each with its counters and workers.
+fn ports_of(steer: &XdpSteer, state: &ModeState, n: usize) -> Vec<PortReport> {
+    let port = |s: &XdpSteer, workers: Range<usize>| PortReport {
+        iface: s.iface().to_string(),
+        mode: s.attached_mode(),
+        bpf: s.counters().unwrap_or_default(),
+        workers,
+    };
+    match state {
+        ModeState::Mirror(m) if !m.more.is_empty() => {
+            let mut at = 0;
+            std::iter::once(steer)
+                .chain(&m.more)
+                .zip(&m.sockets)
+                .map(|(s, &k)| {
+                    at += k;
+                    port(s, at - k..at)
+                })
+                .collect()
+        }
+        _ => vec![port(steer, 0..n)],
     }
 }
 
@@ -355,11 +429,21 @@ impl LiveReport {
 
     /// The loss accounting of the program and the sockets.
     pub fn accounting(&self, stats: &[WorkerStats]) -> Accounting {
+        self.accounting_of(&self.bpf, 0..self.queues.len(), stats)
+    }
+
+    /// The loss accounting of one interface (its program, its sockets).
+    pub fn port_accounting(&self, port: &PortReport, stats: &[WorkerStats]) -> Accounting {
+        self.accounting_of(&port.bpf, port.workers.clone(), stats)
+    }
+
+    fn accounting_of(&self, bpf: &BpfCounters, w: Range<usize>, stats: &[WorkerStats]) -> Accounting {
         use std::sync::atomic::Ordering::Relaxed;
-        let received: u64 = stats.iter().take(self.queues.len()).map(|s| s.rx_frames.load(Relaxed)).sum();
-        let lost_user: u64 = stats.iter().take(self.queues.len()).map(|s| s.handoff_full.load(Relaxed)).sum();
-        let kernel_drops = self.kernel_drops();
-        let (steered, redirect_fail) = self.steered_and_failed();
+        let st = stats.get(w.clone()).unwrap_or_default();
+        let received: u64 = st.iter().map(|s| s.rx_frames.load(Relaxed)).sum();
+        let lost_user: u64 = st.iter().map(|s| s.handoff_full.load(Relaxed)).sum();
+        let kernel_drops = self.kernel_drops_of(w);
+        let (steered, redirect_fail) = self.steered_and_failed(bpf);
         let delivered = steered.saturating_sub(redirect_fail);
         Accounting {
             steered,
@@ -374,10 +458,10 @@ impl LiveReport {
     /// Frames steered to the workers and those of them lost before a socket: the XDP
     /// program's `steered`/`redirect_fail`, or on host mode's ring path the tc program's
     /// selected segments and the records lost to a full ring (`ring_full`).
-    fn steered_and_failed(&self) -> (u64, u64) {
+    fn steered_and_failed(&self, bpf: &BpfCounters) -> (u64, u64) {
         match &self.mode_report {
             ModeReport::Host { tc, ring: true, .. } => (tc.cloned(), tc.ring_full),
-            _ => (self.bpf.steered(), self.bpf.redirect_fail),
+            _ => (bpf.steered(), bpf.redirect_fail),
         }
     }
 
@@ -443,21 +527,37 @@ impl LiveReport {
 
     /// Frames the kernel dropped after the program steered them (socket statistics).
     pub fn kernel_drops(&self) -> u64 {
-        self.workers.iter().filter_map(|w| w.xsk).map(|x| x.rx_dropped + x.rx_ring_full + x.rx_invalid_descs).sum()
+        self.kernel_drops_of(0..self.workers.len())
+    }
+
+    fn kernel_drops_of(&self, w: Range<usize>) -> u64 {
+        let ws = self.workers.get(w).unwrap_or_default();
+        ws.iter().filter_map(|w| w.xsk).map(|x| x.rx_dropped + x.rx_ring_full + x.rx_invalid_descs).sum()
+    }
+
+    /// The interface of worker `i` (for labels), when the session ran over several.
+    pub fn port_of(&self, i: usize) -> Option<&PortReport> {
+        if self.ports.len() < 2 {
+            return None;
+        }
+        self.ports.iter().find(|p| p.workers.contains(&i))
     }
 
     /// The loss accounting, per queue and in total, as text.
     pub fn render(&self, stats: &[WorkerStats]) -> String {
         use std::sync::atomic::Ordering::Relaxed;
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "xdp on {} ({}, {}): {}",
-            self.iface,
-            self.mode,
-            if self.zerocopy { "zero-copy" } else { "copy mode" },
-            self.bpf
-        );
+        let one = [PortReport { iface: self.iface.clone(), mode: self.mode, bpf: self.bpf, workers: 0..self.queues.len() }];
+        for p in if self.ports.len() > 1 { &self.ports[..] } else { &one[..] } {
+            let _ = writeln!(
+                s,
+                "xdp on {} ({}, {}): {}",
+                p.iface,
+                p.mode,
+                if self.zerocopy { "zero-copy" } else { "copy mode" },
+                p.bpf
+            );
+        }
         let mut rx_total = 0;
         let mut lost_user = 0;
         for (i, q) in self.queues.iter().enumerate() {
@@ -466,9 +566,10 @@ impl LiveReport {
             let rx = st.rx_frames.load(Relaxed);
             rx_total += rx;
             lost_user += st.handoff_full.load(Relaxed);
+            let port = self.port_of(i).map(|p| format!("{} ", p.iface)).unwrap_or_default();
             let _ = writeln!(
                 s,
-                "queue {q}: received {rx}, handed off {}, from other queues {}, processed {}, not TCP {}, parse errors {}, \
+                "{port}queue {q}: received {rx}, handed off {}, from other queues {}, processed {}, not TCP {}, parse errors {}, \
                  hand-off ring full {}, late {}; socket: rx_dropped {}, rx_ring_full {}, fill_ring_empty {}, invalid_descs {}",
                 st.handed_off.load(Relaxed),
                 st.received_handoff.load(Relaxed),
@@ -483,11 +584,28 @@ impl LiveReport {
                 x.rx_invalid_descs
             );
             if let Some(e) = self.workers.get(i).and_then(|w| w.error.as_ref()) {
-                let _ = writeln!(s, "queue {q}: stopped early: {e}");
+                let _ = writeln!(s, "{port}queue {q}: stopped early: {e}");
+            }
+        }
+        if self.ports.len() > 1 {
+            for p in &self.ports {
+                let a = self.port_accounting(p, stats);
+                let _ = writeln!(
+                    s,
+                    "accounting on {}: steered {} - redirect failures {} = received {} + dropped by the kernel {} ({}); \
+                     lost in user space (hand-off full) {}",
+                    p.iface,
+                    a.steered,
+                    a.redirect_fail,
+                    a.received,
+                    a.kernel_drops,
+                    if a.adds_up { "adds up" } else { "MISMATCH" },
+                    a.lost_user
+                );
             }
         }
         let drops = self.kernel_drops();
-        let (steered, failed) = self.steered_and_failed();
+        let (steered, failed) = self.steered_and_failed(&self.bpf);
         let delivered = steered.saturating_sub(failed);
         let verdict = if delivered == rx_total + drops { "adds up".to_string() } else { format!("MISMATCH by {}", delivered as i64 - (rx_total + drops) as i64) };
         let _ = writeln!(
