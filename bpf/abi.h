@@ -37,4 +37,15 @@ struct gen_frame {
 	__u8 data[GEN_SLOT];
 };
 
+/* Largest frame `ackscope gen --pcap` sends: a 1500-byte-MTU Ethernet frame with up to
+ * five VLAN tags (1514 + 20), rounded up to 8 bytes. */
+#define GEN_PCAP_SLOT 1536
+
+/* gen.bpf.c: one frame of a capture (map gen_pcap_frames), sent as it is. */
+struct gen_pcap_frame {
+	__u16 len;    /* frame length, 14..GEN_PCAP_SLOT */
+	__u8 _pad[6];
+	__u8 data[GEN_PCAP_SLOT];
+};
+
 #endif /* ACKSCOPE_ABI_H */
