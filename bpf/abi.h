@@ -55,4 +55,15 @@ struct ackscope_tc_record {
 	__u8 data[ACKSCOPE_REC_SNAP + 16]; /* 16 bytes of slack for the verifier */
 };
 
+/* Largest frame `ackscope gen --pcap` sends: a 1500-byte-MTU Ethernet frame with up to
+ * five VLAN tags (1514 + 20), rounded up to 8 bytes. */
+#define GEN_PCAP_SLOT 1536
+
+/* gen.bpf.c: one frame of a capture (map gen_pcap_frames), sent as it is. */
+struct gen_pcap_frame {
+	__u16 len;    /* frame length, 14..GEN_PCAP_SLOT */
+	__u8 _pad[6];
+	__u8 data[GEN_PCAP_SLOT];
+};
+
 #endif /* ACKSCOPE_ABI_H */

@@ -24,6 +24,11 @@
  * XORed with a hash of the lap number (both checksums updated incrementally), so a flood of
  * one lap of slots sends ever new random 4-tuples.
  *
+ * ackscope_gen_pcap (`ackscope gen --pcap`) is the same without the mix: invocation c
+ * writes frame c of a capture, gen_pcap_frames[c], exactly as it was captured (no lap, no
+ * rewrite; c >= gen_nframes produces nothing), so each frame of the capture leaves once, in
+ * order, malformed or not.
+ *
  * gen_cursor counts invocations, gen_errors the ones that produced no frame;
  * user space reads both through the mmap()ed .bss.
  */
@@ -46,6 +51,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct gen_frame);
 } gen_frames SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* resized by the loader to the capture's frame count */
+	__type(key, __u32);
+	__type(value, struct gen_pcap_frame);
+} gen_pcap_frames SEC(".maps");
 
 /* Frames in one lap (set by the loader). */
 const volatile __u32 gen_nframes = 1;
@@ -153,6 +165,35 @@ int ackscope_gen(struct xdp_md *ctx)
 		__builtin_memcpy(t + 8, &to[1], 4);
 		*check = (__u16)~csum_fold((__u64)s);
 	}
+	return XDP_TX;
+err:
+	gen_errors++;
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int ackscope_gen_pcap(struct xdp_md *ctx)
+{
+	__u64 c = gen_cursor;
+	struct gen_pcap_frame *f;
+	__u32 idx, len;
+	int cur;
+
+	gen_cursor = c + 1;
+	if (c >= gen_nframes)
+		goto err;
+	idx = (__u32)c;
+	f = bpf_map_lookup_elem(&gen_pcap_frames, &idx);
+	if (!f)
+		goto err;
+	len = f->len;
+	if (len < 14 || len > GEN_PCAP_SLOT)
+		goto err;
+	cur = (int)(ctx->data_end - ctx->data);
+	if (cur != (int)len && bpf_xdp_adjust_tail(ctx, (int)len - cur))
+		goto err;
+	if (bpf_xdp_store_bytes(ctx, 0, f->data, len))
+		goto err;
 	return XDP_TX;
 err:
 	gen_errors++;

@@ -503,6 +503,10 @@ struct GenArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Send the Ethernet frames of this capture instead of the mix: each once, in order, as
+    /// captured (malformed ones too), one thread, at --rate; --frames takes the first N.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6]> {
@@ -545,6 +549,7 @@ fn run_gen(a: &GenArgs, signals: &Signals) -> Result<ExitCode> {
         cpus: a.cpus.as_deref().map(parse_cores).transpose().context("--cpus: give a list like 1 or 0,1")?,
         queue: 0,
         chunk: a.chunk,
+        pcap: a.pcap.clone(),
     };
     let report = gen::run(&cfg, &signals.stop).with_context(|| format!("cannot generate on {}", a.iface))?;
     if a.json {

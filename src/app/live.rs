@@ -16,6 +16,7 @@ use crate::datapath::{self, DatapathError, LinkState, LiveConfig, LiveMode, Live
 use crate::detect::{Cause, Event, EventKind, Outcome};
 use crate::kernel::{LookupStats, Lookups, Mib};
 use crate::output::{EventWriter, ParseProblems, Summary};
+use crate::packet::{ParseError, SkipReason, PARSE_REASONS};
 
 /// What a live run needs besides the session's own configuration.
 #[derive(Clone, Debug)]
@@ -570,6 +571,14 @@ fn json_summary(
         "host": host,
         "inline": inline,
         "pcap_files": report.workers.iter().map(|w| w.pcap_files).sum::<u32>(),
+        // Of the frames that reached user space (the XDP classifier's own counts are in `xdp`).
+        "parse_errors_by_reason": (0..PARSE_REASONS)
+            .map(|i| (ParseError::reason_name(i).to_string(), json!(report.workers.iter().map(|w| w.parse_errors[i]).sum::<u64>())))
+            .collect::<serde_json::Map<_, _>>(),
+        "skipped_by_reason": SkipReason::ALL
+            .iter()
+            .map(|r| (r.as_str().to_string(), json!(report.workers.iter().map(|w| w.skipped[*r as usize]).sum::<u64>())))
+            .collect::<serde_json::Map<_, _>>(),
     })
 }
 

@@ -13,6 +13,12 @@
 //!   program instance), rate control by chunks of `repeat`, and a [`GenReport`] with frames
 //!   sent, the achieved rate, the interface's transmit counters and the expectations.
 //!
+//! - [`run`] with [`GenConfig::pcap`] set sends a capture's Ethernet frames instead of the mix
+//!   (`ackscope gen --pcap FILE`): each once, in order, as captured (malformed ones included),
+//!   through the same `BPF_PROG_RUN` path, at the target rate; [`PcapSent`] says what was sent
+//!   and what could not be (not Ethernet, shorter than an Ethernet header, longer than
+//!   [`GEN_PCAP_SLOT`]).
+//!
 //! On a veth, the peer must run NAPI for `XDP_TX`/redirected frames to arrive: an XDP program
 //! attached natively (ackscope's is) or GRO enabled on the peer. The frame sequence loops over
 //! one lap of the mix; each later lap moves every sequence number by [`mix::LAP_DELTA`] in the
@@ -25,7 +31,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use inject::{Injector, GEN_SLOT, MAX_BATCH};
+pub use inject::{Injector, GEN_PCAP_SLOT, GEN_SLOT, MAX_BATCH};
 pub use mix::{Expected, MixConfig, MixFrame, Plan, Story, Trigger, LAP_DELTA, MIN_FRAME, STORIES};
 
 use crate::detect::Cause;
@@ -86,6 +92,9 @@ pub struct GenConfig {
     /// down a page pool per call; ~25 ms measured here), so larger chunks send faster and
     /// smaller ones pace more smoothly.
     pub chunk: Option<u32>,
+    /// Send this capture's frames (each once, in order) instead of the mix; `mix` and
+    /// `threads` are then unused, `max_frames` limits the frames taken from the capture.
+    pub pcap: Option<std::path::PathBuf>,
 }
 
 impl Default for GenConfig {
@@ -101,6 +110,7 @@ impl Default for GenConfig {
             cpus: None,
             queue: 0,
             chunk: None,
+            pcap: None,
         }
     }
 }
@@ -185,7 +195,32 @@ pub struct GenReport {
     pub iface_tx: IfaceTx,
     /// Per thread.
     pub threads: Vec<ThreadReport>,
+    /// With [`GenConfig::pcap`]: the capture and what of it was sent.
+    pub pcap: Option<PcapSent>,
 }
+
+/// What `run` made of a capture ([`GenConfig::pcap`]).
+#[derive(Clone, Debug, Default)]
+pub struct PcapSent {
+    /// The file.
+    pub file: String,
+    /// Frames read from it.
+    pub records: u64,
+    /// Frames loaded for sending (the rest are counted below); `GenReport::frames` of them left.
+    pub loaded: u64,
+    /// Not Ethernet (the link type of the capture or of its interface block).
+    pub not_ethernet: u64,
+    /// Shorter than an Ethernet header (14 bytes): no interface sends them.
+    pub too_short: u64,
+    /// Longer than [`GEN_PCAP_SLOT`] bytes (jumbo frames, TSO captures).
+    pub too_long: u64,
+    /// Frames past `max_frames` (`--frames`), not read.
+    pub cut: bool,
+}
+
+/// Most frames `run` loads from one capture (the frame table, kernel memory: about 1.5 KiB
+/// per frame, 48 MiB at this bound).
+pub const PCAP_MAX_FRAMES: u64 = 32_768;
 
 impl GenReport {
     /// Achieved rate, frames per second.
@@ -200,6 +235,9 @@ impl GenReport {
 
     /// Human-readable report.
     pub fn render_text(&self) -> String {
+        if let Some(p) = &self.pcap {
+            return self.render_pcap_text(p);
+        }
         let e = &self.expected;
         let mut s = String::new();
         let target = if self.target_rate == 0 { "max".to_string() } else { format!("{}", self.target_rate) };
@@ -253,8 +291,71 @@ impl GenReport {
         s
     }
 
+    fn render_pcap_text(&self, p: &PcapSent) -> String {
+        let mut s = String::new();
+        let target = if self.target_rate == 0 { "max".to_string() } else { format!("{}", self.target_rate) };
+        let _ = writeln!(
+            s,
+            "gen on {} from {}: sent {} of {} frames in {:.3} s = {:.0} frames/s (target {target}); {} program errors",
+            self.iface,
+            p.file,
+            self.frames,
+            p.loaded,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.errors
+        );
+        let _ = writeln!(
+            s,
+            "capture: {} frames read{}; not sent: {} not Ethernet, {} shorter than 14 bytes, {} longer than {GEN_PCAP_SLOT} bytes",
+            p.records,
+            if p.cut { " (cut by --frames)" } else { "" },
+            p.not_ethernet,
+            p.too_short,
+            p.too_long
+        );
+        if self.frames < p.loaded {
+            let _ = writeln!(s, "warning: {} loaded frames were not sent (the duration ended or the run was stopped: raise --duration or --rate)", p.loaded - self.frames);
+        }
+        let _ = writeln!(
+            s,
+            "interface {} tx counters over the run: packets {} dropped {} errors {}",
+            self.iface, self.iface_tx.packets, self.iface_tx.dropped, self.iface_tx.errors
+        );
+        if let Some(e) = self.threads.iter().find_map(|t| t.error.as_ref()) {
+            let _ = writeln!(s, "stopped: {e}");
+        }
+        s
+    }
+
+    fn render_pcap_json(&self, p: &PcapSent) -> String {
+        format!(
+            "{{\"iface\":\"{}\",\"pcap\":\"{}\",\"records\":{},\"loaded\":{},\"frames\":{},\"unsent\":{},\"errors\":{},\"not_ethernet\":{},\"too_short\":{},\"too_long\":{},\"cut\":{},\"elapsed_s\":{:.6},\"rate_fps\":{:.1},\"target_rate\":{},\"iface_tx_packets\":{},\"iface_tx_dropped\":{},\"iface_tx_errors\":{}}}",
+            self.iface.replace(['"', '\\'], "_"),
+            p.file.replace(['"', '\\'], "_"),
+            p.records,
+            p.loaded,
+            self.frames,
+            p.loaded.saturating_sub(self.frames),
+            self.errors,
+            p.not_ethernet,
+            p.too_short,
+            p.too_long,
+            p.cut,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.target_rate,
+            self.iface_tx.packets,
+            self.iface_tx.dropped,
+            self.iface_tx.errors
+        )
+    }
+
     /// The report as one JSON object (for scripts).
     pub fn render_json(&self) -> String {
+        if let Some(p) = &self.pcap {
+            return self.render_pcap_json(p);
+        }
         let e = &self.expected;
         let mut s = String::from("{");
         let _ = write!(
@@ -327,6 +428,9 @@ pub const MAX_CHUNK: u64 = 1 << 20;
 /// `rate / T`, pinned to its core. Each thread's frames for a flow leave in order; with
 /// several threads, different flows' frames interleave across them.
 pub fn run(cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport, GenError> {
+    if let Some(p) = &cfg.pcap {
+        return run_pcap(cfg, p, stop);
+    }
     let threads = cfg.threads.max(1);
     if cfg.mix.flows < threads {
         return Err(GenError::Config(format!("--flows ({}) must be at least the thread count ({threads})", cfg.mix.flows)));
@@ -396,6 +500,87 @@ pub fn run(cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport, GenError> {
         expected,
         iface_tx,
         threads: results,
+        pcap: None,
+    })
+}
+
+/// Reads the frames of `path` to send: Ethernet, 14..=[`GEN_PCAP_SLOT`] bytes, at most
+/// `max` (and at most [`PCAP_MAX_FRAMES`]).
+pub fn read_pcap(path: &std::path::Path, max: Option<u64>) -> Result<(Vec<Vec<u8>>, PcapSent), GenError> {
+    use crate::packet::LinkType;
+    let name = path.display().to_string();
+    let bad = |e: crate::replay::CaptureError| GenError::Config(format!("--pcap {name}: {e}"));
+    let mut r = crate::replay::CaptureReader::open(path).map_err(bad)?;
+    let mut sent = PcapSent { file: name.clone(), ..PcapSent::default() };
+    let mut frames = Vec::new();
+    let limit = max.unwrap_or(u64::MAX);
+    while let Some(f) = r.next_frame().map_err(bad)? {
+        if frames.len() as u64 >= limit {
+            sent.cut = true;
+            break;
+        }
+        sent.records += 1;
+        if f.link != LinkType::Ethernet {
+            sent.not_ethernet += 1;
+        } else if f.data.len() < 14 {
+            sent.too_short += 1;
+        } else if f.data.len() > GEN_PCAP_SLOT {
+            sent.too_long += 1;
+        } else {
+            if frames.len() as u64 >= PCAP_MAX_FRAMES {
+                return Err(GenError::Config(format!(
+                    "--pcap {name}: more than {PCAP_MAX_FRAMES} frames to send; send a part with --frames N or split the capture (editcap -c {PCAP_MAX_FRAMES})"
+                )));
+            }
+            frames.push(f.data.to_vec());
+        }
+    }
+    if frames.is_empty() {
+        return Err(GenError::Config(format!(
+            "--pcap {name}: no frame to send ({} read: {} not Ethernet, {} shorter than 14 bytes, {} longer than {GEN_PCAP_SLOT} bytes)",
+            sent.records, sent.not_ethernet, sent.too_short, sent.too_long
+        )));
+    }
+    sent.loaded = frames.len() as u64;
+    Ok((frames, sent))
+}
+
+/// [`run`] for a capture: one thread sends each loaded frame once, in order, at `cfg.rate`,
+/// until all are sent, the duration ends or `stop` is set.
+fn run_pcap(cfg: &GenConfig, path: &std::path::Path, stop: &AtomicBool) -> Result<GenReport, GenError> {
+    let ifindex = ifindex_of(&cfg.iface)?;
+    let (frames, sent) = read_pcap(path, cfg.max_frames)?;
+    let inj = Injector::load_pcap(ifindex, cfg.queue, &frames, cfg.batch)?;
+    let n = frames.len() as u64;
+    drop(frames);
+    let cpu = cfg.cpus.as_ref().and_then(|l| l.first().copied());
+    if let Some(c) = cpu {
+        core_affinity::set_for_current(core_affinity::CoreId { id: c });
+    }
+    let before = IfaceTx::read(&cfg.iface);
+    let start = Instant::now();
+    let mut r = send_loop(inj, cfg.rate, cfg.duration, Some(n), cfg.chunk, start, stop);
+    let elapsed = start.elapsed();
+    r.cpu = cpu;
+    if r.frames == 0 {
+        if let Some(e) = r.error.take() {
+            return Err(GenError::Config(e));
+        }
+    }
+    Ok(GenReport {
+        iface: cfg.iface.clone(),
+        frames: r.frames,
+        errors: r.errors,
+        elapsed,
+        target_rate: cfg.rate,
+        flows: 0,
+        ipv6_flows: 0,
+        stories: [0; STORIES],
+        lap_frames: n,
+        expected: Expected::default(),
+        iface_tx: IfaceTx::read(&cfg.iface).since(before),
+        threads: vec![r],
+        pcap: Some(sent),
     })
 }
 

@@ -220,3 +220,53 @@ fn kernel_varies_the_flood_tuples_per_lap() {
     assert!(tuples.len() as f64 > 0.99 * floods as f64, "{} distinct of {floods}", tuples.len());
     assert_eq!(inj.errors(), 0);
 }
+
+/// The capture program, run in test mode, writes frame i of its table unchanged (any bytes,
+/// 14..=GEN_PCAP_SLOT long), and nothing once every frame was sent.
+#[test]
+fn kernel_sends_capture_frames_unchanged() {
+    if !is_root() {
+        eprintln!("SKIPPED kernel_sends_capture_frames_unchanged: needs root (BPF)");
+        return;
+    }
+    let frames: Vec<Vec<u8>> = [14usize, 15, 60, 127, 128, 129, 1514, GEN_PCAP_SLOT]
+        .iter()
+        .enumerate()
+        .map(|(k, &len)| (0..len).map(|i| (i * 7 + k * 13) as u8).collect())
+        .collect();
+    let mut inj = Injector::load_pcap(1, 0, &frames, 64).expect("load the generator program");
+    assert_eq!(inj.lap_len(), frames.len() as u32);
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(&inj.build_one(i as u64).expect("test run"), f, "frame {i}");
+    }
+    assert_eq!(inj.errors(), 0);
+    let _ = inj.build_one(frames.len() as u64).expect("test run");
+    assert_eq!(inj.errors(), 1, "a cursor past the capture sends nothing");
+    for bad in [vec![0u8; 13], vec![0u8; GEN_PCAP_SLOT + 1]] {
+        assert!(Injector::load_pcap(1, 0, &[bad], 64).is_err());
+    }
+}
+
+/// `read_pcap` takes the Ethernet frames that fit and counts the others.
+#[test]
+fn read_pcap_counts_what_it_cannot_send() {
+    use crate::packet::build::TcpSpec;
+    let dir = std::env::temp_dir().join(format!("ackscope-gen-read-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.pcap");
+    let syn = TcpSpec::new("10.0.0.1:1000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), 1, 0, F::SYN).ethernet();
+    let mut big = TcpSpec::new("10.0.0.1:1000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), 1, 0, F::ACK);
+    big.payload = 3000;
+    let frames = [syn.clone(), syn[..10].to_vec(), big.ethernet(), syn.clone()];
+    let mut w = crate::output::PcapWriter::new(std::fs::File::create(&path).unwrap(), 1, true).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write(i as u64 * 1000, f).unwrap();
+    }
+    w.into_inner().unwrap();
+    let (got, sent) = read_pcap(&path, None).unwrap();
+    assert_eq!(got, vec![syn.clone(), syn.clone()]);
+    assert_eq!((sent.records, sent.loaded, sent.too_short, sent.too_long, sent.not_ethernet, sent.cut), (4, 2, 1, 1, 0, false));
+    let (got, sent) = read_pcap(&path, Some(1)).unwrap();
+    assert_eq!((got.len(), sent.cut), (1, true));
+    let _ = std::fs::remove_dir_all(&dir);
+}

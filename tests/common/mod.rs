@@ -4,6 +4,7 @@
 
 pub mod control_cut;
 pub mod evidence;
+pub mod malformed;
 
 /// True when the effective uid is 0.
 pub fn is_root() -> bool {
