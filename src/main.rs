@@ -209,6 +209,11 @@ struct RunArgs {
     /// No sock_diag lookups of stale ACKs' sockets (no `kernel` object in events).
     #[arg(long)]
     no_kernel_view: bool,
+    /// At the stop, seconds the event output may take to write what is queued; events a
+    /// blocked sink (a reader that stopped reading) has not taken by then are counted as
+    /// dropped, and ackscope exits anyway.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    output_grace: f64,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
@@ -274,6 +279,7 @@ fn run_live(a: &RunArgs, signals: &Signals) -> Result<ExitCode> {
         }
     };
     let cores = a.cores.as_deref().map(parse_cores).transpose().context("--cores: give a list like 0,1 or 2-5")?;
+    anyhow::ensure!(a.output_grace >= 0.0 && a.output_grace.is_finite(), "--output-grace {}: give a number of seconds, 0 or more", a.output_grace);
     if a.check {
         let r = ackscope::config::check_live(&ackscope::config::LiveCheck {
             iface,
@@ -338,6 +344,7 @@ fn run_live(a: &RunArgs, signals: &Signals) -> Result<ExitCode> {
         duration: a.duration.map(std::time::Duration::from_secs_f64),
         summary_json: a.summary_json.clone(),
         kernel_view: !a.no_kernel_view,
+        output_grace: std::time::Duration::from_secs_f64(a.output_grace),
     };
     let end = live::run(&cfg, a.output.writer()?, signals)?;
     Ok(ExitCode::from(end.exit_code()))

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::metrics::{MetricsServer, MetricsSource, Published};
+use super::pump::{handed_over, Delivered, Pump};
 use super::Signals;
 use crate::datapath::{self, DatapathError, LinkState, LiveConfig, LiveMode, LiveReport, OnExit, Session, WorkerStats};
-use crate::detect::{Cause, Event, EventKind, Outcome};
+use crate::detect::{Cause, EventKind, Outcome};
 use crate::kernel::{LookupStats, Lookups, Mib};
 use crate::output::{EventWriter, ParseProblems, Summary};
 use crate::packet::{ParseError, SkipReason, PARSE_REASONS};
@@ -41,6 +42,9 @@ pub struct LiveRunConfig {
     pub summary_json: Option<PathBuf>,
     /// Look stale ACKs' sockets up with sock_diag (`kernel` object); off with `--no-kernel-view`.
     pub kernel_view: bool,
+    /// At the end, how long the output may take to write what is queued before the events it
+    /// has not taken are counted as dropped (a sink that stopped reading never holds the exit).
+    pub output_grace: Duration,
 }
 
 /// Why a live run could not go on (each message says what to do).
@@ -67,6 +71,9 @@ pub enum LiveError {
     /// A worker stopped on an error.
     #[error("a worker stopped: {0}")]
     Worker(String),
+    /// The event output thread could not be started.
+    #[error("cannot start the event output thread (is the process at its thread limit? see ulimit -u)")]
+    Pump(#[source] std::io::Error),
     /// Every worker stopped without an error of its own, and the link is still up.
     #[error("the workers stopped on their own (see the log above)")]
     WorkersStopped,
@@ -92,8 +99,8 @@ impl LiveEnd {
 }
 
 /// Run one live session until a signal, `--duration`, or the link goes; `w` gets the events.
-pub fn run(cfg: &LiveRunConfig, mut w: EventWriter, signals: &Signals) -> Result<LiveEnd, LiveError> {
-    let r = run_inner(cfg, &mut w, signals);
+pub fn run(cfg: &LiveRunConfig, w: EventWriter, signals: &Signals) -> Result<LiveEnd, LiveError> {
+    let r = run_inner(cfg, w, signals);
     if let (Err(e), Some(path)) = (&r, &cfg.summary_json) {
         // A run that failed before its summary still leaves a machine-readable answer.
         write_json(path, &json!({ "exit_code": 1, "error": error_chain(e) }));
@@ -112,7 +119,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Result<LiveEnd, LiveError> {
+fn run_inner(cfg: &LiveRunConfig, mut w: EventWriter, signals: &Signals) -> Result<LiveEnd, LiveError> {
     let scfg = &cfg.session;
     let iface = scfg.iface.clone();
     // Live stamps are CLOCK_MONOTONIC; print wall-clock time (re-synced every second below).
@@ -126,7 +133,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
     // The kernel beside the packets: sock_diag lookups for stale ACKs (their own thread, started
     // before the capabilities are dropped so it can keep CAP_SYS_PTRACE for the /proc scan) and
     // the TCP MIB counters at the start, for the deltas.
-    let mut lookups = match Lookups::start() {
+    let lookups = match Lookups::start() {
         _ if !cfg.kernel_view => None,
         Ok(l) => Some(l),
         Err(e) => {
@@ -166,6 +173,8 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
         }
         None => None,
     };
+    let lookup_stats = lookups.as_ref().map(|l| l.stats.clone());
+    let pump = Pump::start(w, lookups, session.events().clone()).map_err(LiveError::Pump)?;
     // Everything is attached and bound: keep only what tearing down needs.
     match datapath::drop_privileges_after_setup() {
         Ok(d) => tracing::info!(removed = d.removed.len(), "capabilities dropped after set-up"),
@@ -195,17 +204,9 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
             early_stop = true;
             break;
         }
-        if let Ok(ev) = session.events().recv_timeout(Duration::from_millis(100)) {
-            if status {
-                eprint!("\r\x1b[K");
-            }
-            write_event(w, &mut lookups, &ev);
-            for ev in session.events().try_iter() {
-                write_event(w, &mut lookups, &ev);
-            }
-        }
+        std::thread::sleep(Duration::from_millis(50));
         if signals.take_hup() {
-            reopen(w, cfg.events_path.as_ref());
+            reopen(&pump, cfg.events_path.as_ref());
         }
         if Instant::now() >= next_tick {
             next_tick += Duration::from_secs(1);
@@ -214,7 +215,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
                 link_lost = Some(state);
                 break;
             }
-            w.clock_offset_ns = datapath::wall_clock_offset_ns();
+            pump.set_clock_offset(datapath::wall_clock_offset_ns());
             let b = session.bpf_counters().ok();
             if let Ok(mut g) = published.xdp.lock() {
                 *g = b;
@@ -222,8 +223,8 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
             let mib_now = Mib::read().ok();
             *published.mib.lock().expect("metrics lock") = mib_now;
             publish_ports(&session);
-            published.events_written.store(w.written, Ordering::Relaxed);
-            published.events_dropped.store(w.dropped, Ordering::Relaxed);
+            published.events_written.store(pump.written(), Ordering::Relaxed);
+            published.events_dropped.store(pump.dropped(), Ordering::Relaxed);
             if status {
                 let ws = session.worker_stats();
                 let rx = sum(ws, |s| s.rx_frames.load(Ordering::Relaxed));
@@ -267,15 +268,20 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
         eprint!("\r\x1b[K");
     }
     let stats = session.worker_stats().clone();
-    let events = session.events().clone();
     let snapshots = session.snapshots().clone();
     let report = session.stop();
-    for ev in events.try_iter() {
-        write_event(w, &mut lookups, &ev);
+    // The workers have ended: the pump writes what is queued, within the grace.
+    let channel_drops = sum(&stats, |s| s.events_dropped.load(Ordering::Relaxed));
+    let (mut w, _writer) = pump.finish(cfg.output_grace, handed_over(&report.counters().events, channel_drops));
+    w.dropped += channel_drops;
+    if w.abandoned > 0 {
+        eprintln!(
+            "ackscope: warning: the event output took nothing for {:.1} s after the stop; {} queued events were not written and are counted as dropped (a reader that stopped reading? raise --output-grace to wait longer)",
+            cfg.output_grace.as_secs_f64(),
+            w.abandoned
+        );
     }
-    w.flush();
-    let kernel = KernelRun { mib_start, mib_end: Mib::read().ok(), lookups: lookups.as_ref().map(|l| l.stats.clone()) };
-    drop(lookups);
+    let kernel = KernelRun { mib_start, mib_end: Mib::read().ok(), lookups: lookup_stats };
     // Port pressure per server from the shards' last snapshots (taken when they stopped).
     let pressure = crate::detect::pressure::by_server(snapshots.iter().flat_map(|m| m.lock().map(|g| g.pressure.clone()).unwrap_or_default()));
     let elapsed = started.elapsed();
@@ -295,7 +301,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
         },
     };
     if !cfg.quiet {
-        eprint!("{}", human_summary(&report, &stats, w, elapsed));
+        eprint!("{}", human_summary(&report, &stats, &w, elapsed));
         eprint!("{}", kernel.render(&report.counters()));
         eprint!("{}", crate::output::pressure::render(&pressure, cfg.metrics_top_servers, time_wait_ms, Some(&local)));
         if let Some(dir) = &cfg.pcap_dir {
@@ -308,7 +314,7 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
             Ok(e) => (e.exit_code(), None),
             Err(e) => (1, Some(error_chain(e))),
         };
-        let mut j = json_summary(&report, &stats, w, elapsed, code, error, link_lost);
+        let mut j = json_summary(&report, &stats, &w, elapsed, code, error, link_lost);
         j["kernel"] = kernel.json(&report.counters());
         j["pressure"] = crate::output::pressure::json(&pressure, cfg.metrics_top_servers, time_wait_ms, Some(&local));
         write_json(path, &j);
@@ -318,16 +324,6 @@ fn run_inner(cfg: &LiveRunConfig, w: &mut EventWriter, signals: &Signals) -> Res
         eprintln!("ackscope: error: interface {lost_iface} {what}; everything ackscope attached was removed. Restart ackscope when it is back.");
     }
     end
-}
-
-/// Write one event; a stale ACK first goes to the lookup thread (waiting at most
-/// `kernel::LOOKUP_WAIT`, so events stay in order and none is lost).
-fn write_event(w: &mut EventWriter, lookups: &mut Option<Lookups>, ev: &Event) {
-    let kv = match lookups {
-        Some(l) if ev.kind == EventKind::StaleAck => l.query(ev.client, ev.server, ev.cause),
-        _ => None,
-    };
-    w.event_with_kernel(ev, kv.as_ref());
 }
 
 fn mib_get(m: &Mib, name: &str) -> u64 {
@@ -421,18 +417,18 @@ fn worker_ifaces(session: &Session) -> Vec<String> {
 }
 
 /// Log rotation: reopen the events file under its name.
-fn reopen(w: &mut EventWriter, path: Option<&PathBuf>) {
+fn reopen(pump: &Pump, path: Option<&PathBuf>) {
     let Some(path) = path else { return };
     match std::fs::OpenOptions::new().create(true).append(true).open(path) {
         Ok(f) => {
-            w.reopen(Box::new(f));
+            pump.reopen(Box::new(f));
             tracing::info!(path = %path.display(), "SIGHUP: events file reopened");
         }
         Err(e) => tracing::error!(path = %path.display(), error = %e, "SIGHUP: cannot reopen the events file; still writing to the old one"),
     }
 }
 
-fn human_summary(report: &LiveReport, stats: &[WorkerStats], w: &EventWriter, elapsed: Duration) -> String {
+fn human_summary(report: &LiveReport, stats: &[WorkerStats], w: &Delivered, elapsed: Duration) -> String {
     let counters = report.counters();
     let mut problems = ParseProblems::default();
     for wr in &report.workers {
@@ -454,7 +450,7 @@ fn human_summary(report: &LiveReport, stats: &[WorkerStats], w: &EventWriter, el
         files: &[],
         damaged: &[],
         events_written: w.written,
-        events_dropped: w.dropped + sum(stats, |s| s.events_dropped.load(Ordering::Relaxed)),
+        events_dropped: w.dropped,
     };
     s.render() + &report.render(stats)
 }
@@ -464,7 +460,7 @@ fn human_summary(report: &LiveReport, stats: &[WorkerStats], w: &EventWriter, el
 fn json_summary(
     report: &LiveReport,
     stats: &[WorkerStats],
-    w: &EventWriter,
+    w: &Delivered,
     elapsed: Duration,
     exit_code: u8,
     error: Option<String>,
@@ -560,7 +556,8 @@ fn json_summary(
         "outcomes": Outcome::ALL.iter().map(|k| (k.as_str().to_string(), json!(c.outcomes[*k as usize]))).collect::<serde_json::Map<_, _>>(),
         "evictions": { "tombstones": ev.tombstones, "live": ev.live, "expired": ev.expired },
         "events_written": w.written,
-        "events_dropped": w.dropped + sum(stats, |s| s.events_dropped.load(Ordering::Relaxed)),
+        "events_dropped": w.dropped,
+        "events_abandoned": w.abandoned,
         "xdp": xdp_json(b),
         "queues": queues,
         "ports": ports,

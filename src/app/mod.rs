@@ -3,10 +3,12 @@
 //!
 //! - [`live`]: one live session (events, signals, SIGHUP, link watch, status line, summary);
 //! - [`metrics`]: the Prometheus endpoint of a live session;
+//! - [`pump`]: the thread between the workers' events and the output (a blocked sink stops nothing);
 //! - [`Signals`]: the process's signal flags, registered once.
 
 pub mod live;
 pub mod metrics;
+pub mod pump;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -139,6 +139,8 @@ pub struct RunFile {
     pub summary_json: Option<PathBuf>,
     /// `--no-kernel-view`.
     pub no_kernel_view: Option<bool>,
+    /// `--output-grace` in seconds.
+    pub output_grace: Option<f64>,
     /// `--time-wait` in seconds.
     pub time_wait: Option<u32>,
     /// `--connect-timeout` in seconds.
@@ -158,9 +160,10 @@ pub struct RunFile {
 }
 
 /// Every key the file accepts, in the order of `ackscope run --help`.
-pub const KEYS: [&str; 27] = [
+pub const KEYS: [&str; 28] = [
     "mode", "iface", "peer", "on_exit", "queues", "cores", "xdp_mode", "bind", "busy_poll", "umem_frames", "ring_size",
-    "reorder_window_us", "kernel_flows", "duration", "force", "metrics", "metrics_top_servers", "summary_json", "no_kernel_view", "time_wait",
+    "reorder_window_us", "kernel_flows", "duration", "force", "metrics", "metrics_top_servers", "summary_json", "no_kernel_view", "output_grace",
+    "time_wait",
     "connect_timeout", "max_flows", "format", "events", "quiet", "pcap_dir", "pcap_max_files",
 ];
 
@@ -206,6 +209,11 @@ impl RunFile {
         if let Some(d) = f.duration {
             if !(d.is_finite() && d > 0.0) {
                 return Err(ConfigError::Value { path: path.into(), key: "duration", message: format!("{d}: give a positive number of seconds") });
+            }
+        }
+        if let Some(d) = f.output_grace {
+            if !(d.is_finite() && d >= 0.0) {
+                return Err(ConfigError::Value { path: path.into(), key: "output_grace", message: format!("{d}: give a number of seconds, 0 or more") });
             }
         }
         if let Some(i) = &f.iface {
@@ -272,6 +280,7 @@ impl RunFile {
         opt("metrics", s(&self.metrics));
         opt("metrics-top-servers", n(self.metrics_top_servers.map(u64::from)));
         opt("summary-json", p(&self.summary_json));
+        opt("output-grace", self.output_grace.map(|d| d.to_string().into()));
         opt("time-wait", n(self.time_wait.map(u64::from)));
         opt("connect-timeout", n(self.connect_timeout.map(u64::from)));
         opt("max-flows", n(self.max_flows));

@@ -30,6 +30,7 @@ metrics = "127.0.0.1:9464"
 metrics_top_servers = 5
 summary_json = "/tmp/summary.json"
 no_kernel_view = true
+output_grace = 2.5
 time_wait = 120
 connect_timeout = 3
 max_flows = 1000
@@ -45,7 +46,7 @@ pcap_max_files = 10
         "--mode", "inline", "--iface", "eth1", "--peer", "eth2", "--on-exit", "disconnect", "--queues", "4", "--cores", "2,3",
         "--xdp-mode", "native", "--bind", "copy", "--umem-frames", "8192", "--ring-size", "1024", "--reorder-window-us", "500",
         "--kernel-flows", "1024", "--duration", "1.5", "--metrics", "127.0.0.1:9464", "--metrics-top-servers", "5",
-        "--summary-json", "/tmp/summary.json",
+        "--summary-json", "/tmp/summary.json", "--output-grace", "2.5",
         "--time-wait", "120", "--connect-timeout", "3", "--max-flows", "1000", "--format", "json", "--events",
         "/var/log/ackscope/eth1.jsonl", "--pcap-dir", "/var/lib/ackscope/pcaps", "--pcap-max-files", "10", "--busy-poll",
         "--no-kernel-view", "--quiet",

@@ -83,6 +83,17 @@ live_setup() {
     log "namespaces $NS_C / $NS_S ready ($q queue(s))"
 }
 
+# live_wait_started PID ERRFILE: wait (10 s at most) until the ackscope PID says it inspects.
+live_wait_started() {
+    local pid="$1" err="$2" i
+    for i in $(seq 1 100); do
+        grep -q "inspecting" "$err" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$err" >&2; die "ackscope exited"; }
+        sleep 0.1
+    done
+    die "ackscope did not start"
+}
+
 # live_start_ackscope BIN OUTDIR [args...]: ackscope run on tapb (events in OUTDIR/events.jsonl,
 # stderr in OUTDIR/ackscope.err, the end-of-run summary in OUTDIR/summary.json); waits until it inspects.
 live_start_ackscope() {
@@ -92,13 +103,21 @@ live_start_ackscope() {
     ip netns exec "$NS_S" "$bin" run --mode mirror --iface tapb --format json --events "$out/events.jsonl" \
         --summary-json "$out/summary.json" "$@" 2>"$out/ackscope.err" &
     ACK_PID=$!
-    local i
-    for i in $(seq 1 100); do
-        grep -q "inspecting" "$out/ackscope.err" 2>/dev/null && break
-        kill -0 "$ACK_PID" 2>/dev/null || { cat "$out/ackscope.err" >&2; die "ackscope exited"; }
-        sleep 0.1
-    done
-    grep -q "inspecting" "$out/ackscope.err" || die "ackscope did not start"
+    live_wait_started "$ACK_PID" "$out/ackscope.err"
+}
+
+# live_single_ns TAG: one namespace (NS_S) holding a veth pair va <-> vb, both up, IPv6 off, no
+# addresses (only what a test sends crosses it); removed by live_cleanup on every exit.
+live_single_ns() {
+    [ "$(id -u)" = 0 ] || die "needs root"
+    NS_S="ackscope-$1-$$"
+    trap live_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    ip netns add "$NS_S"
+    ip -n "$NS_S" link add va type veth peer name vb
+    nss sysctl -qw net.ipv6.conf.va.disable_ipv6=1 net.ipv6.conf.vb.disable_ipv6=1
+    ip -n "$NS_S" link set va up; ip -n "$NS_S" link set vb up
 }
 
 live_stop_ackscope() {

@@ -9,20 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 BIN="$1" OUT="$2"
 mkdir -p "$OUT"
-NS="ackscope-mc-$$"
-cleanup() {
-    local rc=$?
-    trap - EXIT
-    [ -n "${FIRST:-}" ] && _kill "$FIRST" INT
-    ip netns del "$NS" 2>/dev/null
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-ip netns add "$NS"
-ip -n "$NS" link add va type veth peer name vb
-ip -n "$NS" link set va up; ip -n "$NS" link set vb up
+live_single_ns mc
+NS="$NS_S"
 after() {  # what of ackscope is left on vb
     echo "xdp=$(ip -n "$NS" link show vb | grep -c 'prog/xdp' || true) clsact=$(tc -n "$NS" qdisc show dev vb | grep -c clsact || true)"
 }
@@ -39,8 +27,9 @@ one ring ip netns exec "$NS" "$BIN" "${RUN[@]}" --ring-size 1000
 one queues ip netns exec "$NS" "$BIN" "${RUN[@]}" --queues 4
 ip netns exec "$NS" "$BIN" run --mode mirror --iface vb --duration 20 2>"$OUT/first.err" >/dev/null &
 FIRST=$!
-for i in $(seq 1 100); do grep -q inspecting "$OUT/first.err" 2>/dev/null && break; sleep 0.1; done
+_PIDS+=("$FIRST")
+live_wait_started "$FIRST" "$OUT/first.err"
 one busy ip netns exec "$NS" "$BIN" "${RUN[@]}"
 echo "first_alive=$(kill -0 "$FIRST" 2>/dev/null && echo 1 || echo 0) first_xdp=$(after)" >"$OUT/busy.first"
-_kill "$FIRST" INT; FIRST=""
+_kill "$FIRST" INT; _PIDS=()
 after >"$OUT/busy.after"

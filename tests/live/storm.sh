@@ -3,7 +3,9 @@
 # at the generator's top rate into mirror mode, with ackscope's event output (stdout, JSON
 # lines) going into a pipe whose reader does not read (a blocked sink) for the whole storm.
 # Usage: storm.sh ACKSCOPE_BIN OUTDIR SECS
-# Then SIGINT; the reader starts draining READ_AFTER seconds later. Leaves in OUTDIR: gen.json,
+# Then SIGINT; ackscope runs with --output-grace GRACE (default 1 s) and the reader starts
+# draining READ_AFTER seconds after the storm (default 6: after ackscope gave up on the blocked
+# output and exited; with READ_AFTER < GRACE the reader drains within the grace). Leaves in OUTDIR: gen.json,
 # ackscope.err, summary.json, events.jsonl (what the reader got), rc, stop_s (seconds from
 # SIGINT to exit), load.txt.
 source "$(dirname "$0")/lib.sh"
@@ -13,13 +15,12 @@ live_setup "st" 1 net.ipv4.tcp_timestamps=0
 FIFO="$OUT/events.fifo"
 mkfifo "$FIFO"
 # The reader: opens the FIFO, sleeps (the pipe fills, writes block), then drains it.
-( exec 3<"$FIFO"; sleep "$((SECS + ${READ_AFTER:-3}))"; cat <&3 >"$OUT/events.jsonl" ) &
+( exec 3<"$FIFO"; sleep "$((SECS + ${READ_AFTER:-6}))"; cat <&3 >"$OUT/events.jsonl" ) &
 _PIDS+=($!)
 ip netns exec "$NS_S" "$BIN" run --mode mirror --iface tapb --format json --summary-json "$OUT/summary.json" \
-    2>"$OUT/ackscope.err" >"$FIFO" &
+    --output-grace "${GRACE:-1}" 2>"$OUT/ackscope.err" >"$FIFO" &
 ACK_PID=$!
-for i in $(seq 1 100); do grep -q inspecting "$OUT/ackscope.err" 2>/dev/null && break; sleep 0.1; done
-grep -q inspecting "$OUT/ackscope.err" || die "ackscope did not start"
+live_wait_started "$ACK_PID" "$OUT/ackscope.err"
 cat /proc/loadavg >"$OUT/load.txt"
 nss "$BIN" gen --iface tapa --rate 0 --duration "$SECS" --flows 20000 --stale-ack-rate 1 --ipv6 0.2 --json >"$OUT/gen.json"
 cat /proc/loadavg >>"$OUT/load.txt"
