@@ -20,7 +20,9 @@
 # else (mkcapture --check); it also counts the needle frames each peer flagged. Besides wall time
 # it gives each tool's CPU time (user + system, from bash's `time`), which moves less than wall
 # time on a shared machine. Suricata and tshark are compared only when installed;
-# BENCH_INSTALL_PEERS=1 installs the missing ones (suricata from bookworm-backports).
+# BENCH_INSTALL_PEERS=1 installs the missing ones (suricata from bookworm-backports);
+# BENCH_PEERS lists the peers to run (default "suricata tshark"; "none" for ackscope, its floor
+# and $ACKSCOPE_BASE only: tshark takes minutes per round).
 # ACKSCOPE_REPLAY_AHEAD (ackscope's look-ahead, see src/replay/mod.rs) is passed through.
 # Prints a markdown table.
 set -u -o pipefail
@@ -49,10 +51,11 @@ install_peers() {
 if [ "${BENCH_INSTALL_PEERS:-0}" = 1 ]; then
     install_peers || { blog "cannot install suricata/tshark"; exit 1; }
 fi
-HAVE_SURI=0; command -v suricata >/dev/null && HAVE_SURI=1
-HAVE_TSHARK=0; command -v tshark >/dev/null && HAVE_TSHARK=1
-[ "$HAVE_SURI" = 1 ] || blog "suricata not installed: not compared (BENCH_INSTALL_PEERS=1 installs it)"
-[ "$HAVE_TSHARK" = 1 ] || blog "tshark not installed: not compared (BENCH_INSTALL_PEERS=1 installs it)"
+PEERS=${BENCH_PEERS:-suricata tshark}
+HAVE_SURI=0; [[ " $PEERS " == *" suricata "* ]] && command -v suricata >/dev/null && HAVE_SURI=1
+HAVE_TSHARK=0; [[ " $PEERS " == *" tshark "* ]] && command -v tshark >/dev/null && HAVE_TSHARK=1
+[ "$HAVE_SURI" = 1 ] || [[ " $PEERS " != *" suricata "* ]] || blog "suricata not installed: not compared (BENCH_INSTALL_PEERS=1 installs it)"
+[ "$HAVE_TSHARK" = 1 ] || [[ " $PEERS " != *" tshark "* ]] || blog "tshark not installed: not compared (BENCH_INSTALL_PEERS=1 installs it)"
 [ -z "$BASE" ] || [ -x "$BASE" ] || { blog "ACKSCOPE_BASE=$BASE is not an executable"; exit 1; }
 cargo build --release --bin ackscope --example mkcapture >&2 || exit 1
 ACK=$CARGO_TARGET_DIR/release/ackscope
