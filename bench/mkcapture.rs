@@ -4,6 +4,7 @@
 //! mkcapture OUT.pcap [--flows N] [--laps L] [--stale R] [--ipv6 F] [--data REQ,RESP|none]
 //!                    [--concurrency W] [--gap-ns G] [--seed S]
 //! mkcapture --check OUT.needles EVENTS.jsonl
+//! mkcapture --walk CAPTURE
 //! ```
 //!
 //! Writes the traffic generator's mix (src/gen) as a classic pcap (µs timestamps, `--gap-ns`
@@ -38,12 +39,15 @@ struct Args {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: mkcapture OUT.pcap [--flows N] [--laps L] [--stale R] [--ipv6 F] [--data REQ,RESP|none] [--concurrency W] [--gap-ns G] [--seed S]\n       mkcapture --check OUT.needles EVENTS.jsonl");
+    eprintln!("usage: mkcapture OUT.pcap [--flows N] [--laps L] [--stale R] [--ipv6 F] [--data REQ,RESP|none] [--concurrency W] [--gap-ns G] [--seed S]\n       mkcapture --check OUT.needles EVENTS.jsonl\n       mkcapture --walk CAPTURE");
     ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("--walk") && argv.len() == 2 {
+        return walk(&argv[1]);
+    }
     if argv.first().map(String::as_str) == Some("--check") {
         if argv.len() != 3 {
             return usage();
@@ -217,4 +221,34 @@ fn check(needles: &str, events: &str) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The replay's floor: ackscope's own capture reader walking every record header (the file read
+/// into its window, each record's lengths and timestamp), no parsing, no engine. bench/replay.sh
+/// times it beside `ackscope replay` in the same round.
+fn walk(path: &str) -> ExitCode {
+    let mut r = match ackscope::replay::CaptureReader::open(std::path::Path::new(path)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mkcapture --walk: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut frames, mut bytes, mut ts) = (0u64, 0u64, 0u64);
+    loop {
+        match r.next_frame() {
+            Ok(Some(f)) => {
+                frames += 1;
+                bytes += u64::from(f.orig_len);
+                ts ^= f.ts_ns;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("mkcapture --walk: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("frames {frames} bytes {bytes} ts {ts:x}");
+    ExitCode::SUCCESS
 }
