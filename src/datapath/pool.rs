@@ -66,6 +66,9 @@ pub trait FrameSource: Send {
 /// more than a frame: bench/README.md, "Live worker: CPU per frame").
 pub const IDLE_WAIT_MS: i32 = 10;
 
+/// Longest idle wait of a worker of several (see `worker`): others' hand-offs do not wake it.
+pub const MULTI_IDLE_WAIT_MS: i32 = 4;
+
 impl FrameSource for XskQueue {
     #[inline]
     fn recv<F: FnMut(u64, &[u8])>(&mut self, max: usize, timeout_ms: i32, f: F) -> Result<usize> {
@@ -393,10 +396,11 @@ fn worker<S: FrameSource, C: Carry>(
     // segments go straight to the shard, a receive batch at a time, their table buckets
     // prefetched first so the cache misses of the batch overlap.
     let direct = n == 1 && !recording;
-    // An idle worker waits this long for a frame. With several queues, segments handed over
-    // by other workers (which do not wake this one) and the reorder buffer need a look every
-    // millisecond; one queue has neither.
-    let idle_wait = if direct { src.idle_wait_ms() } else { 1 };
+    // An idle worker waits up to this long for a frame (a frame wakes it at once). With
+    // several queues, segments handed over by other workers do not wake it: it waits at most
+    // [`MULTI_IDLE_WAIT_MS`] (the hand-off ring holds `handoff_capacity` segments over that
+    // time: 4 M segments/s at the default), and 1 ms while its reorder buffer holds segments.
+    let idle_wait = src.idle_wait_ms();
     let mut batch: Vec<(Segment, FlowKey)> = Vec::with_capacity(cfg.batch.max(1));
     let mut recorder = match &cfg.recorder {
         Some(rc) => {
@@ -448,7 +452,13 @@ fn worker<S: FrameSource, C: Carry>(
         if !stopping {
             // Counted here and published once per batch (one atomic add, not one per frame).
             let mut handed = 0u64;
-            let r = src.recv_wire(cfg.batch, if idle { idle_wait } else { 0 }, |ts, data, wire_len| {
+            let wait = match (idle, direct) {
+                (false, _) => 0,
+                (true, true) => idle_wait,
+                (true, false) if heap.is_empty() => idle_wait.min(MULTI_IDLE_WAIT_MS),
+                (true, false) => 1,
+            };
+            let r = src.recv_wire(cfg.batch, wait, |ts, data, wire_len| {
                 match parse_frame(LinkType::Ethernet, data, ts, 0) {
                     Ok(Parsed::Tcp(seg)) => {
                         let key = FlowKey::of(&seg, &seed);
