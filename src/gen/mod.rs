@@ -90,9 +90,9 @@ pub struct GenConfig {
     /// Frames per `BPF_PROG_RUN` call (`repeat`); `None`: about 100 ms of frames at the target
     /// rate (at most [`MAX_CHUNK`]); unpaced, about [`UNPACED_CALL`] of frames. Each call
     /// has a fixed off-CPU cost (with `repeat` > 1 the kernel adds the program to the XDP
-    /// dispatcher before the runs and removes it after, each a `synchronize_rcu()`: 10–30 ms
-    /// measured here, serialized across threads), so larger chunks send faster and smaller
-    /// ones pace more smoothly.
+    /// dispatcher before the runs and removes it after, each a `synchronize_rcu()`: ~38 ms per
+    /// call measured here, serialized across threads), so larger chunks send faster and
+    /// smaller ones pace more smoothly.
     pub chunk: Option<u32>,
     /// Send this capture's frames (each once, in order) instead of the mix; `mix` and
     /// `threads` are then unused, `max_frames` limits the frames taken from the capture.
@@ -432,15 +432,16 @@ pub fn ifindex_of(iface: &str) -> Result<u32, GenError> {
 pub const MAX_CHUNK: u64 = 1 << 22;
 
 /// Length of one `BPF_PROG_RUN` call the unpaced generator aims at (it adapts its chunk to
-/// the measured speed): each call's fixed cost (two RCU grace periods, 10–30 ms here) is then
-/// a few percent of the time.
+/// the measured speed): each call's fixed cost (two RCU grace periods, ~38 ms per call here)
+/// is then under a tenth of the time.
 pub const UNPACED_CALL: Duration = Duration::from_millis(400);
 
 /// Generate until the duration, the frame budget or `stop` ends it.
 ///
 /// The mix is built once ([`Plan`]); thread `t` of `T` sends the flows whose index is `t`
-/// modulo `T` with its own program instance (one lap of its part in the frame table) at
-/// `rate / T`, pinned to its core. Each thread's frames for a flow leave in order; with
+/// modulo `T` with its own program instance (one lap of its part in the frame table) and its
+/// [`thread_share`] of the rate and of `max_frames`, pinned to its core (`cpus[t]`). Each
+/// thread's frames for a flow leave in order; with
 /// several threads, different flows' frames interleave across them.
 pub fn run(cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport, GenError> {
     if let Some(p) = &cfg.pcap {
