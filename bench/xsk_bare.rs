@@ -2,7 +2,8 @@
 //! and AF_XDP sockets, and a receive loop that only takes frames and gives them back.
 //!
 //! ```text
-//! xsk_bare IFACE [--queues N] [--seconds S] [--batch N] [--cores LIST] [--ring N] [--frames N]
+//! xsk_bare IFACE [--queues N] [--seconds S] [--batch N] [--cores LIST] [--ring N] [--frames N] [--pace-us U]
+//!          [--idle-ms M]
 //! ```
 //!
 //! Attaches `ackscope_xdp` (mirror mode: control segments to the sockets, everything else
@@ -10,7 +11,11 @@
 //! to its core (default: queue i on core i), counts frames for S seconds (or until SIGINT /
 //! SIGTERM), and prints `key=value` lines: `bare:` totals, `queue Q:` per socket with its
 //! XDP_STATISTICS, `bpf:` the program's counters, and the loss accounting.
-//! Frame contents are never read. Needs root.
+//! Frame contents are never read. `--pace-us U`: after a batch smaller than a quarter of
+//! `--batch`, wait U µs before the next receive (what ackscope's mirror and host workers do,
+//! `datapath::Paced`), for a like-for-like CPU-per-frame comparison; `--idle-ms M`: how long an
+//! idle loop waits in `poll()` (1 ms by default; ackscope's single-queue worker waits
+//! `datapath::pool::IDLE_WAIT_MS`). Needs root.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,12 +33,14 @@ struct Args {
     cores: Option<Vec<usize>>,
     ring: u32,
     frames: u32,
+    pace_us: u64,
+    idle_ms: i32,
 }
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let iface = it.next().ok_or("usage: xsk_bare IFACE [--queues N] [--seconds S] [--batch N] [--cores LIST] [--ring N] [--frames N]")?;
-    let mut a = Args { iface, queues: 1, seconds: 10.0, batch: 64, cores: None, ring: 2048, frames: 4096 };
+    let iface = it.next().ok_or("usage: xsk_bare IFACE [--queues N] [--seconds S] [--batch N] [--cores LIST] [--ring N] [--frames N] [--pace-us U] [--idle-ms M]")?;
+    let mut a = Args { iface, queues: 1, seconds: 10.0, batch: 64, cores: None, ring: 2048, frames: 4096, pace_us: 0, idle_ms: 1 };
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{k} {v}: {e}");
@@ -43,6 +50,8 @@ fn parse() -> Result<Args, String> {
             "--batch" => a.batch = v.parse().map_err(|e| bad(&e))?,
             "--ring" => a.ring = v.parse().map_err(|e| bad(&e))?,
             "--frames" => a.frames = v.parse().map_err(|e| bad(&e))?,
+            "--pace-us" => a.pace_us = v.parse().map_err(|e| bad(&e))?,
+            "--idle-ms" => a.idle_ms = v.parse().map_err(|e| bad(&e))?,
             "--cores" => a.cores = Some(v.split(',').map(|c| c.trim().parse().map_err(|e| bad(&e))).collect::<Result<_, _>>()?),
             _ => return Err(format!("unknown option {k}")),
         }
@@ -98,7 +107,9 @@ fn main() -> ExitCode {
             let (stop, counts) = (stop.clone(), counts.clone());
             let core = a.cores.as_ref().map(|c| c.get(i).copied()).unwrap_or(Some(i % ncpu));
             let batch = a.batch;
-            std::thread::spawn(move || {
+            let pace = Duration::from_micros(a.pace_us);
+            let idle_ms = a.idle_ms;
+            std::thread::Builder::new().name(format!("xsk_bare-q{i}")).spawn(move || {
                 if let Some(c) = core {
                     core_affinity::set_for_current(core_affinity::CoreId { id: c });
                 }
@@ -106,12 +117,15 @@ fn main() -> ExitCode {
                 let mut idle = false;
                 let mut err = None;
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    match s.recv_batch(batch, if idle { 1 } else { 0 }, |_, _| {}) {
+                    match s.recv_batch(batch, if idle { idle_ms } else { 0 }, |_, _| {}) {
                         Ok(k) => {
                             n += k as u64;
                             idle = k == 0;
                             if k > 0 {
                                 counts[i].store(n, Ordering::Relaxed);
+                                if !pace.is_zero() && k < batch.div_ceil(4) {
+                                    std::thread::sleep(pace);
+                                }
                             }
                         }
                         Err(e) => {
@@ -123,6 +137,7 @@ fn main() -> ExitCode {
                 counts[i].store(n, Ordering::Relaxed);
                 (s, err)
             })
+            .expect("spawn a receive thread")
         })
         .collect();
     let mut total = 0u64;

@@ -498,10 +498,12 @@ struct GenArgs {
     /// Frames per BPF_PROG_RUN call (default: ~100 ms worth); smaller paces more smoothly.
     #[arg(long, value_name = "N")]
     chunk: Option<u32>,
-    /// Sending threads, each with its own part of the 4-tuples.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    threads: u32,
-    /// Cores for the sending threads, e.g. `1` or `0,1`.
+    /// Sending threads, each with its own part of the 4-tuples (default: one per --cpus
+    /// entry, else 1).
+    #[arg(long, value_name = "N")]
+    threads: Option<u32>,
+    /// Cores for the sending threads, e.g. `1`, `0,1` or `0-3`: thread i pinned to the i-th;
+    /// without --threads, one thread per core listed.
     #[arg(long, value_name = "LIST")]
     cpus: Option<String>,
     /// Seed of the mix (same seed, same frames).
@@ -535,6 +537,8 @@ fn run_gen(a: &GenArgs, signals: &Signals) -> Result<ExitCode> {
             s.as_deref().map(parse_mac).transpose()?.unwrap_or([2, 0, 0, 0, 0, 1]),
         )),
     };
+    let cpus = a.cpus.as_deref().map(parse_cores).transpose().context("--cpus: give a list like 1, 0,1 or 0-3")?;
+    let threads = a.threads.unwrap_or_else(|| cpus.as_ref().map_or(1, |c| c.len() as u32));
     let cfg = gen::GenConfig {
         iface: a.iface.clone(),
         mix: gen::MixConfig {
@@ -552,8 +556,8 @@ fn run_gen(a: &GenArgs, signals: &Signals) -> Result<ExitCode> {
         duration: Some(std::time::Duration::from_secs_f64(a.duration)),
         max_frames: a.frames,
         batch: a.batch,
-        threads: a.threads,
-        cpus: a.cpus.as_deref().map(parse_cores).transpose().context("--cpus: give a list like 1 or 0,1")?,
+        threads,
+        cpus,
         queue: 0,
         chunk: a.chunk,
         pcap: a.pcap.clone(),

@@ -51,7 +51,23 @@ pub trait FrameSource: Send {
     fn xsk_stats(&self) -> Option<XskStats> {
         None
     }
+
+    /// How long (ms) a worker with nothing to do may wait in one receive for a frame: a frame
+    /// wakes it at once; the timeout only bounds how late it notices the stop flag and runs
+    /// its periodic work. 1 ms by default (sources with work of their own, such as inline
+    /// mode's transmit completions); an AF_XDP receive socket takes [`IDLE_WAIT_MS`].
+    fn idle_wait_ms(&self) -> i32 {
+        1
+    }
 }
+
+/// [`FrameSource::idle_wait_ms`] of an AF_XDP receive socket: an idle worker wakes up 100
+/// times a second instead of 1000 (each wake-up of an idle worker cost ~10–25 µs of CPU here,
+/// more than a frame: bench/README.md, "Live worker: CPU per frame").
+pub const IDLE_WAIT_MS: i32 = 10;
+
+/// Longest idle wait of a worker of several (see `worker`): others' hand-offs do not wake it.
+pub const MULTI_IDLE_WAIT_MS: i32 = 4;
 
 impl FrameSource for XskQueue {
     #[inline]
@@ -61,6 +77,10 @@ impl FrameSource for XskQueue {
 
     fn xsk_stats(&self) -> Option<XskStats> {
         self.stats().ok()
+    }
+
+    fn idle_wait_ms(&self) -> i32 {
+        IDLE_WAIT_MS
     }
 }
 
@@ -376,6 +396,11 @@ fn worker<S: FrameSource, C: Carry>(
     // segments go straight to the shard, a receive batch at a time, their table buckets
     // prefetched first so the cache misses of the batch overlap.
     let direct = n == 1 && !recording;
+    // An idle worker waits up to this long for a frame (a frame wakes it at once). With
+    // several queues, segments handed over by other workers do not wake it: it waits at most
+    // [`MULTI_IDLE_WAIT_MS`] (the hand-off ring holds `handoff_capacity` segments over that
+    // time: 4 M segments/s at the default), and 1 ms while its reorder buffer holds segments.
+    let idle_wait = src.idle_wait_ms();
     let mut batch: Vec<(Segment, FlowKey)> = Vec::with_capacity(cfg.batch.max(1));
     let mut recorder = match &cfg.recorder {
         Some(rc) => {
@@ -425,8 +450,15 @@ fn worker<S: FrameSource, C: Carry>(
         let stopping = stop.load(Ordering::Relaxed);
         let mut got = 0usize;
         if !stopping {
-            let r = src.recv_wire(cfg.batch, if idle { 1 } else { 0 }, |ts, data, wire_len| {
-                st.rx_frames.fetch_add(1, Ordering::Relaxed);
+            // Counted here and published once per batch (one atomic add, not one per frame).
+            let mut handed = 0u64;
+            let wait = match (idle, direct) {
+                (false, _) => 0,
+                (true, true) => idle_wait,
+                (true, false) if heap.is_empty() => idle_wait.min(MULTI_IDLE_WAIT_MS),
+                (true, false) => 1,
+            };
+            let r = src.recv_wire(cfg.batch, wait, |ts, data, wire_len| {
                 match parse_frame(LinkType::Ethernet, data, ts, 0) {
                     Ok(Parsed::Tcp(seg)) => {
                         let key = FlowKey::of(&seg, &seed);
@@ -441,7 +473,7 @@ fn worker<S: FrameSource, C: Carry>(
                                 st.handoff_full.fetch_add(1, Ordering::Relaxed);
                             }
                         } else if rings[me][owner].as_ref().expect("ring to another worker").push((seg, key, C::of(data, wire_len))).is_ok() {
-                            st.handed_off.fetch_add(1, Ordering::Relaxed);
+                            handed += 1;
                         } else {
                             st.handoff_full.fetch_add(1, Ordering::Relaxed);
                         }
@@ -456,8 +488,16 @@ fn worker<S: FrameSource, C: Carry>(
                     }
                 }
             });
+            if handed > 0 {
+                st.handed_off.fetch_add(handed, Ordering::Relaxed);
+            }
             match r {
-                Ok(k) => got = k,
+                Ok(k) => {
+                    got = k;
+                    if k > 0 {
+                        st.rx_frames.fetch_add(k as u64, Ordering::Relaxed);
+                    }
+                }
                 Err(e) => {
                     result.error = Some(e.to_string());
                     tracing::error!(worker = me, error = %e, "receive failed; this worker stops");
@@ -471,9 +511,11 @@ fn worker<S: FrameSource, C: Carry>(
             }
             let mut sink = ChannelSink { tx: &tx, stats: st };
             let done = batch.len() as u64;
-            for (seg, key) in batch.drain(..) {
-                shard.process_keyed(&seg, key, &mut sink);
+            // By reference: no copy of each segment out of the batch.
+            for (seg, key) in &batch {
+                shard.process_keyed(seg, *key, &mut sink);
             }
+            batch.clear();
             st.processed.fetch_add(done, Ordering::Relaxed);
         }
         // Segments other workers handed us.

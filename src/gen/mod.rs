@@ -88,8 +88,10 @@ pub struct GenConfig {
     /// `rx_queue_index` in the program's context (unused by the program; any valid queue).
     pub queue: u32,
     /// Frames per `BPF_PROG_RUN` call (`repeat`); `None`: about 100 ms of frames at the target
-    /// rate (at most [`MAX_CHUNK`]). Each call has a fixed cost (the kernel sets up and tears
-    /// down a page pool per call; ~25 ms measured here), so larger chunks send faster and
+    /// rate (at most [`MAX_CHUNK`]); unpaced, about [`UNPACED_CALL`] of frames. Each call
+    /// has a fixed off-CPU cost (with `repeat` > 1 the kernel adds the program to the XDP
+    /// dispatcher before the runs and removes it after, each a `synchronize_rcu()`: ~38 ms per
+    /// call measured here, serialized across threads), so larger chunks send faster and
     /// smaller ones pace more smoothly.
     pub chunk: Option<u32>,
     /// Send this capture's frames (each once, in order) instead of the mix; `mix` and
@@ -164,6 +166,10 @@ pub struct ThreadReport {
     pub expected: Expected,
     /// Time spent inside `BPF_PROG_RUN`.
     pub busy: Duration,
+    /// CPU time the thread used (`CLOCK_THREAD_CPUTIME_ID`): the program runs, the transmit
+    /// path and whatever softirq work ran on its core in its context (on a veth, the peer's
+    /// NAPI: its XDP program or GRO and the stack).
+    pub cpu_time: Duration,
     /// The error that stopped it, if any.
     pub error: Option<String>,
 }
@@ -280,11 +286,13 @@ impl GenReport {
         for (i, t) in self.threads.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "thread {i} (cpu {}): sent {} frames, {} errors, busy in BPF_PROG_RUN {:.3} s{}",
+                "thread {i} (cpu {}): sent {} frames, {} errors, busy in BPF_PROG_RUN {:.3} s, CPU {:.3} s ({:.0} ns per frame){}",
                 t.cpu.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
                 t.frames,
                 t.errors,
                 t.busy.as_secs_f64(),
+                t.cpu_time.as_secs_f64(),
+                t.cpu_time.as_nanos() as f64 / t.frames.max(1) as f64,
                 t.error.as_ref().map(|e| format!(", stopped: {e}")).unwrap_or_default()
             );
         }
@@ -396,11 +404,13 @@ impl GenReport {
             .iter()
             .map(|t| {
                 format!(
-                    "{{\"cpu\":{},\"frames\":{},\"errors\":{},\"busy_s\":{:.6}}}",
+                    "{{\"cpu\":{},\"frames\":{},\"errors\":{},\"busy_s\":{:.6},\"cpu_s\":{:.6},\"cpu_ns_per_frame\":{:.1}}}",
                     t.cpu.map(|c| c.to_string()).unwrap_or_else(|| "null".into()),
                     t.frames,
                     t.errors,
-                    t.busy.as_secs_f64()
+                    t.busy.as_secs_f64(),
+                    t.cpu_time.as_secs_f64(),
+                    t.cpu_time.as_nanos() as f64 / t.frames.max(1) as f64
                 )
             })
             .collect();
@@ -419,13 +429,19 @@ pub fn ifindex_of(iface: &str) -> Result<u32, GenError> {
 }
 
 /// Largest automatic chunk (`repeat`) of one `BPF_PROG_RUN` call.
-pub const MAX_CHUNK: u64 = 1 << 20;
+pub const MAX_CHUNK: u64 = 1 << 22;
+
+/// Length of one `BPF_PROG_RUN` call the unpaced generator aims at (it adapts its chunk to
+/// the measured speed): each call's fixed cost (two RCU grace periods, ~38 ms per call here)
+/// is then under a tenth of the time.
+pub const UNPACED_CALL: Duration = Duration::from_millis(400);
 
 /// Generate until the duration, the frame budget or `stop` ends it.
 ///
 /// The mix is built once ([`Plan`]); thread `t` of `T` sends the flows whose index is `t`
-/// modulo `T` with its own program instance (one lap of its part in the frame table) at
-/// `rate / T`, pinned to its core. Each thread's frames for a flow leave in order; with
+/// modulo `T` with its own program instance (one lap of its part in the frame table) and its
+/// [`thread_share`] of the rate and of `max_frames`, pinned to its core (`cpus[t]`). Each
+/// thread's frames for a flow leave in order; with
 /// several threads, different flows' frames interleave across them.
 pub fn run(cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport, GenError> {
     if let Some(p) = &cfg.pcap {
@@ -434,6 +450,9 @@ pub fn run(cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport, GenError> {
     let threads = cfg.threads.max(1);
     if cfg.mix.flows < threads {
         return Err(GenError::Config(format!("--flows ({}) must be at least the thread count ({threads})", cfg.mix.flows)));
+    }
+    if cfg.rate > 0 && cfg.rate < u64::from(threads) {
+        return Err(GenError::Config(format!("--rate ({}) must be at least the thread count ({threads})", cfg.rate)));
     }
     let ifindex = ifindex_of(&cfg.iface)?;
     let plan = Plan::new(&cfg.mix);
@@ -449,8 +468,6 @@ pub fn run(cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport, GenError> {
     let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let before = IfaceTx::read(&cfg.iface);
     let start = Instant::now();
-    let per_rate = cfg.rate / u64::from(threads);
-    let per_max = cfg.max_frames.map(|m| m.div_ceil(u64::from(threads)));
     let results: Vec<ThreadReport> = std::thread::scope(|sc| {
         let handles: Vec<_> = parts
             .into_iter()
@@ -462,6 +479,7 @@ pub fn run(cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport, GenError> {
                     None => None,
                 };
                 let duration = cfg.duration;
+                let (per_rate, per_max) = (thread_share(cfg.rate, threads, t), cfg.max_frames.map(|m| thread_share(m, threads, t)));
                 sc.spawn(move || {
                     if let Some(c) = cpu {
                         core_affinity::set_for_current(core_affinity::CoreId { id: c });
@@ -502,6 +520,14 @@ pub fn run(cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport, GenError> {
         threads: results,
         pcap: None,
     })
+}
+
+/// Thread `t`'s share of `total` (a rate or a frame budget) over `threads` threads: the
+/// shares add up to `total` exactly (the first `total % threads` threads take one more), so
+/// the frames sent, and with them the expectations, are what was asked.
+pub fn thread_share(total: u64, threads: u32, t: usize) -> u64 {
+    let n = u64::from(threads.max(1));
+    total / n + u64::from((t as u64) < total % n)
 }
 
 /// Reads the frames of `path` to send: Ethernet, 14..=[`GEN_PCAP_SLOT`] bytes, at most
@@ -594,14 +620,20 @@ fn send_loop(
     stop: &AtomicBool,
 ) -> ThreadReport {
     let mut r = ThreadReport { lap_len: u64::from(inj.lap_len()), ..Default::default() };
+    let cpu0 = thread_cpu_time();
     // Frames per call: as given, else ~100 ms worth at the target rate; unlimited: start at
-    // 16 Ki and adapt to ~100 ms per call from the measured speed.
+    // 16 Ki and adapt to ~[`UNPACED_CALL`] per call from the measured speed, never past the
+    // end of the run. Every call costs two RCU grace periods of off-CPU time (the kernel adds
+    // the program to the XDP dispatcher before the runs and removes it after), so the longer
+    // the calls, the closer the rate gets to what the CPU can send.
     let mut chunk_for_rate = match (chunk, rate) {
         (Some(c), _) => u64::from(c.max(1)),
         (None, 0) => 16_384,
         (None, r) => (r / 10).clamp(64, MAX_CHUNK),
     };
     let adapt = chunk.is_none() && rate == 0;
+    // Measured frames per second of the last call (adaptive mode).
+    let mut speed = 0.0f64;
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -633,13 +665,20 @@ fn send_loop(
         if let Some(m) = max_frames {
             want = want.min(m - done);
         }
+        if adapt && speed > 0.0 {
+            if let Some(d) = duration {
+                // What the measured speed sends in the time left (at least one small call).
+                let left = (speed * d.saturating_sub(el).as_secs_f64()) as u64;
+                want = want.min(left.max(1024));
+            }
+        }
         let t0 = Instant::now();
         let res = inj.send(want as u32);
         let took = t0.elapsed();
         r.busy += took;
         if adapt && took > Duration::ZERO {
-            let per_100ms = (want as f64 * 0.1 / took.as_secs_f64()) as u64;
-            chunk_for_rate = per_100ms.clamp(1024, MAX_CHUNK);
+            speed = want as f64 / took.as_secs_f64();
+            chunk_for_rate = ((speed * UNPACED_CALL.as_secs_f64()) as u64).clamp(1024, MAX_CHUNK);
         }
         match res {
             Ok(()) => {}
@@ -652,7 +691,17 @@ fn send_loop(
     }
     r.errors = inj.errors();
     r.frames = inj.cursor() - r.errors;
+    r.cpu_time = thread_cpu_time().saturating_sub(cpu0);
     r
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID needs no other
+    // argument and cannot fail on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 #[cfg(test)]

@@ -270,3 +270,14 @@ fn read_pcap_counts_what_it_cannot_send() {
     assert_eq!((got.len(), sent.cut), (1, true));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn thread_shares_add_up_exactly() {
+    for threads in 1..=7u32 {
+        for total in [0u64, 1, 2, 6, 7, 1000, 1_000_003] {
+            let shares: Vec<u64> = (0..threads as usize).map(|t| super::thread_share(total, threads, t)).collect();
+            assert_eq!(shares.iter().sum::<u64>(), total, "{threads} threads, {total}");
+            assert!(shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1, "{shares:?}");
+        }
+    }
+}

@@ -325,6 +325,10 @@ impl<S: crate::datapath::pool::FrameSource> crate::datapath::pool::FrameSource f
     fn xsk_stats(&self) -> Option<crate::datapath::xsk::XskStats> {
         self.inner.xsk_stats()
     }
+
+    fn idle_wait_ms(&self) -> i32 {
+        self.inner.idle_wait_ms()
+    }
 }
 
 #[cfg(test)]
