@@ -32,7 +32,7 @@ fn main() {
     for (from, to) in [(a, b), (b, a)] {
         map.update(&from.to_ne_bytes(), &to.to_ne_bytes(), MapFlags::ANY).expect("fill the DEVMAP");
     }
-    let prog = obj.progs().find(|p| p.name() == "bench_fwd").expect("bench_fwd");
+    let prog = obj.progs_mut().find(|p| p.name() == "bench_fwd").expect("bench_fwd");
     let mut links = Vec::new();
     for i in [a, b] {
         links.push(prog.attach_xdp(i as i32).expect("attach XDP (bpf_link)"));
