@@ -10,8 +10,9 @@
 #       kernel view (sock_diag lookups of stale ACKs) on and off, under a stale-ACK load from
 #       `ackscope gen` (GEN_RATE frames/s, GEN_STALE share of stale-ACK stories)
 #   bench/modes.sh inline ACKSCOPE [RUNS] [MB]              bulk TCP throughput client ->
-#       server through a Linux bridge and through `--mode inline` (native XDP, the default,
-#       and --xdp-mode generic) on the same veths, interleaved
+#       server through a Linux bridge, a bare DEVMAP-forwarding XDP program (XDP_FWD, default
+#       target/release/examples/xdp_fwd) and `--mode inline` (native XDP, the default, and
+#       --xdp-mode generic) on the same veths, interleaved
 #
 # ACKSCOPE is target/release/ackscope, CONNRATE target/release/examples/connrate
 # (`cargo build --release --example connrate`). Runs as root in namespaces
@@ -82,36 +83,57 @@ of it ackscope's own CPU median $(col 4 | median) us (min-max $(col 4 | mm))"
     kill "$SPID" 2>/dev/null || true
     ;;
 inline)
+    # Per round, on the same veths, end hosts at `tx off` (full checksums: a veth leaves TCP
+    # checksums partial, and a frame that XDP redirects never gets them filled in) and GRO on
+    # (NAPI on their veth ends, which an XDP redirect into a veth needs): a Linux bridge, the
+    # bare DEVMAP forwarder (XDP_FWD: target/release/examples/xdp_fwd, the limit), ackscope
+    # inline (native XDP), ackscope inline with --xdp-mode generic. Beside each run: the load
+    # average and the system's sys+softirq CPU ms per MiB from /proc/stat (the forwarding
+    # work is kernel time; other jobs' kernel time is in it too on a shared machine).
     RUNS="${3:-5}" MB="${4:-1000}"
+    XDP_FWD="${XDP_FWD:-$(dirname "$BIN")/examples/xdp_fwd}"
+    [ -x "$XDP_FWD" ] || die "no $XDP_FWD: cargo build --release --example xdp_fwd"
     modes_setup_inline bench
     ip netns exec "$NS_S" "$PY" "$BULK" server --addr "$SRV_IP" --port 7001 --no-hash &
     SPID=$!; _PIDS+=("$SPID")
     sleep 0.5
-    : >"$OUT/bridge"; : >"$OUT/inline"
+    kcpu() { awk '/^cpu / {print $4 + $7 + $8}' /proc/stat; }   # system + irq + softirq, USER_HZ
+    HZ="$(getconf CLK_TCK)"
+    run_bulk() {  # run_bulk NAME: one transfer; appends Mbit/s to $OUT/NAME, prints the line
+        local c0 r c1
+        c0="$(kcpu)"
+        r="$(nsc "$PY" "$BULK" client --dst "$SRV_IP" --port 7001 --mbytes "$MB" --no-hash)"
+        c1="$(kcpu)"
+        echo "run $i $1: $r; kernel CPU $(awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v mb="$MB" 'BEGIN {printf "%.2f", (b - a) * 1000 / hz / mb}') ms/MiB; load $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "$r" | sed 's/.*mbit_s=//' >>"$OUT/$1"
+        awk -v a="$c0" -v b="$c1" -v hz="$HZ" -v mb="$MB" 'BEGIN {print (b - a) * 1000 / hz / mb}' >>"$OUT/$1.cpu"
+    }
     for i in $(seq 1 "$RUNS"); do
         nsm ip link add br0 type bridge
         nsm ip link set ia master br0; nsm ip link set ib master br0; nsm ip link set br0 up
         sleep 0.5
-        r="$(nsc "$PY" "$BULK" client --dst "$SRV_IP" --port 7001 --mbytes "$MB" --no-hash)"
-        echo "run $i linux bridge: $r"
-        echo "$r" | sed 's/.*mbit_s=//' >>"$OUT/bridge"
+        run_bulk bridge
         nsm ip link del br0
+        ip netns exec "$NS_M" "$XDP_FWD" ia ib 600 >"$OUT/fwd$i.out" 2>&1 &
+        FPID=$!; _PIDS+=("$FPID")
+        for _ in $(seq 1 50); do grep -q attached "$OUT/fwd$i.out" && break; sleep 0.1; done
+        run_bulk devmap
+        kill "$FPID"; wait "$FPID" 2>/dev/null || true
         modes_start_ackscope "$NS_M" "$OUT" "inline$i" --mode inline --iface ia --peer ib --on-exit disconnect --quiet ${ACKSCOPE_ARGS:-}
-        r="$(nsc "$PY" "$BULK" client --dst "$SRV_IP" --port 7001 --mbytes "$MB" --no-hash)"
+        run_bulk inline
         live_stop_ackscope || true
-        echo "run $i --mode inline: $r"
-        echo "$r" | sed 's/.*mbit_s=//' >>"$OUT/inline"
         modes_start_ackscope "$NS_M" "$OUT" "generic$i" --mode inline --iface ia --peer ib --on-exit disconnect --quiet --xdp-mode generic ${ACKSCOPE_ARGS:-}
-        r="$(nsc "$PY" "$BULK" client --dst "$SRV_IP" --port 7001 --mbytes "$MB" --no-hash)"
+        run_bulk generic
         live_stop_ackscope || true
-        echo "run $i --mode inline --xdp-mode generic: $r"
-        echo "$r" | sed 's/.*mbit_s=//' >>"$OUT/generic"
     done
-    a="$(median <"$OUT/bridge")"; b="$(median <"$OUT/inline")"; g="$(median <"$OUT/generic")"
-    pb="$(paste "$OUT/bridge" "$OUT/inline" | awk '{print $2/$1}' | median)"
-    pg="$(paste "$OUT/bridge" "$OUT/generic" | awk '{print $2/$1}' | median)"
-    echo "median of paired ratios: inline $(printf '%.3f' "$pb"), inline --xdp-mode generic $(printf '%.3f' "$pg")"
-    echo "median Mbit/s: linux bridge $a, inline $b, ratio $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", b/a}'); inline --xdp-mode generic $g, ratio $(awk -v a="$a" -v b="$g" 'BEGIN {printf "%.3f", b/a}')"
+    for v in bridge devmap inline generic; do
+        echo "$v: median $(median <"$OUT/$v") Mbit/s (min $(sort -n "$OUT/$v" | head -1), max $(sort -n "$OUT/$v" | tail -1)); kernel CPU median $(median <"$OUT/$v.cpu" | xargs printf '%.2f') ms/MiB"
+    done
+    for p in "inline bridge" "inline devmap" "generic bridge" "devmap bridge"; do
+        set -- $p
+        r="$(paste "$OUT/$1" "$OUT/$2" | awk '{print $1/$2}')"
+        echo "$1 / $2, paired per round: median $(echo "$r" | median | xargs printf '%.3f'), min $(echo "$r" | sort -n | head -1 | xargs printf '%.3f'), max $(echo "$r" | sort -n | tail -1 | xargs printf '%.3f')"
+    done
     kill "$SPID" 2>/dev/null || true
     ;;
 host-lookups)

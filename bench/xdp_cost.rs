@@ -14,7 +14,8 @@
 //!
 //! With `XDP_COST_BASE=path/to/ackscope.bpf.o` (another build's object, e.g. main's
 //! `target/release/build/ackscope-*/out/ackscope.bpf.o`) that program is run too, in the same
-//! rounds, as the "base" column: old and new side by side.
+//! rounds, as the "base" column: old and new side by side (for the new 4-tuples, on the same
+//! frames after ackscope and the floor; its own table, so they are new to it too).
 //!
 //! `cargo run --release --example xdp_cost [-- ROUNDS [REPEAT]]` as root.
 
@@ -124,9 +125,9 @@ fn main() {
         format!("{m:.1} ({lo:.1}–{hi:.1})")
     };
     for (what, flags) in [("pure ACK", F::ACK), ("SYN", F::SYN)] {
-        let (mut d, mut a, mut diff) = (vec![], vec![], vec![]);
+        let (mut d, mut a, mut diff, mut b) = (vec![], vec![], vec![], vec![]);
         for r in 0..rounds {
-            let (mut sd, mut sa) = (vec![], vec![]);
+            let (mut sd, mut sa, mut sb) = (vec![], vec![], vec![]);
             for i in 0..n {
                 let src = std::net::SocketAddr::new(
                     std::net::Ipv4Addr::new(10, 1 + r as u8 + if flags == F::SYN { 100 } else { 0 }, (i >> 8) as u8, i as u8)
@@ -143,6 +144,12 @@ fn main() {
                     sa.push(ns(run(&ackscope, "ackscope_xdp", &fr, 1)));
                     sd.push(ns(run(&floor, "bench_drop", &fr, 1)));
                 }
+                if let Some(base) = &base {
+                    sb.push(ns(run(base, "ackscope_xdp", &fr, 1)));
+                }
+            }
+            if !sb.is_empty() {
+                b.push(stats(&mut sb).0);
             }
             let (md, _, _) = stats(&mut sd);
             let (ma, _, _) = stats(&mut sa);
@@ -151,10 +158,11 @@ fn main() {
             diff.push(ma - md);
         }
         println!(
-            "| {what} of a new 4-tuple ({n} distinct frames, repeat 1, median per round) | {} | – | {} | {} | – |",
+            "| {what} of a new 4-tuple ({n} distinct frames, repeat 1, median per round) | {} | – | {} | {} | {} |",
             f3(&mut d),
             f3(&mut a),
-            f3(&mut diff)
+            f3(&mut diff),
+            if b.is_empty() { "–".to_string() } else { f3(&mut b) }
         );
     }
     println!();

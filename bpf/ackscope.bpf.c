@@ -6,7 +6,8 @@
  * (XSKMAP[ctx->rx_queue_index], plus a per-interface base slot in forward
  * mode, see `ackscope_xsk_base`): every SYN, SYN-ACK, FIN and RST, and bare
  * ACKs (ACK only, no payload) of 4-tuples in handshake or teardown, as
- * decided by the LRU tracking in flowtrack.h (map `ackscope_flows`).
+ * decided by the tracking of flowtrack.h on the set-associative table of
+ * flowtable.h (map `ackscope_flows`).
  *
  * With `ackscope_presorted` set (host mode: the interface is ackscope's
  * private veth and receives only the clones the tc program chose), every
@@ -25,7 +26,7 @@
  * bare ACKs of established flows are decided without it (issue 18).
  */
 #include "counters.h"
-#include "flowtrack.h"
+#include "flowtable.h"
 
 char _license[] SEC("license") = "GPL";
 
@@ -60,20 +61,16 @@ struct {
 	__type(value, __u32);
 } ackscope_xsks SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536); /* resized by the loader */
-	__type(key, struct ackscope_flow_key);
-	__type(value, struct ackscope_flow_state);
-} ackscope_flows SEC(".maps");
-
-/* Presence filter of ackscope_flows (flowtrack.h). */
+/* The handshake/teardown table (flowtable.h): set-associative, 64-byte
+ * buckets of 8 entries, shared by every CPU (and by the programs of several
+ * mirror ports). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ACKSCOPE_PRESENCE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 8192); /* resized by the loader: buckets, a power of two */
 	__type(key, __u32);
-	__type(value, __u32);
-} ackscope_presence SEC(".maps");
+	__type(value, struct ackscope_bucket);
+} ackscope_flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -188,19 +185,28 @@ int ackscope_xdp(struct xdp_md *ctx)
 	struct ackscope_counters *c = bpf_map_lookup_elem(&ackscope_cnt, &zero);
 	CNT(c, frames);
 
-	struct ackscope_walk w;
-	int cls = ackscope_classify_plain(data, data_end, &p, &w);
-
-	/* One call per encapsulation; the (MAX + 1)th fails in
-	 * ackscope_enter (too many encapsulations, as the parser). */
-#pragma unroll
-	for (int i = 0; i <= ACKSCOPE_MAX_ENCAP; i++) {
-		if (cls != ACKSCOPE_CLASS_DECAP)
-			break;
-		cls = ackscope_decap(ctx, &p, &w);
+	/* The common frame first, in straight-line code: a data segment of a
+	 * plain TCP/IP frame leaves here (issue 18). */
+	int cls = ackscope_classify_fast(data, data_end, &p);
+	if (cls == ACKSCOPE_CLASS_OTHER_TCP) {
+		CNT(c, not_steered_tcp);
+		return not_steered(ctx);
 	}
-	if (cls == ACKSCOPE_CLASS_DECAP)
-		cls = ACKSCOPE_CLASS_PARSE_FAIL;
+	if (cls == ACKSCOPE_CLASS_DECAP) {
+		struct ackscope_walk w;
+
+		cls = ackscope_classify_plain(data, data_end, &p, &w);
+		/* One call per encapsulation; the (MAX + 1)th fails in
+		 * ackscope_enter (too many encapsulations, as the parser). */
+#pragma unroll
+		for (int i = 0; i <= ACKSCOPE_MAX_ENCAP; i++) {
+			if (cls != ACKSCOPE_CLASS_DECAP)
+				break;
+			cls = ackscope_decap(ctx, &p, &w);
+		}
+		if (cls == ACKSCOPE_CLASS_DECAP)
+			cls = ACKSCOPE_CLASS_PARSE_FAIL;
+	}
 
 	if (cls == ACKSCOPE_CLASS_PARSE_FAIL) {
 		CNT(c, parse_fail);
@@ -226,8 +232,8 @@ int ackscope_xdp(struct xdp_md *ctx)
 	if (ackscope_presorted)
 		verdict = ACKSCOPE_TRACK_SELECT;
 	else
-		verdict = ackscope_track(&ackscope_flows, &ackscope_presence, &p, cls, &now,
-					 ackscope_flow_age_ns);
+		verdict = ackscope_table_track(&ackscope_flows, &p, cls, &now,
+					       ackscope_flow_age_ns, c);
 	if (verdict != ACKSCOPE_TRACK_SELECT) {
 		if (verdict == ACKSCOPE_TRACK_EXPIRED)
 			CNT(c, flows_expired);

@@ -7,6 +7,10 @@
  *   bench_parse  parses Ethernet → IPv4/IPv6 → TCP (bounds checks, the
  *                flags byte, the payload length) and drops: what a
  *                classifier cannot avoid. Nothing else (no maps, no clock).
+ *   bench_fwd    forwards every frame through the DEVMAP_HASH bench_fwd_map
+ *                [ingress ifindex] (XDP_PASS without an entry): the limit of
+ *                inline mode on the same ports (bench/xdp_fwd.rs,
+ *                bench/modes.sh inline).
  *
  * Not loaded by ackscope itself.
  */
@@ -21,6 +25,20 @@
 #include <bpf/bpf_endian.h>
 
 char _license[] SEC("license") = "GPL";
+
+/* Ingress ifindex → egress ifindex (bench_fwd). */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} bench_fwd_map SEC(".maps");
+
+SEC("xdp")
+int bench_fwd(struct xdp_md *ctx)
+{
+	return bpf_redirect_map(&bench_fwd_map, ctx->ingress_ifindex, XDP_PASS);
+}
 
 /* Written so the compiler cannot drop the parse. */
 __u64 bench_sink;

@@ -767,6 +767,80 @@ static __always_inline int ackscope_classify_plain(void *data, void *data_end,
 	return ackscope_walk_frame(data, data_end, p, w, 0);
 }
 
+/*
+ * The common frame in straight-line code (issue 18): untagged Ethernet →
+ * IPv4 (not a non-first fragment) or IPv6 without extension headers → TCP,
+ * every length sane. Returns the class ackscope_walk_frame gives such a
+ * frame, with `p` filled as it fills it (the tunnel endpoints are left
+ * unset: they are read only when `tun_kind` is not NONE); anything else
+ * (VLAN tags, extension headers, tunnels, other protocols, any bad length)
+ * returns ACKSCOPE_CLASS_DECAP: take the walk, which decides it. The walk's
+ * loop keeps its state in a struct the compiler spills to the stack; this
+ * costs a data segment about what parsing alone does.
+ */
+static __always_inline int ackscope_classify_fast(void *data, void *data_end,
+						  struct ackscope_pkt *p)
+{
+	struct ethhdr *eth = data;
+	struct tcphdr *th;
+	void *l3;
+	__u32 l4_len;
+	int v6;
+
+	if ((void *)(eth + 1) > data_end)
+		return ACKSCOPE_CLASS_DECAP;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > data_end)
+			return ACKSCOPE_CLASS_DECAP;
+		if (ip->version != 4 || ip->protocol != IPPROTO_TCP ||
+		    (ip->frag_off & bpf_htons(0x1fff)))
+			return ACKSCOPE_CLASS_DECAP;
+		__u32 ihl = ((__u32)ip->ihl * 4) & 0x3c;
+		__u32 tot_len = bpf_ntohs(ip->tot_len);
+		if (ihl < sizeof(*ip) || tot_len < ihl)
+			return ACKSCOPE_CLASS_DECAP;
+		l4_len = tot_len - ihl;
+		th = (void *)ip + ihl;
+		l3 = ip;
+		v6 = 0;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > data_end)
+			return ACKSCOPE_CLASS_DECAP;
+		if (ip6->version != 6 || ip6->nexthdr != IPPROTO_TCP)
+			return ACKSCOPE_CLASS_DECAP;
+		l4_len = bpf_ntohs(ip6->payload_len);
+		th = (void *)(ip6 + 1);
+		l3 = ip6;
+		v6 = 1;
+	} else {
+		return ACKSCOPE_CLASS_DECAP;
+	}
+	if ((void *)(th + 1) > data_end)
+		return ACKSCOPE_CLASS_DECAP;
+	__u32 doff = ((__u32)th->doff) * 4;
+	if (doff < sizeof(*th) || l4_len < doff)
+		return ACKSCOPE_CLASS_DECAP;
+
+	p->payload_len = l4_len - doff;
+	p->tcp_flags = ((__u8 *)th)[13];
+	p->ip_version = v6 ? 6 : 4;
+	p->tun_kind = ACKSCOPE_TUN_NONE;
+	p->tun_depth = 0;
+	int cls = ackscope_tcp_class(p->tcp_flags, p->payload_len);
+	if (cls < ACKSCOPE_CLASS_SYN)
+		return cls;
+	p->vlan_outer = 0;
+	p->vlan_inner = 0;
+	p->sport = bpf_ntohs(th->source);
+	p->dport = bpf_ntohs(th->dest);
+	ackscope_addrs(l3, v6, p->src, p->dst);
+	return cls;
+}
+
 /* The classifier of a program that does not decapsulate (the tc program of
  * host mode: local traffic): an encapsulated frame is "not TCP". */
 static __always_inline int ackscope_classify(void *data, void *data_end,

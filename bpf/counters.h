@@ -26,6 +26,7 @@ struct ackscope_counters {
 	__u64 flows_expired;    /* stale entries deleted on lookup */
 	__u64 meta_fail;        /* bpf_xdp_adjust_meta refused */
 	__u64 tunnelled;        /* TCP frames that came in an encapsulation */
+	__u64 flows_evicted;    /* fresh flow-table entries overwritten by another 4-tuple (flowtable.h) */
 };
 
 /* tc_clone.bpf.c: per-CPU counters (map ackscope_tc_cnt). cloned_* count the

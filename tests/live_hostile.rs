@@ -7,9 +7,10 @@
 //! 512 B per flow: the flow table's slot is 56 B (8 B fingerprint + 48 B `Option<Flow>`), at
 //! its lowest load after growing (64 %) 87.5 B per entry, and the allocator may keep the
 //! freed arrays of every earlier growth step (×1.4 each: Σ ≤ 3.5×) plus one same-size
-//! rebuild at the cap: 4.5 × 87.5 ≈ 394 B, rounded up. The kernel's LRU of 4-tuples is
-//! preallocated kernel memory (not RSS): `max_entries` = `--kernel-flows`, 40 B key + 16 B
-//! value + the map's per-element header, ≤ 128 B per entry (asserted from the map's fdinfo).
+//! rebuild at the cap: 4.5 × 87.5 ≈ 394 B, rounded up. The kernel's tables of 4-tuples are
+//! preallocated kernel memory (not RSS), asserted from the maps' fdinfo: host mode's tc LRU
+//! (`max_entries` = `--kernel-flows`, ≤ 128 B per entry with the per-element header), mirror
+//! mode's XDP table (`--kernel-flows` / 8 buckets of 64 B, 8 B per entry).
 
 mod common;
 use common::{events, num, out_dir, read, root_or_skip, run_script, summary};
@@ -28,13 +29,14 @@ fn kb(text: &str, key: &str) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// The fdinfo fields of each LRU map, and the entry counts walked at the end.
-fn lru_maps(dir: &Path) -> (Vec<(u64, u64)>, Vec<u64>) {
+/// (map_type, max_entries, memlock) of each kernel flow map, and the LRU entry counts walked
+/// at the end.
+fn lru_maps(dir: &Path) -> (Vec<(u64, u64, u64)>, Vec<u64>) {
     let t = read(dir, "kmaps.txt");
     let field = |blk: &str, k: &str| -> u64 {
         blk.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("0").parse().unwrap()
     };
-    let maps = t.split("\n\n").filter(|b| b.contains("map_type:")).map(|b| (field(b, "max_entries:"), field(b, "memlock:"))).collect();
+    let maps = t.split("\n\n").filter(|b| b.contains("map_type:")).map(|b| (field(b, "map_type:"), field(b, "max_entries:"), field(b, "memlock:"))).collect();
     let entries = t.lines().filter_map(|l| l.strip_prefix("entries=")).map(|n| n.parse().unwrap()).collect();
     (maps, entries)
 }
@@ -68,14 +70,29 @@ fn flood(mode: &str) {
     let evicted = num(&s, "/evictions/live") + num(&s, "/evictions/tombstones");
     assert!(evicted > flood_syns / 4, "evictions counted: {s:#}");
     assert!(err.contains("flow table full: evicted"), "{err}");
-    // Kernel LRU: sized by --kernel-flows, full (so it evicts), bounded kernel memory.
+    // Kernel tables, sized by --kernel-flows, bounded kernel memory, full (so they evict).
     let (maps, entries) = lru_maps(&out);
-    assert!(!maps.is_empty(), "no LRU map found: {}", read(&out, "kmaps.txt"));
-    for (max, memlock) in &maps {
-        assert_eq!(*max, KERNEL_FLOWS);
-        assert!(*memlock <= 128 * KERNEL_FLOWS + (64 << 10), "kernel map memory {memlock} B");
+    let lru: Vec<&(u64, u64, u64)> = maps.iter().filter(|m| m.0 == 9).collect();
+    let table: Vec<&(u64, u64, u64)> = maps.iter().filter(|m| m.0 == 2).collect();
+    if mode == "host" {
+        // The tc program's LRU hash (the XDP program on the private veth tracks nothing).
+        assert!(!lru.is_empty(), "no LRU map found: {}", read(&out, "kmaps.txt"));
+        for (_, max, memlock) in &lru {
+            assert_eq!(*max, KERNEL_FLOWS);
+            assert!(*memlock <= 128 * KERNEL_FLOWS + (64 << 10), "kernel map memory {memlock} B");
+        }
+        assert!(entries.iter().all(|&n| n <= KERNEL_FLOWS) && entries.iter().any(|&n| n * 10 >= KERNEL_FLOWS * 9), "LRU entries {entries:?}");
+    } else {
+        // The XDP program's set-associative table (bpf/flowtable.h): buckets of 8 entries,
+        // 64 B each, preallocated; every entry overwritten while fresh counted (exactly).
+        assert_eq!(table.len(), 1, "one XDP flow table: {}", read(&out, "kmaps.txt"));
+        let (_, buckets, memlock) = table[0];
+        assert_eq!(buckets * 8, KERNEL_FLOWS);
+        assert!(*memlock <= 64 * buckets + (64 << 10), "kernel table memory {memlock} B");
+        let evicted = num(&s, "/xdp/flows_evicted");
+        assert!(evicted > 0 && evicted <= flood_syns, "kernel table evictions counted: {s:#}");
+        assert!(err.contains("kernel flow table full: evicted"), "{err}");
     }
-    assert!(entries.iter().all(|&n| n <= KERNEL_FLOWS) && entries.iter().any(|&n| n * 10 >= KERNEL_FLOWS * 9), "LRU entries {entries:?}");
     // Memory: peak RSS within the bound.
     let idle = kb(&read(&out, "rss-idle.txt"), "VmRSS:");
     let end = read(&out, "rss-end.txt");
@@ -93,10 +110,11 @@ fn flood(mode: &str) {
     assert_eq!(num(&s, "/events/synack_wrong_ack"), 0, "{s:#}");
     let load = read(&out, "load.txt");
     eprintln!(
-        "flood {mode}: {} frames/s ({} flood SYNs) for {SECS} s; peak RSS {hwm} kB (idle {idle} kB, bound {bound_kb} kB); user-space evictions {evicted}, flows {} ≤ {MAX_FLOWS}; kernel LRU entries {entries:?} of {KERNEL_FLOWS}; stale ACKs found {found}/{injected} = {:.1} %, real stacks {real}; steered {} received {} kernel drops {}; load {}",
+        "flood {mode}: {} frames/s ({} flood SYNs) for {SECS} s; peak RSS {hwm} kB (idle {idle} kB, bound {bound_kb} kB); user-space evictions {evicted}, flows {} ≤ {MAX_FLOWS}; kernel LRU entries {entries:?} of {KERNEL_FLOWS}, XDP table evictions {}; stale ACKs found {found}/{injected} = {:.1} %, real stacks {real}; steered {} received {} kernel drops {}; load {}",
         gen["rate_fps"],
         flood_syns,
         num(&s, "/flows"),
+        num(&s, "/xdp/flows_evicted"),
         100.0 * found as f64 / injected.max(1) as f64,
         num(&s, "/accounting/steered"),
         num(&s, "/accounting/received"),

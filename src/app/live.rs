@@ -503,7 +503,7 @@ fn json_summary(
         json!({
             "frames": b.frames, "steered": b.steered(), "redirect_fail": b.redirect_fail,
             "not_steered_tcp": b.not_steered_tcp, "not_tcp": b.not_tcp, "parse_fail": b.parse_fail,
-            "flows_expired": b.flows_expired, "meta_fail": b.meta_fail,
+            "flows_expired": b.flows_expired, "flows_evicted": b.flows_evicted, "meta_fail": b.meta_fail,
         })
     };
     // Each interface's own program counters, workers and accounting (one entry unless a

@@ -208,6 +208,7 @@ impl Collector for MetricsSource {
                 [("tcp", b.not_steered_tcp), ("not_tcp", b.not_tcp), ("parse_fail", b.parse_fail)],
             )?;
             counter(e, "ackscope_xdp_redirect_fail", "Steered frames whose XSKMAP redirect failed.", b.redirect_fail)?;
+            counter(e, "ackscope_xdp_flows_evicted", FLOWS_EVICTED_HELP, b.flows_evicted)?;
         }
         pressure_metrics(e, crate::detect::pressure::by_server(pairs), self.top_servers, self.time_wait_ms)?;
         // Bounded label cardinality: the top servers by handshakes, the rest as "other".
@@ -315,8 +316,14 @@ fn encode_xdp_ports(e: &mut DescriptorEncoder, ports: &[(String, BpfCounters)]) 
     for (i, b) in ports {
         ConstCounter::new(b.redirect_fail).encode(m.encode_family(&[("iface", i.as_str())])?)?;
     }
+    let mut m = e.encode_descriptor("ackscope_xdp_flows_evicted", FLOWS_EVICTED_HELP, None, MetricType::Counter)?;
+    for (i, b) in ports {
+        ConstCounter::new(b.flows_evicted).encode(m.encode_family(&[("iface", i.as_str())])?)?;
+    }
     Ok(())
 }
+
+const FLOWS_EVICTED_HELP: &str = "Fresh entries of the in-kernel handshake/teardown table overwritten by another 4-tuple (raise --kernel-flows).";
 
 /// The exposition text of one scrape.
 pub fn render(src: &MetricsSource) -> String {

@@ -100,6 +100,7 @@ impl BpfCounters {
             s.flows_expired += v.flows_expired;
             s.meta_fail += v.meta_fail;
             s.tunnelled += v.tunnelled;
+            s.flows_evicted += v.flows_evicted;
         }
         s
     }
@@ -120,6 +121,7 @@ impl BpfCounters {
             flows_expired: self.flows_expired - before.flows_expired,
             meta_fail: self.meta_fail - before.meta_fail,
             tunnelled: self.tunnelled - before.tunnelled,
+            flows_evicted: self.flows_evicted - before.flows_evicted,
         }
     }
 }
@@ -155,7 +157,7 @@ mod tests {
 
     #[test]
     fn generated_types_have_the_abi_sizes() {
-        assert_eq!(std::mem::size_of::<ackscope_counters>(), 13 * 8);
+        assert_eq!(std::mem::size_of::<ackscope_counters>(), 14 * 8);
         assert_eq!(std::mem::size_of::<super::super::xdp::skel::types::ackscope_pkt>(), 88);
         assert_eq!(std::mem::size_of::<ackscope_tc_counters>(), 14 * 8);
     }

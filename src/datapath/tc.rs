@@ -106,6 +106,8 @@ impl TcCounters {
             meta_fail: 0,
             // The tc program does not decapsulate (it counts an encapsulated frame as not TCP).
             tunnelled: 0,
+            // The tc program's table is an LRU hash (bpf/flowtrack.h): evictions not counted.
+            flows_evicted: 0,
         }
     }
 

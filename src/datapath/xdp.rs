@@ -122,8 +122,8 @@ pub struct SteerConfig {
     /// Handshake/teardown entries older than this are treated as absent
     /// (default 10 s).
     pub flow_age: Duration,
-    /// Capacity of the in-kernel LRU of 4-tuples in handshake or teardown
-    /// (default 65536).
+    /// Capacity of the in-kernel table of 4-tuples in handshake or teardown (default 65536;
+    /// rounded up to a power of two, at least 8: buckets of 8 entries, bpf/flowtable.h).
     pub flow_table_size: u32,
     /// XSKMAP size; `None` sizes it to the interface's rx queue count
     /// (at least 64).
@@ -199,6 +199,10 @@ pub struct BpfCounters {
     /// TCP frames that came in an encapsulation (VXLAN, GRE, ERSPAN, MPLS, ...), decapsulated
     /// by the classifier (issue 12).
     pub tunnelled: u64,
+    /// Entries of the in-kernel handshake/teardown table overwritten while still fresh, to
+    /// make room for another 4-tuple (bpf/flowtable.h; exact): a bare ACK of such a 4-tuple
+    /// is no longer steered. Size `--kernel-flows` so this stays 0.
+    pub flows_evicted: u64,
 }
 
 impl BpfCounters {
@@ -221,6 +225,8 @@ impl BpfCounters {
         self.redirect_fail += o.redirect_fail;
         self.flows_expired += o.flows_expired;
         self.meta_fail += o.meta_fail;
+        self.tunnelled += o.tunnelled;
+        self.flows_evicted += o.flows_evicted;
     }
 }
 
@@ -229,7 +235,7 @@ impl fmt::Display for BpfCounters {
         write!(
             f,
             "frames={} syn={} synack={} fin={} rst={} ack={} not_steered_tcp={} not_tcp={} \
-             parse_fail={} redirect_fail={} flows_expired={} meta_fail={} tunnelled={}",
+             parse_fail={} redirect_fail={} flows_expired={} meta_fail={} tunnelled={} flows_evicted={}",
             self.frames,
             self.steered_syn,
             self.steered_synack,
@@ -242,7 +248,8 @@ impl fmt::Display for BpfCounters {
             self.redirect_fail,
             self.flows_expired,
             self.meta_fail,
-            self.tunnelled
+            self.tunnelled,
+            self.flows_evicted
         )
     }
 }
@@ -322,7 +329,7 @@ impl XdpSteer {
     /// direction, and the server's bare ACK on one port is selected by the SYN the other
     /// port saw). Counters and XSKMAP stay per interface.
     pub fn attach_sharing_flows(iface: &str, cfg: &SteerConfig, first: &XdpSteer) -> Result<XdpSteer> {
-        Self::attach_with(iface, cfg, Some(SharedMaps { flows: first.skel.maps.ackscope_flows.as_fd(), presence: first.skel.maps.ackscope_presence.as_fd() }))
+        Self::attach_with(iface, cfg, Some(SharedMaps { flows: first.skel.maps.ackscope_flows.as_fd() }))
     }
 
     fn attach_with(iface: &str, cfg: &SteerConfig, shared: Option<SharedMaps<'_>>) -> Result<XdpSteer> {
@@ -452,10 +459,10 @@ impl XdpSteer {
         Ok(BpfCounters::sum_per_cpu(per_cpu.iter().flatten()))
     }
 
-    /// Number of 4-tuples currently tracked in handshake/teardown
-    /// (walks the LRU map; diagnostics only).
+    /// Number of entries currently in the handshake/teardown table (fresh or aged out but
+    /// not yet replaced; reads every bucket: diagnostics and tests only).
     pub fn tracked_flows(&self) -> usize {
-        self.skel.maps.ackscope_flows.keys().count()
+        table_entries(&self.skel)
     }
 
     /// The mode the program is attached in.
@@ -621,11 +628,28 @@ impl ClassifierParse {
 /// gets the not-steered verdict (counted in `redirect_fail`). Returns every frame's result and
 /// the counters of the whole run. Needs CAP_BPF (root). For tests (`tests/malformed.rs`).
 pub fn classify_test_run(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(Vec<TestRunFrame>, BpfCounters)> {
+    classify_test_run_table(frames, cfg).map(|(f, c, _)| (f, c))
+}
+
+/// [`classify_test_run`], also returning the number of entries in the in-kernel flow table at
+/// the end (for the eviction accounting: entries put = entries kept + `flows_evicted` +
+/// deletes).
+pub fn classify_test_run_table(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(Vec<TestRunFrame>, BpfCounters, usize)> {
     route_libbpf_logs();
     check_capabilities()?;
     let cfg = SteerConfig { xsk_map_size: Some(cfg.xsk_map_size.unwrap_or(64)), ..cfg.clone() };
     let skel = OwnedSkel::load(|storage| load("", &cfg, true, storage, None))?;
-    test_run_frames(&skel, frames)
+    let (f, c) = test_run_frames(&skel, frames)?;
+    Ok((f, c, table_entries(&skel)))
+}
+
+/// Non-empty ways of the flow table (bpf/flowtable.h), bucket by bucket.
+fn table_entries(skel: &AckscopeSkel<'static>) -> usize {
+    let map = &skel.maps.ackscope_flows;
+    (0..map.max_entries())
+        .filter_map(|i| map.lookup(&i.to_ne_bytes(), MapFlags::ANY).ok().flatten())
+        .map(|v| v.chunks_exact(8).filter(|w| w.iter().any(|&b| b != 0)).count())
+        .sum()
 }
 
 /// The frames of [`classify_test_run`] through a loaded skeleton (dropped by the caller).
@@ -726,13 +750,28 @@ fn preset_maps(skel: &AckscopeSkel<'static>, cfg: &SteerConfig) -> Result<()> {
     Ok(())
 }
 
+/// Entries per bucket of the in-kernel flow table (`ACKSCOPE_WAYS`, bpf/flowtable.h).
+pub const FLOW_TABLE_WAYS: u32 = 8;
+
+/// Buckets of the in-kernel flow table for `entries` (`--kernel-flows`): a power of two, at
+/// most 2^24 (the bucket index and the 40-bit tag are disjoint bits of the fingerprint).
+pub fn flow_table_buckets(entries: u32) -> Result<u32> {
+    let b = entries.div_ceil(FLOW_TABLE_WAYS).max(1).checked_next_power_of_two().unwrap_or(u32::MAX);
+    if b > 1 << 24 {
+        return Err(DatapathError::Config(format!(
+            "--kernel-flows {entries} is too large: at most {} entries; choose a smaller --kernel-flows",
+            (1u64 << 24) * u64::from(FLOW_TABLE_WAYS)
+        )));
+    }
+    Ok(b)
+}
+
 /// Opens, configures and loads the skeleton into `storage`.
 /// The maps a second interface's program shares with the first one's (several mirror
-/// ports, one flow table): the LRU flow table and its presence filter (bpf/flowtrack.h).
+/// ports, one flow table): the handshake/teardown table (bpf/flowtable.h).
 #[derive(Clone, Copy)]
 struct SharedMaps<'a> {
     flows: BorrowedFd<'a>,
-    presence: BorrowedFd<'a>,
 }
 
 fn load(
@@ -759,13 +798,15 @@ fn load(
         .xsk_map_size
         .unwrap_or_else(|| rx_queue_count(iface).unwrap_or(1).max(64))
         .max(1);
+    // Host mode's presorted program tracks nothing: one bucket.
+    let buckets = if cfg.presorted { 1 } else { flow_table_buckets(cfg.flow_table_size)? };
+    rodata.ackscope_bucket_mask = buckets - 1;
     open.maps
         .ackscope_flows
-        .set_max_entries(cfg.flow_table_size)
+        .set_max_entries(buckets)
         .map_err(|e| load_error("size the flow table", e))?;
     if let Some(m) = shared {
         open.maps.ackscope_flows.reuse_fd(m.flows).map_err(|e| load_error("share the flow table", e))?;
-        open.maps.ackscope_presence.reuse_fd(m.presence).map_err(|e| load_error("share the flow table's presence filter", e))?;
     }
     open.maps
         .ackscope_xsks
@@ -1037,11 +1078,12 @@ mod tests {
 
     #[test]
     fn counters_sum_raw() {
-        let raw: Vec<u8> = (1..=13u64).flat_map(|v| v.to_ne_bytes()).collect();
+        let raw: Vec<u8> = (1..=14u64).flat_map(|v| v.to_ne_bytes()).collect();
         let c = BpfCounters::sum_per_cpu([&raw, &raw]);
         assert_eq!(c.frames, 2);
         assert_eq!(c.meta_fail, 24);
         assert_eq!(c.tunnelled, 26);
+        assert_eq!(c.flows_evicted, 28);
         assert_eq!(c.steered(), 2 * (2 + 3 + 4 + 5 + 6));
     }
 }

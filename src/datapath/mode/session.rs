@@ -558,6 +558,14 @@ impl LiveReport {
                 p.bpf
             );
         }
+        let evicted: u64 = if self.ports.len() > 1 { self.ports.iter().map(|p| p.bpf.flows_evicted).sum() } else { self.bpf.flows_evicted };
+        if evicted > 0 {
+            let _ = writeln!(
+                s,
+                "kernel flow table full: evicted {evicted} entries of 4-tuples in handshake or teardown (their bare ACKs \
+                 were no longer steered; raise --kernel-flows)"
+            );
+        }
         let mut rx_total = 0;
         let mut lost_user = 0;
         for (i, q) in self.queues.iter().enumerate() {
