@@ -84,16 +84,6 @@ fn age_bucket(age_ms: u32) -> usize {
     (32 - age_ms.leading_zeros()) as usize
 }
 
-/// Bit `j` set where `fps[j] == x` (branch-free, so the eight compares vectorize).
-#[inline(always)]
-fn mask(fps: &[u64; WAYS], x: u64) -> u32 {
-    let mut m = 0u32;
-    for (j, &f) in fps.iter().enumerate() {
-        m |= u32::from(f == x) << j;
-    }
-    m
-}
-
 #[inline]
 fn home(fp: u64, buckets: usize) -> usize {
     ((u64::from(fp as u32) * buckets as u64) >> 32) as usize
@@ -162,16 +152,22 @@ impl<V: TableEntry + Copy> FlowTable<V> {
             return;
         }
         let b = home(fp, n);
-        let fps = &self.fps[b].0;
-        let mut m = mask(fps, fp);
-        if m == 0 {
-            m = mask(fps, EMPTY) | mask(fps, GONE);
+        // One pass: the key's slot, else the first free one (where an insert would go).
+        let mut slot = WAYS;
+        for (j, &f) in self.fps[b].0.iter().enumerate() {
+            if f == fp {
+                slot = j;
+                break;
+            }
+            if slot == WAYS && f <= GONE {
+                slot = j;
+            }
         }
-        if m == 0 {
+        if slot == WAYS {
             prefetch_line((&self.fps[if b + 1 == n { 0 } else { b + 1 }] as *const Fps).cast::<u8>());
             return;
         }
-        let p = (&self.vals[b].0[m.trailing_zeros() as usize & (WAYS - 1)] as *const V).cast::<u8>();
+        let p = (&self.vals[b].0[slot] as *const V).cast::<u8>();
         prefetch_line(p);
         let last = p.wrapping_add(core::mem::size_of::<V>().max(1) - 1);
         if (last as usize) / 64 != (p as usize) / 64 {
@@ -189,11 +185,14 @@ impl<V: TableEntry + Copy> FlowTable<V> {
         let mut b = home(fp, n);
         for _ in 0..n {
             let fps = &self.fps[b].0;
-            let hit = mask(fps, fp);
-            if hit != 0 {
-                return Some((b, hit.trailing_zeros() as usize));
+            let mut free = false;
+            for (j, &f) in fps.iter().enumerate() {
+                if f == fp {
+                    return Some((b, j));
+                }
+                free |= f == EMPTY;
             }
-            if mask(fps, EMPTY) != 0 {
+            if free {
                 return None;
             }
             b += 1;
@@ -412,13 +411,13 @@ fn alloc<T: Copy>(n: usize, fill: T) -> Vec<T> {
     v
 }
 
-/// Free an old array, first handing its pages back to the kernel when it is large: glibc
+/// Free an old array, first handing its pages back to the kernel when it is 256 KiB or more: glibc
 /// serves a freed block below its (self-raising, up to 32 MiB) mmap threshold from the heap
 /// and keeps its pages resident, so without this every earlier growth step of the table
 /// would stay in RSS (docs/ARCHITECTURE.md, "Flow key and memory").
 fn release<T: Copy>(mut v: Vec<T>) {
     let bytes = v.capacity() * core::mem::size_of::<T>();
-    if bytes >= 4 << 20 {
+    if bytes >= 256 << 10 {
         advise_free(v.as_mut_ptr().cast::<u8>(), bytes);
     }
     drop(v);
