@@ -19,6 +19,11 @@
 //! throughout. Reported: the median (and min/max) over the rounds of segments/s, and
 //! `Shard::table_bytes() / Shard::flows()`.
 //!
+//! `--flood N` instead measures memory: a shard with `max_flows` N takes 4 N SYNs to distinct
+//! 4-tuples (a SYN flood at the cap: growth steps, then evictions and rebuilds), and the
+//! process's VmRSS / VmHWM growth over that run is printed per tracked flow, beside the
+//! table's own bytes per flow. Run one size per process (VmHWM only rises).
+//!
 //! `--threads N` runs N shards side by side, each on its own core with its own N-th of the
 //! 4-tuples (the live datapath's shared-nothing layout), and reports their summed rate.
 
@@ -38,10 +43,11 @@ struct Args {
     window: Option<u32>,
     threads: usize,
     stale: f64,
+    flood: Option<usize>,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { flows: vec![10_000, 1_000_000, 10_000_000], rounds: 3, window: None, threads: 1, stale: 0.01 };
+    let mut a = Args { flows: vec![10_000, 1_000_000, 10_000_000], rounds: 3, window: None, threads: 1, stale: 0.01, flood: None };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         // cargo bench passes --bench; ignore what is not ours.
@@ -55,6 +61,7 @@ fn parse_args() -> Args {
             }
             "--threads" => a.threads = val().parse().expect("--threads N"),
             "--stale" => a.stale = val().parse().expect("--stale R"),
+            "--flood" => a.flood = Some(val().replace('_', "").parse().expect("--flood N")),
             _ => {}
         }
     }
@@ -163,21 +170,31 @@ fn schedule(plan: &Plan, len: &[usize; STORIES], from_hi: &[[bool; MAX_STEPS]; S
 #[inline(never)]
 fn run_lap(shard: &mut Shard, lap: &Lap, steps: &[Step], sink: &mut CountSink) {
     let d = prefetch_distance();
+    let key = |st: &Step| FlowKey { fp: st.fp, from: if st.from_hi { Side::Hi } else { Side::Lo } };
+    if d > 0 && two_stage() {
+        // Fingerprint line 2d ahead, entry line d ahead (src/flow/table.rs).
+        for (i, st) in steps.iter().enumerate() {
+            if let Some(ahead) = steps.get(i + 2 * d) {
+                shard.prefetch_fps(&key(ahead));
+            }
+            if let Some(ahead) = steps.get(i + d) {
+                shard.prefetch_entry(&key(ahead));
+            }
+            shard.process_keyed(&lap.segs[st.tmpl as usize], key(st), sink);
+        }
+        return;
+    }
     if d > 0 {
         for (i, st) in steps.iter().enumerate() {
             if let Some(ahead) = steps.get(i + d) {
-                shard.prefetch(&FlowKey { fp: ahead.fp, from: Side::Lo });
+                shard.prefetch(&key(ahead));
             }
-            let seg = &lap.segs[st.tmpl as usize];
-            let key = FlowKey { fp: st.fp, from: if st.from_hi { Side::Hi } else { Side::Lo } };
-            shard.process_keyed(seg, key, sink);
+            shard.process_keyed(&lap.segs[st.tmpl as usize], key(st), sink);
         }
         return;
     }
     for st in steps {
-        let seg = &lap.segs[st.tmpl as usize];
-        let key = FlowKey { fp: st.fp, from: if st.from_hi { Side::Hi } else { Side::Lo } };
-        shard.process_keyed(seg, key, sink);
+        shard.process_keyed(&lap.segs[st.tmpl as usize], key(st), sink);
     }
 }
 
@@ -224,6 +241,12 @@ fn prefetch_distance() -> usize {
     std::env::var("ACKSCOPE_BENCH_PREFETCH").ok().and_then(|v| v.parse().ok()).unwrap_or(8)
 }
 
+fn two_stage() -> bool {
+    // ACKSCOPE_BENCH_STAGES=1: one-step `Shard::prefetch` (every line of the bucket), as the
+    // live worker calls it; default 2: `prefetch_fps` then `prefetch_entry`.
+    std::env::var("ACKSCOPE_BENCH_STAGES").map(|v| v.trim() != "1").unwrap_or(true)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
@@ -244,8 +267,56 @@ impl FlowsTotal for Plan {
     }
 }
 
+/// `VmRSS` / `VmHWM` of this process, kB.
+fn vm(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// A SYN flood of 4 × `cap` distinct 4-tuples into a shard capped at `cap` flows.
+fn flood(cap: usize) {
+    let mut seg = match parse_frame(
+        LinkType::Ethernet,
+        &ackscope::packet::build::TcpSpec::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap(), 1, 0, 0x02).ethernet(),
+        0,
+        0,
+    ) {
+        Ok(Parsed::Tcp(s)) => s,
+        _ => unreachable!(),
+    };
+    let (rss0, hwm0) = (vm("VmRSS:"), vm("VmHWM:"));
+    let mut shard = Shard::new(Config { max_flows: cap, ..Config::default() }, KeySeed::fixed(1));
+    let mut sink = CountSink::default();
+    let mut rng = Rng::new(99);
+    let total = 4 * cap as u64;
+    let t = Instant::now();
+    for i in 0..total {
+        seg.ts_ns = 1_700_000_000_000_000_000 + i * 1000;
+        seg.frame = i + 1;
+        shard.process_keyed(&seg, FlowKey { fp: rng.next_u64(), from: Side::Lo }, &mut sink);
+    }
+    let dt = t.elapsed().as_secs_f64();
+    let (rss1, hwm1) = (vm("VmRSS:"), vm("VmHWM:"));
+    let ev = shard.evictions();
+    println!("| max_flows | SYNs | flows kept | evicted | table B/flow | RSS growth B/flow | peak RSS growth (VmHWM) B/flow | RSS before kB | SYNs/s |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {cap} | {total} | {} | {} | {:.1} | {:.1} | {:.1} | {rss0} (HWM {hwm0}) | {:.2} M |",
+        shard.flows(),
+        ev.live + ev.tombstones + ev.expired,
+        shard.table_bytes() as f64 / shard.flows().max(1) as f64,
+        rss1.saturating_sub(rss0) as f64 * 1024.0 / cap as f64,
+        hwm1.saturating_sub(rss0) as f64 * 1024.0 / cap as f64,
+        total as f64 / dt / 1e6
+    );
+}
+
 fn main() {
     let a = parse_args();
+    if let Some(cap) = a.flood {
+        flood(cap);
+        return;
+    }
     println!(
         "engine benchmark: {} round(s) per size, window {}, {} thread(s), stale-ACK stories {:.2}%",
         a.rounds,

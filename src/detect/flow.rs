@@ -314,8 +314,9 @@ impl TableEntry for Flow {
 #[cfg(test)]
 #[test]
 fn flow_is_48_bytes() {
-    // The table's 64-byte-aligned buckets of 8 hold 8 × 48 bytes of entries after one line of
-    // fingerprints: 7 cache lines, as 44 bytes would (40 bytes: 6, 32 bytes: 5).
+    // A table slot is the entry plus an 8-byte fingerprint: 56 bytes, 61–74 bytes per 4-tuple
+    // at the table's 76–92 % load; 40 bytes would make it 52–64 and 32 bytes (never straddling
+    // a cache line) 43–53 (docs/ARCHITECTURE.md, "Flow key and memory").
     assert_eq!(core::mem::size_of::<Flow>(), 48);
     assert_eq!(core::mem::size_of::<Option<Flow>>(), 48);
 }

@@ -278,6 +278,21 @@ impl Shard {
         self.table.prefetch(key.fp);
     }
 
+    /// Two-stage look-ahead, fetching only the lines a lookup needs (src/flow/table.rs): call
+    /// this for a key, then [`Shard::prefetch_entry`] for it a few segments later, then
+    /// `process_keyed` a few more later (or, per batch: every key's `prefetch_fps`, then
+    /// every key's `prefetch_entry`, then the segments).
+    #[inline]
+    pub fn prefetch_fps(&self, key: &FlowKey) {
+        self.table.prefetch_fps(key.fp);
+    }
+
+    /// Second stage of [`Shard::prefetch_fps`]: start loading the key's entry.
+    #[inline]
+    pub fn prefetch_entry(&self, key: &FlowKey) {
+        self.table.prefetch_entry(key.fp);
+    }
+
     /// Tracked 4-tuples (live and tombstones).
     pub fn flows(&self) -> usize {
         self.table.len()
