@@ -1,7 +1,8 @@
 //! Host mode: watch a production interface without touching its traffic.
 //!
 //! Ring path (the default): the tc program on IF's clsact hooks writes a 168-byte record of
-//! each control segment (its first 128 bytes, wire length, stamp) into a BPF ring buffer
+//! each control segment (its headers, or with `--pcap-dir` its first 128 bytes; wire length,
+//! stamp) into a BPF ring buffer
 //! that one worker maps and drains ([`crate::datapath::ring`]); no clone, no traffic on the
 //! veth, no XDP. Clone path (`ACKSCOPE_HOST_PATH=clone`):
 //!
