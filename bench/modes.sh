@@ -5,7 +5,9 @@
 #       client/server pair, without ackscope and with `--mode host` on the server's
 #       interface, runs interleaved: without, ring path (ACKSCOPE_HOST_PATH=ring), without,
 #       clone path (ACKSCOPE_HOST_PATH=clone), ...; ratios paired with the run before, and the
-#       CPU cost per observed control segment from the processes' own accounting
+#       CPU cost per observed control segment from the processes' own accounting.
+#       HOST_VARIANTS="NAME=BINARY:PATH ..." replaces the two variants (old build vs new);
+#       RATE=N paces the clients to N connections/s (CPU per segment at a fixed rate)
 #   bench/modes.sh host-lookups ACKSCOPE CONNRATE [RUNS] [SECS]   the same ratio with the
 #       kernel view (sock_diag lookups of stale ACKs) on and off, under a stale-ACK load from
 #       `ackscope gen` (GEN_RATE frames/s, GEN_STALE share of stale-ACK stories)
@@ -30,52 +32,64 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 
 case "$PART" in
 host)
-    CONNRATE="${3:?connrate binary}" RUNS="${4:-5}" SECS="${5:-5}"
+    # Variants (HOST_VARIANTS, "NAME=BINARY:PATH ..."; default the ring and the clone path of
+    # ACKSCOPE): e.g. HOST_VARIANTS="base=/tmp/ackscope-base:ring new=target/release/ackscope:ring"
+    # pairs an old build with a new one. RATE=N paces the clients to N connections/s in total
+    # (0: as fast as they can, the saturated host): at a fixed rate the CPU per control segment
+    # compares like with like on a machine shared with other jobs.
+    CONNRATE="${3:?connrate binary}" RUNS="${4:-5}" SECS="${5:-5}" RATE="${RATE:-0}"
+    VARIANTS="${HOST_VARIANTS:-ring=$BIN:ring clone=$BIN:clone}"
     modes_setup_host bench net.ipv4.tcp_tw_reuse=1 "net.ipv4.ip_local_port_range=1024 65000"
     ip netns exec "$NS_S" "$CONNRATE" server "$SRV_IP:7000" 4 &
     SPID=$!; _PIDS+=("$SPID")
     sleep 0.5
     nsc "$CONNRATE" client "$SRV_IP:7000" 1 4 >/dev/null   # warm-up
-    # Per round: without ackscope, the ring path, without, the clone path; each "with" run is
+    # Per round: without ackscope, variant 1, without, variant 2, ...; each "with" run is
     # paired with the "without" run just before it. Beside each run: the load average, and
-    # CPU time from the processes' own accounting (utime+stime, USER_HZ ticks; with tick
-    # accounting a process is also charged the softirq work done in its context, i.e. the tc
-    # program and, on the clone path, the clones): the workload's (client getrusage + server
-    # /proc/PID/stat delta) per connection, and ackscope's. "cost per control segment" =
-    # (ackscope's CPU + the workload's extra CPU per connection x connections) / the control
-    # segments the tc program selected (--summary-json host.cloned).
-    ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+    # CPU time from the processes' own accounting: the client's getrusage (utime+stime) plus
+    # the server's and ackscope's threads' run time (/proc/PID/task/*/schedstat, ns). The
+    # kernel here has tick accounting without IRQ time accounting, so a task is also charged
+    # the softirq work done in its context, i.e. the tc program and, on the clone path, the
+    # clones. "cost per control segment" = (ackscope's CPU + the workload's extra CPU per
+    # connection x connections) / the control segments the tc program selected
+    # (--summary-json host.cloned); the workload's part is noisy on a shared machine,
+    # ackscope's own is not.
+    runtime_s() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{t+=$1} END {printf "%.6f", t/1e9}'; }
     field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
     run_workload() {  # sets R (rate), WL (workload CPU s), N (connections)
         local s0 s1 out
-        s0="$(ticks "$SPID")"
-        out="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4)"
-        s1="$(ticks "$SPID")"
+        s0="$(runtime_s "$SPID")"
+        out="$(nsc "$CONNRATE" client "$SRV_IP:7000" "$SECS" 4 "$RATE")"
+        s1="$(runtime_s "$SPID")"
         R="$(field "$out" rate)"; N="$(field "$out" conns)"
-        WL="$(awk -v c="$(field "$out" cpu_s)" -v a="$s0" -v b="$s1" 'BEGIN{printf "%.3f", c+(b-a)/100}')"
+        WL="$(awk -v c="$(field "$out" cpu_s)" -v a="$s0" -v b="$s1" 'BEGIN{printf "%.4f", c+b-a}')"
     }
     : >"$OUT/rows"
+    echo "variants: $VARIANTS; rate ${RATE} conn/s (0 = unpaced); $RUNS rounds of ${SECS} s; load $(cut -d' ' -f1-3 /proc/loadavg)"
     for i in $(seq 1 "$RUNS"); do
-        for path in ring clone; do
+        for v in $VARIANTS; do
+            name="${v%%=*}" spec="${v#*=}"
+            vbin="${spec%:*}" path="${spec##*:}"
             run_workload
             local_r0="$R" local_wl0="$WL" local_n0="$N"
             echo "run $i without ackscope: rate=$R conns=$N workload_cpu_s=$WL load=$(cut -d' ' -f1-3 /proc/loadavg)"
-            ACKSCOPE_HOST_PATH="$path" modes_start_ackscope "$NS_S" "$OUT" "host-$path$i" --mode host --iface s0 --quiet ${ACKSCOPE_ARGS:-}
-            a0="$(ticks "$ACK_PID")"
+            BIN="$vbin" ACKSCOPE_HOST_PATH="$path" modes_start_ackscope "$NS_S" "$OUT" "host-$name$i" --mode host --iface s0 --quiet ${ACKSCOPE_ARGS:-}
+            a0="$(runtime_s "$ACK_PID")"
             run_workload
-            a1="$(ticks "$ACK_PID")"
+            a1="$(runtime_s "$ACK_PID")"
             live_stop_ackscope || true
-            read -r seg lost < <("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); h=s["host"]; t=h["tc"]; import re; rf=re.search(r"ring_full=(\d+)", t); print(h["cloned"], (int(rf.group(1)) if rf else 0) + h["lost_on_veth"] + h["clone_fail"])' "$OUT/host-$path$i.summary.json")
-            ack_s="$(awk -v a="$a0" -v b="$a1" 'BEGIN{printf "%.2f", (b-a)/100}')"
-            echo "run $i with --mode host ($path path): rate=$R conns=$N workload_cpu_s=$WL ackscope_cpu_s=$ack_s control_segments=$seg lost=$lost load=$(cut -d' ' -f1-3 /proc/loadavg)"
-            awk -v p="$path" -v r0="$local_r0" -v w0="$local_wl0" -v n0="$local_n0" -v r="$R" -v w="$WL" -v n="$N" -v a="$ack_s" -v seg="$seg" \
+            read -r seg lost < <("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); h=s["host"]; t=h["tc"]; import re; rf=re.search(r"ring_full=(\d+)", t); print(h["cloned"], (int(rf.group(1)) if rf else 0) + h["lost_on_veth"] + h["clone_fail"])' "$OUT/host-$name$i.summary.json")
+            ack_s="$(awk -v a="$a0" -v b="$a1" 'BEGIN{printf "%.4f", b-a}')"
+            echo "run $i with --mode host ($name: $path path of $vbin): rate=$R conns=$N workload_cpu_s=$WL ackscope_cpu_s=$ack_s control_segments=$seg lost=$lost load=$(cut -d' ' -f1-3 /proc/loadavg)"
+            awk -v p="$name" -v r0="$local_r0" -v w0="$local_wl0" -v n0="$local_n0" -v r="$R" -v w="$WL" -v n="$N" -v a="$ack_s" -v seg="$seg" \
                 'BEGIN{ extra = (w/n - w0/n0) * n; printf "%s %.3f %.3f %.3f\n", p, r/r0, (seg>0 ? (a+extra)*1e6/seg : 0), (seg>0 ? a*1e6/seg : 0) }' >>"$OUT/rows"
         done
     done
     mm() { sort -n | awk '{a[NR]=$1} END {printf "%s..%s", a[1], a[NR]}'; }
-    for path in ring clone; do
-        col() { awk -v p="$path" -v c="$1" '$1==p {print $c}' "$OUT/rows"; }
-        echo "$path path: connection rate ratio median $(col 2 | median) (min-max $(col 2 | mm)); \
+    for v in $VARIANTS; do
+        name="${v%%=*}"
+        col() { awk -v p="$name" -v c="$1" '$1==p {print $c}' "$OUT/rows"; }
+        echo "$name: connection rate ratio median $(col 2 | median) (min-max $(col 2 | mm)); \
 cost per control segment median $(col 3 | median) us (min-max $(col 3 | mm)); \
 of it ackscope's own CPU median $(col 4 | median) us (min-max $(col 4 | mm))"
     done
@@ -182,4 +196,4 @@ host-lookups)
     ;;
 *) die "part must be host, host-lookups or inline" ;;
 esac
-rm -rf "$OUT"
+if [ -n "${KEEP:-}" ]; then echo "kept $OUT"; else rm -rf "$OUT"; fi

@@ -40,6 +40,10 @@ const volatile __u32 ackscope_ring_mode = 1;
  * with a wake-up (all others with BPF_RB_NO_WAKEUP: the consumer polls with a
  * short timeout). */
 const volatile __u64 ackscope_ring_wake_bytes = 256 * 1024;
+/* Ring path: 1 copies the frame's first ACKSCOPE_REC_SNAP bytes whatever they hold
+ * (--pcap-dir records them); 0 copies the headers only (the frame minus its TCP payload,
+ * at most ACKSCOPE_REC_SNAP bytes), which is all the worker parses. */
+const volatile __u32 ackscope_rec_whole = 0;
 /* Handshake/teardown entries older than this are treated as absent. */
 const volatile __u64 ackscope_flow_age_ns = 10ULL * 1000 * 1000 * 1000;
 
@@ -76,28 +80,34 @@ struct {
 /* Longest header chain worth pulling into the linear area. */
 #define ACKSCOPE_PULL_LEN 128
 
+/* What ackscope_record() did. */
+enum { ACKSCOPE_REC_OK = 0, ACKSCOPE_REC_FULL = 1, ACKSCOPE_REC_WOKE = 2 };
+
 /* Ring path: a record of the segment's first bytes (the packet is only read). An
- * out-of-band VLAN tag is put back into the copy, as the clone path's veth does. */
-static __always_inline void ackscope_record(struct __sk_buff *skb,
-					    struct ackscope_tc_counters *c,
-					    __u64 now, int cls)
+ * out-of-band VLAN tag is put back into the copy, as the clone path's veth does. `want` is
+ * how many of the frame's bytes are worth copying (at most ACKSCOPE_REC_SNAP are).
+ *
+ * A global function: the verifier checks it once, on its own, instead of once per path of
+ * the classifier that reaches it (the program stays well inside the verifier's budget, and
+ * a record costs one BPF-to-BPF call). */
+__noinline int ackscope_record(struct __sk_buff *skb, __u64 now, __u32 cls, __u32 want)
 {
 	struct ackscope_tc_record *r;
 	__u32 len = skb->len;
 	__u32 cap;
 
+	if (want > len)
+		want = len;
 	r = bpf_ringbuf_reserve(&ackscope_tc_ring, sizeof(*r), 0);
-	if (!r) {
-		CNT(c, ring_full);
-		return;
-	}
+	if (!r)
+		return ACKSCOPE_REC_FULL;
 	r->ts_ns = now;
 	r->ifindex = skb->ifindex;
 	r->egress = skb->ingress_ifindex == 0 || skb->ingress_ifindex != skb->ifindex;
 	r->class_ = cls;
 	r->_pad = 0;
-	if (skb->vlan_present && len >= 14) {
-		__u32 rest = len - 12;
+	if (skb->vlan_present && want >= 14) {
+		__u32 rest = want - 12;
 		int ok = bpf_skb_load_bytes(skb, 0, r->data, 12) == 0;
 		__u16 tpid = bpf_htons(skb->vlan_proto);
 		__u16 tci = bpf_htons(skb->vlan_tci);
@@ -115,25 +125,25 @@ static __always_inline void ackscope_record(struct __sk_buff *skb,
 			cap = 0;
 		r->wire_len = len + 4;
 	} else {
-		cap = len < ACKSCOPE_REC_SNAP ? len : ACKSCOPE_REC_SNAP;
+		cap = want < ACKSCOPE_REC_SNAP ? want : ACKSCOPE_REC_SNAP;
 		cap = ((cap - 1) & (ACKSCOPE_REC_SNAP - 1)) + 1;
-		if (len == 0 || bpf_skb_load_bytes(skb, 0, r->data, cap) != 0)
+		if (want == 0 || bpf_skb_load_bytes(skb, 0, r->data, cap) != 0)
 			cap = 0;
 		r->wire_len = len;
 	}
 	r->cap_len = cap;
 	/* A forced wake-up costs ~4 us on this CPU (irq_work), so only the record that
 	 * crosses the fill mark wakes the consumer; below it, and above it while the
-	 * consumer catches up, records are submitted silently (the consumer also polls
-	 * with a 1 ms timeout). The available data includes this record. */
-	__u64 flags = BPF_RB_NO_WAKEUP;
+	 * consumer catches up, records are submitted silently (the consumer paces itself,
+	 * src/datapath/ring.rs). The available data includes this record. */
 	__u64 avail = bpf_ringbuf_query(&ackscope_tc_ring, BPF_RB_AVAIL_DATA);
 	if (avail >= ackscope_ring_wake_bytes &&
 	    avail < ackscope_ring_wake_bytes + sizeof(*r) + 8) {
-		flags = BPF_RB_FORCE_WAKEUP;
-		CNT(c, ring_wakeups);
+		bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+		return ACKSCOPE_REC_WOKE;
 	}
-	bpf_ringbuf_submit(r, flags);
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	return ACKSCOPE_REC_OK;
 }
 
 SEC("tc")
@@ -191,7 +201,17 @@ int ackscope_tc(struct __sk_buff *skb)
 
 	CNT_SELECTED(c, cls, cloned);
 	if (ackscope_ring_mode) {
-		ackscope_record(skb, c, now, cls);
+		/* The headers only, unless captures want the frame's prefix. */
+		__u32 want = skb->len;
+
+		if (!ackscope_rec_whole && p.payload_len < want)
+			want -= p.payload_len;
+		int rc = ackscope_record(skb, now, cls, want);
+
+		if (rc == ACKSCOPE_REC_FULL)
+			CNT(c, ring_full);
+		else if (rc == ACKSCOPE_REC_WOKE)
+			CNT(c, ring_wakeups);
 		return TC_ACT_UNSPEC;
 	}
 	if (bpf_clone_redirect(skb, ackscope_clone_ifindex, 0) != 0)

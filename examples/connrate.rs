@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! connrate server ADDR:PORT [THREADS]          accept; read to EOF; answer 16 bytes; close
-//! connrate client ADDR:PORT SECS [THREADS]     connect, send 16 bytes, shut down the write
+//! connrate client ADDR:PORT SECS [THREADS] [RATE]
+//!                                              connect, send 16 bytes, shut down the write
 //!                                              side, read the answer to EOF, close; repeat
+//!                                              (RATE > 0: at most RATE connections/s in
+//!                                              total, paced evenly over the threads)
 //! ```
 //!
 //! The client prints `conns=N failed=F secs=S rate=R cpu_s=C` (connections per second; C its
@@ -33,9 +36,19 @@ fn serve(l: TcpListener) {
     }
 }
 
-fn client(addr: SocketAddr, until: Instant, ok: &AtomicU64, failed: &AtomicU64, stop: &AtomicBool) {
+/// One client thread; `every`: the pace of this thread (None: as fast as it can).
+fn client(addr: SocketAddr, until: Instant, every: Option<Duration>, ok: &AtomicU64, failed: &AtomicU64, stop: &AtomicBool) {
     let mut buf = [0u8; 256];
+    let mut next = Instant::now();
     while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        if let Some(every) = every {
+            // A fixed schedule (not "sleep after each"): a slow connection is caught up.
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            next += every;
+        }
         let r = (|| -> std::io::Result<()> {
             let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
             s.set_read_timeout(Some(Duration::from_secs(3)))?;
@@ -75,7 +88,7 @@ fn own_cpu_s() -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: connrate server ADDR:PORT [THREADS] | connrate client ADDR:PORT SECS [THREADS]";
+    let usage = "usage: connrate server ADDR:PORT [THREADS] | connrate client ADDR:PORT SECS [THREADS] [RATE]";
     let addr: SocketAddr = args.get(2).and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("{usage}"));
     match args.get(1).map(String::as_str) {
         Some("server") => {
@@ -94,13 +107,15 @@ fn main() {
         Some("client") => {
             let secs: f64 = args.get(3).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("{usage}"));
             let threads: usize = args.get(4).and_then(|t| t.parse().ok()).unwrap_or(4);
+            let rate: f64 = args.get(5).and_then(|t| t.parse().ok()).unwrap_or(0.0);
+            let every = (rate > 0.0).then(|| Duration::from_secs_f64(threads as f64 / rate));
             let (ok, failed, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
             let t0 = Instant::now();
             let until = t0 + Duration::from_secs_f64(secs);
             let hs: Vec<_> = (0..threads)
                 .map(|_| {
                     let (ok, failed, stop) = (ok.clone(), failed.clone(), stop.clone());
-                    std::thread::spawn(move || client(addr, until, &ok, &failed, &stop))
+                    std::thread::spawn(move || client(addr, until, every, &ok, &failed, &stop))
                 })
                 .collect();
             for h in hs {

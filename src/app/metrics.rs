@@ -192,22 +192,22 @@ impl Collector for MetricsSource {
             // Several interfaces: each program's counters under its `iface` label.
             encode_xdp_ports(e, &ports)?;
         } else if let Some(b) = *p.xdp.lock().expect("metrics lock") {
-            counter(e, "ackscope_xdp_frames", "Frames the XDP program saw.", b.frames)?;
+            counter(e, "ackscope_xdp_frames", "Frames the XDP program saw (host mode's ring path: packets the tc program saw).", b.frames)?;
             counter_family(
                 e,
                 "ackscope_xdp_steered",
-                "Frames steered to AF_XDP, by class.",
+                "Frames steered to AF_XDP, by class (host mode's ring path: control segments the tc program wrote to its ring).",
                 "class",
                 [("syn", b.steered_syn), ("synack", b.steered_synack), ("fin", b.steered_fin), ("rst", b.steered_rst), ("ack", b.steered_ack)],
             )?;
             counter_family(
                 e,
                 "ackscope_xdp_not_steered",
-                "Frames not steered, by reason.",
+                "Frames not steered, by reason (host mode's ring path: by the tc program).",
                 "reason",
                 [("tcp", b.not_steered_tcp), ("not_tcp", b.not_tcp), ("parse_fail", b.parse_fail)],
             )?;
-            counter(e, "ackscope_xdp_redirect_fail", "Steered frames whose XSKMAP redirect failed.", b.redirect_fail)?;
+            counter(e, "ackscope_xdp_redirect_fail", "Steered frames whose XSKMAP redirect failed (host mode's ring path: records lost to a full ring).", b.redirect_fail)?;
             counter(e, "ackscope_xdp_flows_evicted", FLOWS_EVICTED_HELP, b.flows_evicted)?;
         }
         pressure_metrics(e, crate::detect::pressure::by_server(pairs), self.top_servers, self.time_wait_ms)?;
@@ -296,23 +296,23 @@ fn pressure_metrics(e: &mut DescriptorEncoder, view: Vec<ServerPressure>, top: u
 
 /// The XDP metrics of several interfaces, one `iface` label value each.
 fn encode_xdp_ports(e: &mut DescriptorEncoder, ports: &[(String, BpfCounters)]) -> Result<(), std::fmt::Error> {
-    let mut m = e.encode_descriptor("ackscope_xdp_frames", "Frames the XDP program saw.", None, MetricType::Counter)?;
+    let mut m = e.encode_descriptor("ackscope_xdp_frames", "Frames the XDP program saw (host mode's ring path: packets the tc program saw).", None, MetricType::Counter)?;
     for (i, b) in ports {
         ConstCounter::new(b.frames).encode(m.encode_family(&[("iface", i.as_str())])?)?;
     }
-    let mut m = e.encode_descriptor("ackscope_xdp_steered", "Frames steered to AF_XDP, by class.", None, MetricType::Counter)?;
+    let mut m = e.encode_descriptor("ackscope_xdp_steered", "Frames steered to AF_XDP, by class (host mode's ring path: control segments the tc program wrote to its ring).", None, MetricType::Counter)?;
     for (i, b) in ports {
         for (class, v) in [("syn", b.steered_syn), ("synack", b.steered_synack), ("fin", b.steered_fin), ("rst", b.steered_rst), ("ack", b.steered_ack)] {
             ConstCounter::new(v).encode(m.encode_family(&[("iface", i.as_str()), ("class", class)])?)?;
         }
     }
-    let mut m = e.encode_descriptor("ackscope_xdp_not_steered", "Frames not steered, by reason.", None, MetricType::Counter)?;
+    let mut m = e.encode_descriptor("ackscope_xdp_not_steered", "Frames not steered, by reason (host mode's ring path: by the tc program).", None, MetricType::Counter)?;
     for (i, b) in ports {
         for (reason, v) in [("tcp", b.not_steered_tcp), ("not_tcp", b.not_tcp), ("parse_fail", b.parse_fail)] {
             ConstCounter::new(v).encode(m.encode_family(&[("iface", i.as_str()), ("reason", reason)])?)?;
         }
     }
-    let mut m = e.encode_descriptor("ackscope_xdp_redirect_fail", "Steered frames whose XSKMAP redirect failed.", None, MetricType::Counter)?;
+    let mut m = e.encode_descriptor("ackscope_xdp_redirect_fail", "Steered frames whose XSKMAP redirect failed (host mode's ring path: records lost to a full ring).", None, MetricType::Counter)?;
     for (i, b) in ports {
         ConstCounter::new(b.redirect_fail).encode(m.encode_family(&[("iface", i.as_str())])?)?;
     }

@@ -151,11 +151,14 @@ pub struct TcConfig {
     pub flow_table_size: u32,
     /// Ring path (records into a BPF ring buffer) instead of clones to the veth.
     pub ring: bool,
+    /// Ring path: records carry the frame's first 128 bytes whatever they hold (for
+    /// `--pcap-dir`), not only its headers.
+    pub whole_prefix: bool,
 }
 
 impl Default for TcConfig {
     fn default() -> Self {
-        TcConfig { flow_age: Duration::from_secs(10), flow_table_size: 65536, ring: true }
+        TcConfig { flow_age: Duration::from_secs(10), flow_table_size: 65536, ring: true, whole_prefix: false }
     }
 }
 
@@ -295,6 +298,7 @@ fn load(
         .ok_or_else(|| DatapathError::Config("tc BPF object has no .rodata section".into()))?;
     rodata.ackscope_clone_ifindex = clone_ifindex;
     rodata.ackscope_ring_mode = u32::from(cfg.ring);
+    rodata.ackscope_rec_whole = u32::from(cfg.whole_prefix);
     rodata.ackscope_ring_wake_bytes = u64::from(RING_BYTES / 8);
     rodata.ackscope_key_seed = super::abi::key_seed();
     rodata.ackscope_flow_age_ns = u64::try_from(cfg.flow_age.as_nanos()).unwrap_or(u64::MAX);
@@ -322,7 +326,6 @@ pub fn test_run_ns(
     repeat: u32,
     rounds: u32,
 ) -> Result<(Vec<Vec<f64>>, TcCounters)> {
-    use super::pool::FrameSource;
     route_libbpf_logs();
     check_capabilities()?;
     let skel = OwnedSkel::load(|storage| load(clone_ifindex, cfg, storage))?;
@@ -337,7 +340,7 @@ pub fn test_run_ns(
             let o = skel.progs.ackscope_tc.test_run(input).map_err(|e| load_error("BPF_PROG_RUN of the tc program", e))?;
             ns.push(o.duration.as_nanos() as f64);
             if let Some(r) = ring.as_mut() {
-                while r.recv(usize::MAX, 0, |_, _| {})? > 0 {}
+                r.drain_now(|_, _, _| {});
             }
         }
         out.push(ns);

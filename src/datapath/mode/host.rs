@@ -1,7 +1,8 @@
 //! Host mode: watch a production interface without touching its traffic.
 //!
 //! Ring path (the default): the tc program on IF's clsact hooks writes a 168-byte record of
-//! each control segment (its first 128 bytes, wire length, stamp) into a BPF ring buffer
+//! each control segment (its headers, or with `--pcap-dir` its first 128 bytes; wire length,
+//! stamp) into a BPF ring buffer
 //! that one worker maps and drains ([`crate::datapath::ring`]); no clone, no traffic on the
 //! veth, no XDP. Clone path (`ACKSCOPE_HOST_PATH=clone`):
 //!
@@ -85,7 +86,7 @@ pub(crate) fn start(cfg: &LiveConfig) -> Result<Started> {
     mcfg.steer.presorted = true;
     mcfg.steer.attach_mode = AttachMode::Native;
     let mut st = super::mirror::open(&mcfg, Some(HOST_PACE))?;
-    if let Err(e) = host.attach_tc(&TcConfig { flow_age: cfg.steer.flow_age, flow_table_size: cfg.steer.flow_table_size, ring: false }) {
+    if let Err(e) = host.attach_tc(&TcConfig { flow_age: cfg.steer.flow_age, flow_table_size: cfg.steer.flow_table_size, ring: false, whole_prefix: false }) {
         // The session's one teardown order: workers, program, then the veth pair.
         st.state = ModeState::Host(host);
         drop(Session::from_started(st));
@@ -105,9 +106,22 @@ fn start_ring(cfg: &LiveConfig) -> Result<Started> {
         flow_age: cfg.steer.flow_age,
         flow_table_size: cfg.steer.flow_table_size,
         ring: true,
+        // Flagged-flow captures get the frame's first 128 bytes; the engine needs only the
+        // headers.
+        whole_prefix: cfg.pool.recorder.is_some(),
     })?;
     let src = host.tc.as_ref().expect("attached above").ring_source()?;
-    let pool = Pool::spawn(vec![Paced::new(src, HOST_PACE)], pool_config(cfg, 1));
+    // The ring source paces itself (datapath::ring: adaptive pause, about half a batch per
+    // wake-up); a larger batch than AF_XDP's default means fewer wake-ups at high rates.
+    let mut pcfg = pool_config(cfg, 1);
+    pcfg.batch = pcfg.batch.max(RING_BATCH);
+    // Not pinned unless `--cores` says so: the worker shares the cores with the workload, and
+    // pinned to core 0 it waited up to 0.75 s for that core on a loaded 2-core host (the ring
+    // filled) while the other core had room.
+    if cfg.cores.is_none() && cfg.pool.cores.is_empty() {
+        pcfg.cores = vec![None];
+    }
+    let pool = Pool::spawn(vec![src], pcfg);
     tracing::info!(iface = %cfg.iface, "host session started (ring path: records in a BPF ring buffer, no clones)");
     Ok(Started { steer: None, pool, queues: vec![0], zerocopy: false, state: ModeState::Host(host) })
 }
@@ -280,6 +294,9 @@ pub fn remove_leftovers(iface: &str, ifindex: u32) {
         warn!(iface, filters, "removed tc filters of a previous run (its veth pair was already gone)");
     }
 }
+
+/// Records per receive batch on the ring path (at least; `--batch` may ask for more).
+const RING_BATCH: usize = 512;
 
 /// How long a host-mode worker waits after a small batch (see [`Paced`]).
 pub const HOST_PACE: std::time::Duration = std::time::Duration::from_micros(1000);

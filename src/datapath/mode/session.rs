@@ -548,7 +548,10 @@ impl LiveReport {
         use std::sync::atomic::Ordering::Relaxed;
         let mut s = String::new();
         let one = [PortReport { iface: self.iface.clone(), mode: self.mode, bpf: self.bpf, workers: 0..self.queues.len() }];
-        for p in if self.ports.len() > 1 { &self.ports[..] } else { &one[..] } {
+        // Host mode's ring path has no XDP program: its "tc on …" line (below) is the
+        // program's, not an all-zero "xdp on …" line.
+        let ring_path = matches!(self.mode_report, ModeReport::Host { ring: true, .. });
+        for p in if self.ports.len() > 1 { &self.ports[..] } else if ring_path { &[][..] } else { &one[..] } {
             let _ = writeln!(
                 s,
                 "xdp on {} ({}, {}): {}",
