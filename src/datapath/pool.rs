@@ -635,9 +635,15 @@ mod test {
         }
         let mk = |v: Vec<(u64, Vec<u8>)>| VecSource { ts: v.iter().map(|x| x.0).collect(), frames: v.into_iter().map(|x| x.1).collect(), at: 0 };
         // Queue 1 (the answers) is read first by construction of the test: give it a head start.
-        let cfg = PoolConfig { reorder_window_ns: 50_000_000, ..PoolConfig::default() };
+        // A 1 s window: on a loaded machine one worker may start long after the other, and a
+        // frame released before its partner from the other queue arrived would be out of order.
+        let cfg = PoolConfig { reorder_window_ns: 1_000_000_000, ..PoolConfig::default() };
         let pool = Pool::spawn(vec![mk(q1), mk(q0)], cfg);
-        std::thread::sleep(Duration::from_millis(300));
+        // Until every frame went through the engine (bounded: 20 s).
+        let t0 = std::time::Instant::now();
+        while pool.stats.iter().map(|s| s.processed.load(Ordering::Relaxed)).sum::<u64>() < 2 * u64::from(flows) && t0.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let events = pool.events.clone();
         let stats = pool.stats.clone();
         let results = pool.join();
