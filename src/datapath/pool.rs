@@ -506,8 +506,13 @@ fn worker<S: FrameSource, C: Carry>(
             }
         }
         if !batch.is_empty() {
+            // Two stages (src/flow/table.rs): every key's fingerprint line, then every key's
+            // entry line(s), so each lookup below touches lines already on their way.
             for (_, key) in &batch {
-                shard.prefetch(key);
+                shard.prefetch_fps(key);
+            }
+            for (_, key) in &batch {
+                shard.prefetch_entry(key);
             }
             let mut sink = ChannelSink { tx: &tx, stats: st };
             let done = batch.len() as u64;

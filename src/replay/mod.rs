@@ -76,9 +76,15 @@ pub fn replay_with<S: EventSink>(
                             problems.tunnel(seg.tunnel.as_ref());
                             match recorder.as_deref_mut() {
                                 None => {
+                                    // Two stages (src/flow/table.rs): the fingerprint line
+                                    // `ahead` segments before the engine needs it, the entry's
+                                    // line(s) half-way, once that fingerprint line is in.
                                     let key = shard.key(seg);
-                                    shard.prefetch(&key);
+                                    shard.prefetch_fps(&key);
                                     queue.push_back((*seg, key));
+                                    if let Some((_, k)) = queue.len().checked_sub(ahead / 2 + 1).and_then(|i| queue.get(i)) {
+                                        shard.prefetch_entry(k);
+                                    }
                                     if queue.len() > ahead {
                                         // In place, then dropped: no copy of the segment out.
                                         if let Some((s, k)) = queue.front() {
