@@ -77,6 +77,20 @@ static __always_inline __u16 csum_fold(__u64 s)
 	return (__u16)s;
 }
 
+/* Make the frame `len` bytes (14..`max`) and copy `data` into it: 0, or -1 (the caller counts
+ * it in gen_errors). Both programs send this way; only the slot map and its size differ. */
+static __always_inline int gen_put(struct xdp_md *ctx, const __u8 *data, __u32 len, __u32 max)
+{
+	int cur;
+
+	if (len < 14 || len > max)
+		return -1;
+	cur = (int)(ctx->data_end - ctx->data);
+	if (cur != (int)len && bpf_xdp_adjust_tail(ctx, (int)len - cur))
+		return -1;
+	return bpf_xdp_store_bytes(ctx, 0, data, len) ? -1 : 0;
+}
+
 SEC("xdp")
 int ackscope_gen(struct xdp_md *ctx)
 {
@@ -86,19 +100,13 @@ int ackscope_gen(struct xdp_md *ctx)
 	__u32 lap = (__u32)(c / n);
 	struct gen_frame *f;
 	__u32 len, off;
-	int cur;
 
 	gen_cursor = c + 1;
 	f = bpf_map_lookup_elem(&gen_frames, &idx);
 	if (!f)
 		goto err;
 	len = f->len;
-	if (len < 14 || len > GEN_SLOT)
-		goto err;
-	cur = (int)(ctx->data_end - ctx->data);
-	if (cur != (int)len && bpf_xdp_adjust_tail(ctx, (int)len - cur))
-		goto err;
-	if (bpf_xdp_store_bytes(ctx, 0, f->data, len))
+	if (gen_put(ctx, f->data, len, GEN_SLOT))
 		goto err;
 
 	if (lap && (f->shift & GEN_VARY_TUPLE)) {
@@ -176,8 +184,7 @@ int ackscope_gen_pcap(struct xdp_md *ctx)
 {
 	__u64 c = gen_cursor;
 	struct gen_pcap_frame *f;
-	__u32 idx, len;
-	int cur;
+	__u32 idx;
 
 	gen_cursor = c + 1;
 	if (c >= gen_nframes)
@@ -186,13 +193,7 @@ int ackscope_gen_pcap(struct xdp_md *ctx)
 	f = bpf_map_lookup_elem(&gen_pcap_frames, &idx);
 	if (!f)
 		goto err;
-	len = f->len;
-	if (len < 14 || len > GEN_PCAP_SLOT)
-		goto err;
-	cur = (int)(ctx->data_end - ctx->data);
-	if (cur != (int)len && bpf_xdp_adjust_tail(ctx, (int)len - cur))
-		goto err;
-	if (bpf_xdp_store_bytes(ctx, 0, f->data, len))
+	if (gen_put(ctx, f->data, f->len, GEN_PCAP_SLOT))
 		goto err;
 	return XDP_TX;
 err:
