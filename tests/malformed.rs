@@ -78,14 +78,20 @@ fn bpf_expect(frame: &[u8], got: &Result<Parsed, ParseError>) -> Bpf {
 
 // ---- captures and their layout ---------------------------------------------------------------
 
-fn captures() -> Vec<(String, Vec<Vec<u8>>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures");
+/// The capture files in tests/<sub> whose extension is one of `exts`, sorted, and the folder.
+fn capture_files(sub: &str, exts: &[&str]) -> (PathBuf, Vec<PathBuf>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(sub);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .filter(|p| p.extension().is_some_and(|e| exts.iter().any(|x| e == *x)))
         .collect();
     files.sort();
+    (dir, files)
+}
+
+fn captures() -> Vec<(String, Vec<Vec<u8>>)> {
+    let (dir, files) = capture_files("captures", &["pcap"]);
     assert!(files.len() >= 10, "the real captures are missing from {}", dir.display());
     files
         .iter()
@@ -266,13 +272,7 @@ fn parser_truncation_at_every_offset_of_every_real_frame() {
 /// TCP header is complete, the same segment with the same tunnel; never a skip or a content error.
 #[test]
 fn parser_truncation_at_every_offset_of_every_encapsulated_frame() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures/encap");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    files.sort();
+    let (dir, files) = capture_files("captures/encap", &["pcap", "pcapng"]);
     assert!(files.len() >= 20, "the encapsulated captures are missing from {}", dir.display());
     let (mut n, mut frames) = (0usize, 0usize);
     for f in &files {
@@ -312,13 +312,7 @@ fn xdp_program_on_every_truncation_of_every_encapsulated_frame() {
     if !may_load_bpf("xdp_program_on_every_truncation_of_every_encapsulated_frame") {
         return;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures/encap");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    files.sort();
+    let (_, files) = capture_files("captures/encap", &["pcap", "pcapng"]);
     let mut owned: Vec<(String, Vec<u8>)> = Vec::new();
     for f in &files {
         let mut r = CaptureReader::open(f).unwrap();
