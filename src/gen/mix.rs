@@ -22,6 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::detect::{Cause, CAUSES};
 use crate::packet::build::{TcpSpec, F};
+use crate::packet::SeqNum;
 
 /// Sequence-number offset added per lap (to client and server sequence space alike). Large
 /// enough to lift a new ISN above everything the previous lap's story consumed, far below 2³¹.
@@ -134,7 +135,8 @@ const ORDINARY_MIX: [(Story, u32); 6] = [
 pub enum Trigger {
     /// Nothing.
     None,
-    /// The stale ACK of a story of this kind: one `stale_ack` event.
+    /// The frame that lets ackscope report a story's stale ACK (the ACK itself, or the client's RST
+    /// that confirms it): one `stale_ack` event.
     StaleAck(Story),
     /// A SYN that Linux's TIME_WAIT will refuse: one `reuse_in_time_wait` event.
     ReuseInTimeWait,
@@ -214,7 +216,8 @@ pub struct Expected {
     pub frames: u64,
     /// Data segments among them.
     pub data_segments: u64,
-    /// Stale-ACK exchanges injected (stale ACK frames sent): `stale_ack` events.
+    /// Stale-ACK exchanges injected whose `stale_ack` ackscope can report from the frames sent
+    /// (the stale ACK, or the client's RST that confirms it; see `Builder::stale_exchange`).
     pub stale_acks: u64,
     /// Of those, by the cause ackscope must name ([`Cause::ALL`] order).
     pub stale_by_cause: [u64; CAUSES],
@@ -625,10 +628,19 @@ impl Builder<'_> {
     /// The stale-ACK exchange on a reuse SYN with ISN `isn`: the server's bare ACK
     /// `<SEQ=old_snd><ACK=old_rcv>`, the client's RST `<SEQ=old_rcv>` (RFC 9293 §3.10.7.3),
     /// the retried SYN, the recovering handshake (new server ISN `s_isn`), a client-first close.
+    ///
+    /// Which frame carries the `stale_ack` trigger follows ackscope's rule (detect::shard,
+    /// `Phase::Candidate`): an ack below the SYN (before ISN + 1) is a stale ACK at once; an ack
+    /// above it (a reuse SYN below the TIME_WAIT receive point) might be a SYN-ACK the capture
+    /// missed, so ackscope reports it only when the client confirms it with that RST. A stream
+    /// cut between the two frames must not expect the event.
     fn stale_exchange(&mut self, isn: u32, syn_trigger: Trigger, old_snd: u32, old_rcv: u32, s_isn: u32) {
+        let at_once = SeqNum(old_rcv).before(SeqNum(isn).add(1));
+        let stale = Trigger::StaleAck(self.story);
+        let (ack_trigger, rst_trigger) = if at_once { (stale, Trigger::None) } else { (Trigger::None, stale) };
         self.frame(true, isn, 0, F::SYN, 0, syn_trigger);
-        self.frame(false, old_snd, old_rcv, F::ACK, 0, Trigger::StaleAck(self.story));
-        self.c(old_rcv, 0, F::RST);
+        self.frame(false, old_snd, old_rcv, F::ACK, 0, ack_trigger);
+        self.frame(true, old_rcv, 0, F::RST, 0, rst_trigger);
         self.c(isn, 0, F::SYN);
         let mut k = self.handshake_after_retry(isn, s_isn);
         self.exchange(&mut k);

@@ -281,3 +281,29 @@ fn thread_shares_add_up_exactly() {
         }
     }
 }
+
+/// Wherever the generator stops, its expectations are what the engine reports: a stale ACK
+/// that ackscope reports only once the client's RST confirms it is not expected before that
+/// RST was sent (the one stale ACK a 30-minute soak was short by: the run ended between them).
+#[test]
+fn expectations_hold_wherever_the_stream_is_cut() {
+    let cfg = MixConfig { flows: 200, stale_ack_rate: 0.5, ipv6: 0.3, concurrency: 64, seed: 5, ..MixConfig::default() };
+    let plan = Plan::new(&cfg);
+    let mut frames: Vec<Vec<u8>> = plan.lap(0).into_iter().map(|f| f.data).collect();
+    let lap_n = frames.len();
+    frames.extend(plan.lap(1).into_iter().map(|f| f.data));
+    let mut held_back = 0;
+    for cut in (lap_n..frames.len()).step_by(5) {
+        let (mut ev, mut shard) = engine_events(frames[..cut].iter().cloned());
+        shard.finish(&mut ev);
+        let exp = Expected::after(&plan.lap(0), cut as u64);
+        assert_eq!(count(&ev, EventKind::StaleAck), exp.stale_acks, "cut after {cut} frames");
+        for c in Cause::ALL {
+            let got = ev.iter().filter(|e| e.kind == EventKind::StaleAck && e.cause == Some(c)).count() as u64;
+            assert_eq!(got, exp.stale_by_cause[c as usize], "cause {c:?}, cut after {cut} frames");
+        }
+        held_back += shard.counters.stale_ack_unconfirmed;
+    }
+    // The cuts did fall between a stale ACK and its confirming RST.
+    assert!(held_back > 0);
+}
