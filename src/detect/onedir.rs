@@ -16,7 +16,8 @@
 //!    it when the capture missed some of its data); otherwise no event.
 //!
 //! Only then a `stale_ack` is reported, with `inferred_from: "client_rst"`, `ack` = the RST's
-//! seq, and the attempt's outcome follows from the retries as for a seen stale ACK.
+//! seq (judged against the previous connection by evidence.rs like a seen ack), and the
+//! attempt's outcome follows from the retries as for a seen stale ACK.
 //!
 //! Visibility: a flow is called `client_only` when the inference rests on client segments only
 //! and nothing of the server was seen in the previous connection either (no server timestamp,
@@ -195,7 +196,12 @@ impl<S: EventSink> Ctx<'_, S> {
         ev.cause = Some(cause);
         ev.prev_state = Some(prev_state);
         ev.prev_close_age_ms = age;
-        ev.prev_rcv_nxt = old_rcv;
+        // The unseen ACK's ack is the RST's seq (RFC 9293 §3.10.7.3): judged like a seen one, so
+        // `ack_matches_prev` is never a `false` the segments do not prove (live, the client's
+        // data and a server ACK of it may not have been steered). With nothing of the server's
+        // receive point seen, the client's last sequence end is the point it was compared with.
+        self.prev_evidence(flow, client, r.seq, &mut ev);
+        ev.prev_rcv_nxt = ev.prev_rcv_nxt.or(old_rcv);
         ev.visibility = Some(if server_seen { Visibility::Both } else { Visibility::ClientOnly });
         ev.inferred_from = Some(InferredFrom::ClientRst);
         self.emit(&ev);

@@ -170,6 +170,35 @@ fn a_lost_stale_ack_with_the_server_visible_says_both() {
     assert_eq!(e.cause, Some(Cause::TimeWait));
 }
 
+/// Live host mode (tests/live/lb.sh): the previous connection's request data and the
+/// server's challenge ACK were not steered, only the client's RST <SEQ=the unseen ACK's ack>.
+/// The RST's seq lies after everything seen of the old client sequence space: the unseen data
+/// may explain it, so `ack_matches_prev` is not `false` (evidence.rs: never a `false` that the
+/// segments do not prove).
+#[test]
+fn an_inferred_stale_ack_after_unseen_data_is_within_the_window_not_a_mismatch() {
+    let mut s = Sim::new();
+    let c1 = ISN1.wrapping_add(1);
+    s.c(ISN1, 0, F::SYN);
+    s.seg(false, S_ISN, c1, F::SYN | F::ACK, 0);
+    s.c(c1, S_ISN + 1, F::ACK);
+    // 1 000 bytes of request data, not steered; the connection lingers ESTABLISHED.
+    let unseen_end = c1.wrapping_add(1000);
+    s.wait(500);
+    let isn2 = ISN1.wrapping_add(3_000_000);
+    s.c(isn2, 0, F::SYN);
+    s.c(unseen_end, 0, F::RST);
+    s.c(isn2, 0, F::SYN);
+    let e = s.events.iter().find(|e| e.kind == EventKind::StaleAck).copied().expect("inferred stale ACK");
+    assert_eq!(e.inferred_from, Some(InferredFrom::ClientRst));
+    assert_eq!(e.cause, Some(Cause::LingeringEstablished));
+    assert_eq!(e.ack.map(|a| a.0), Some(unseen_end));
+    assert_eq!(e.ack_evidence, Some(crate::detect::AckEvidence::WithinWindow));
+    assert_eq!(e.ack_window, Some(crate::detect::evidence::ACK_WINDOW));
+    assert_eq!(e.prev_rcv_nxt.map(|a| a.0), Some(c1), "the server's last ack seen");
+    assert_eq!(e.ack_matches_prev(), None);
+}
+
 #[test]
 fn without_history_the_cause_is_unknown_and_the_attempt_fails_at_the_timeout() {
     let mut s = Sim::new();

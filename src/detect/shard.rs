@@ -1120,7 +1120,7 @@ impl<S: EventSink> Ctx<'_, S> {
         ev.cause = Some(cause);
         ev.prev_state = Some(prev_state);
         ev.prev_close_age_ms = age;
-        self.prev_evidence(flow, client, &mut ev);
+        self.prev_evidence(flow, client, seg.ack, &mut ev);
         if strong {
             self.emit(&ev);
         }
@@ -1227,13 +1227,13 @@ impl<S: EventSink> Ctx<'_, S> {
 
     /// `prev_rcv_nxt`, `ack_evidence`, `ack_window` (evidence.rs) and `prev_last_seen_ms` of a
     /// stale ACK, from what was seen of the previous connection.
-    fn prev_evidence(&self, flow: &Flow, client: Side, ev: &mut Event) {
+    fn prev_evidence(&self, flow: &Flow, client: Side, ack: SeqNum, ev: &mut Event) {
         ev.ack_evidence = Some(AckEvidence::Unknown);
         if flow.prev & pv::VALID == 0 {
             return;
         }
         let p = PrevRcv { rcv: flow.prev_rcv(), sent: flow.known_nxt(client), sent_final: flow.prev & pv::CFIN != 0 };
-        let v = judge(self.seg.ack, p);
+        let v = judge(ack, p);
         ev.prev_rcv_nxt = v.prev_rcv_nxt;
         ev.ack_evidence = Some(v.evidence);
         ev.ack_window = v.window;
