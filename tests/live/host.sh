@@ -51,12 +51,7 @@ state p1-before
 modes_start_ackscope "$NS_S" "$OUT" p1 --mode host --iface s0
 record_prog_ids
 state p1-running
-for p in 41001 41002 41003 41004; do
-    client reuse --sport "$p" --nbytes 5000 --isn below --isn-offset 1000
-done
-for p in 41011 41012; do
-    client lingering --sport "$p" --nbytes 1000
-done
+live_stale_exchanges
 # The kernel view (issue 14): the client's RSTs are lost for a while, so the server's stale
 # socket (TIME-WAIT, lingering ESTABLISHED) is still there when the stale ACK is confirmed by
 # the client's SYN retry and ackscope looks it up.

@@ -41,12 +41,7 @@ log "phase 1: inline (fail-open default)"
 modes_start_ackscope "$NS_M" "$OUT" p1 --mode inline --iface ia --peer ib
 state p1-running
 probe p1-start 40101
-for p in 41001 41002 41003 41004; do
-    client reuse --sport "$p" --nbytes 5000 --isn below --isn-offset 1000
-done
-for p in 41011 41012; do
-    client lingering --sport "$p" --nbytes 1000
-done
+live_stale_exchanges
 {
     nsc "$PY" "$TCPAPP" many --sport 20000 --count "$CONNS" --src "$CLI_IP" --dst "$SRV_IP"
     bulk "$BULK_MB"

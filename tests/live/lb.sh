@@ -27,8 +27,7 @@ lb_cleanup() {
     trap - EXIT INT TERM
     set +e
     local p
-    for p in "${_PIDS[@]}"; do _kill "$p"; done
-    _kill "$ACK_PID" INT
+    live_kill_started
     _kill "$HA_PID"
     for p in "${NG_PIDS[@]}"; do _kill "$p" QUIT; done
     _kill "$TD_PID" INT

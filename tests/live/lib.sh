@@ -28,14 +28,19 @@ _kill() {  # _kill PID [SIG]: a process we started; wait for it
     wait "$pid" 2>/dev/null || true
 }
 
-live_cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
+# End what this script started (by PID): its background jobs, ackscope (SIGINT), the server.
+live_kill_started() {
     local p
     for p in "${_PIDS[@]}"; do _kill "$p"; done
     _kill "$ACK_PID" INT
     _kill "$SRV_PID"
+}
+
+live_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    live_kill_started
     [ -n "$NS_C" ] && ip netns del "$NS_C" 2>/dev/null
     [ -n "$NS_S" ] && ip netns del "$NS_S" 2>/dev/null
     exit "$rc"
@@ -138,3 +143,16 @@ live_start_server() {
 }
 
 client() { nsc "$PY" "$TCPAPP" "$@" --src "$CLI_IP" --dst "$SRV_IP" >&2; }
+
+# The stale-ACK exchanges of the mode tests: from TIME_WAIT (ISN forced below the old receive
+# point) on 4 ports — with 2 queues some flows have their directions split — and from a
+# lingering ESTABLISHED connection (the client's RST dropped by nftables) on 2.
+live_stale_exchanges() {
+    local p
+    for p in 41001 41002 41003 41004; do
+        client reuse --sport "$p" --nbytes 5000 --isn below --isn-offset 1000
+    done
+    for p in 41011 41012; do
+        client lingering --sport "$p" --nbytes 1000
+    done
+}

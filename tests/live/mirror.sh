@@ -10,15 +10,7 @@ live_start_server
 EXTRA=()
 [ -n "${METRICS_PORT:-}" ] && EXTRA+=(--metrics "127.0.0.1:$METRICS_PORT")
 live_start_ackscope "$BIN" "$OUT" --queues "$QUEUES" --pcap-dir "$OUT/pcaps" "${EXTRA[@]}"
-# Stale ACK from TIME_WAIT (ISN forced below the old receive point), on several ports so
-# that with 2 queues some flows have their directions split.
-for p in 41001 41002 41003 41004; do
-    client reuse --sport "$p" --nbytes 5000 --isn below --isn-offset 1000
-done
-# Stale ACK from a lingering ESTABLISHED connection (client's RST dropped by nftables).
-for p in 41011 41012; do
-    client lingering --sport "$p" --nbytes 1000
-done
+live_stale_exchanges
 # Ordinary traffic: must not produce a single stale_ack.
 client many --sport 42000 --count "$ORDINARY"
 grep -E "^(CapEff|CapBnd|NoNewPrivs)" "/proc/$ACK_PID/status" >"$OUT/privs.txt" || true

@@ -17,9 +17,7 @@ modes_cleanup() {
     trap - EXIT INT TERM
     set +e
     local p
-    for p in "${_PIDS[@]}"; do _kill "$p"; done
-    _kill "$ACK_PID" INT
-    _kill "$SRV_PID"
+    live_kill_started
     for p in "$NS_C" "$NS_S" "$NS_M"; do
         [ -n "$p" ] && ip netns del "$p" 2>/dev/null
     done

@@ -17,14 +17,7 @@ tc -n "$NS_S" filter del dev s0 egress
 tc -n "$NS_S" filter add dev s0 egress u32 match u32 0 0 action mirred egress mirror dev tapc
 live_start_server
 live_start_ackscope "$BIN" "$OUT" --iface tapd --metrics "127.0.0.1:${METRICS_PORT:-9465}"
-# Stale ACK from TIME_WAIT (ISN forced below the old receive point).
-for p in 41001 41002 41003 41004; do
-    client reuse --sport "$p" --nbytes 5000 --isn below --isn-offset 1000
-done
-# Stale ACK from a lingering ESTABLISHED connection (client's RST dropped by nftables).
-for p in 41011 41012; do
-    client lingering --sport "$p" --nbytes 1000
-done
+live_stale_exchanges
 # Ordinary traffic: must not produce a single stale_ack.
 client many --sport 42000 --count "$ORDINARY"
 sleep 2
