@@ -64,6 +64,15 @@ fn count(ev: &[Event], kind: EventKind) -> u64 {
     ev.iter().filter(|e| e.kind == kind).count() as u64
 }
 
+/// The `stale_ack` events are the ones `exp` expects, in all and by cause.
+fn assert_stale_acks(ev: &[Event], exp: &Expected, ctx: &str) {
+    assert_eq!(count(ev, EventKind::StaleAck), exp.stale_acks, "{ctx}");
+    for c in Cause::ALL {
+        let got = ev.iter().filter(|e| e.kind == EventKind::StaleAck && e.cause == Some(c)).count() as u64;
+        assert_eq!(got, exp.stale_by_cause[c as usize], "cause {c:?}, {ctx}");
+    }
+}
+
 /// The engine reports exactly what the mix says, lap after lap, and nothing else.
 fn check_against_engine(cfg: MixConfig, laps: u64, extra: usize) {
     let plan = Plan::new(&cfg);
@@ -85,11 +94,7 @@ fn check_against_engine(cfg: MixConfig, laps: u64, extra: usize) {
     let exp = Expected::after(&plan.lap(0), frames.len() as u64);
     assert_eq!(exp.frames, frames.len() as u64);
     assert_eq!(lap_n as u64, plan.lap(0).len() as u64);
-    assert_eq!(count(&ev, EventKind::StaleAck), exp.stale_acks, "{cfg:?}");
-    for c in Cause::ALL {
-        let got = ev.iter().filter(|e| e.kind == EventKind::StaleAck && e.cause == Some(c)).count() as u64;
-        assert_eq!(got, exp.stale_by_cause[c as usize], "cause {c:?}");
-    }
+    assert_stale_acks(&ev, &exp, &format!("{cfg:?}"));
     assert_eq!(count(&ev, EventKind::ReuseInTimeWait), exp.reuse_in_time_wait);
     assert_eq!(count(&ev, EventKind::ConnectionRefused), exp.connection_refused);
     let recovered = ev.iter().filter(|e| e.kind == EventKind::StaleAckOutcome && e.outcome == Some(Outcome::Recovered)).count() as u64;
@@ -297,11 +302,7 @@ fn expectations_hold_wherever_the_stream_is_cut() {
         let (mut ev, mut shard) = engine_events(frames[..cut].iter().cloned());
         shard.finish(&mut ev);
         let exp = Expected::after(&plan.lap(0), cut as u64);
-        assert_eq!(count(&ev, EventKind::StaleAck), exp.stale_acks, "cut after {cut} frames");
-        for c in Cause::ALL {
-            let got = ev.iter().filter(|e| e.kind == EventKind::StaleAck && e.cause == Some(c)).count() as u64;
-            assert_eq!(got, exp.stale_by_cause[c as usize], "cause {c:?}, cut after {cut} frames");
-        }
+        assert_stale_acks(&ev, &exp, &format!("cut after {cut} frames"));
         held_back += shard.counters.stale_ack_unconfirmed;
     }
     // The cuts did fall between a stale ACK and its confirming RST.
