@@ -470,6 +470,11 @@ struct GenArgs {
     /// Fraction of the stories that are stale-ACK exchanges (split over the four causes).
     #[arg(long, default_value_t = 0.01, value_name = "R")]
     stale_ack_rate: f64,
+    /// Times the server answers each stale-ACK exchange's retried SYN with the same stale ACK
+    /// again (it ignored the client's RST, RFC 1337) before it accepts the SYN: 1 + N stale
+    /// ACK segments per exchange, one `stale_ack` event and one outcome.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    stale_ack_repeats: u32,
     /// Fraction of the 4-tuples that are IPv6.
     #[arg(long, default_value_t = 0.2, value_name = "F")]
     ipv6: f64,
@@ -530,6 +535,7 @@ fn run_gen(a: &GenArgs, signals: &Signals) -> Result<ExitCode> {
     anyhow::ensure!((0.0..=1.0).contains(&a.ipv6), "--ipv6 must be within 0..1");
     anyhow::ensure!((0.0..1.0).contains(&a.syn_flood), "--syn-flood must be within 0..1 (exclusive of 1)");
     anyhow::ensure!(a.flows > 0, "--flows must be at least 1");
+    anyhow::ensure!(a.stale_ack_repeats <= 64, "--stale-ack-repeats must be at most 64 (a real client gives up after net.ipv4.tcp_syn_retries, 6 by default; 64 bounds the mix size)");
     let macs = match (&a.dst_mac, &a.src_mac) {
         (None, None) => None,
         (d, s) => Some((
@@ -551,6 +557,7 @@ fn run_gen(a: &GenArgs, signals: &Signals) -> Result<ExitCode> {
             vlan: a.vlan,
             macs,
             syn_flood: a.syn_flood,
+            stale_ack_repeats: a.stale_ack_repeats,
         },
         rate: a.rate,
         duration: Some(std::time::Duration::from_secs_f64(a.duration)),

@@ -197,11 +197,23 @@ fn event_storm_into_a_blocked_sink_drops_and_counts() {
     assert_eq!(outcomes, stale, "{s:#}");
     let injected = num(&gen, "/stale_acks");
     assert!(stale <= injected && stale * 2 >= injected, "stale ACKs {stale} of {injected} injected");
+    // Every exchange's stale ACK came 1 + 8 times (storm.sh's default REPEATS): the repeats
+    // stayed in their attempt (one stale_ack each, above) and were counted as repeats.
+    let segments = num(&gen, "/stale_ack_segments");
+    // (The stop cuts up to --concurrency 256 open exchanges before their last repeats.)
+    assert!(segments + 8 * 256 >= injected * 9, "{segments} stale ACK segments for {injected} exchanges");
+    let repeats = num(&s, "/stale_ack_repeats");
+    assert!(stale + repeats <= segments && (stale + repeats) * 2 >= segments, "engine saw {stale} + {repeats} of {segments} stale ACK segments");
+    assert!(repeats >= stale * 4, "{repeats} repeats for {stale} attempts");
+    for l in lines.iter().filter(|l| l["kind"] == "stale_ack_outcome") {
+        let n = l["stale_acks"].as_u64().unwrap();
+        assert!((1..=9).contains(&n), "an outcome counts its own attempt's stale ACKs only: {l}");
+    }
     let secs: f64 = gen["elapsed_s"].as_f64().unwrap();
     eprintln!(
-        "storm: {} frames/s, {injected} stale ACKs injected = {:.0}/s; engine stale ACKs {stale}; events {by_kind} = written {written} + dropped {dropped} (channel full {queue_drops}, abandoned at the stop {abandoned}); received {received}/{steered}; exit {} s after SIGINT with the reader still blocked; load {}",
+        "storm: {} frames/s, {segments} stale ACK segments = {:.0}/s ({injected} exchanges, each 1 + 8); engine stale ACKs {stale} + repeats {repeats}; events {by_kind} = written {written} + dropped {dropped} (channel full {queue_drops}, abandoned at the stop {abandoned}); received {received}/{steered}; exit {} s after SIGINT with the reader still blocked; load {}",
         gen["rate_fps"],
-        injected as f64 / secs,
+        segments as f64 / secs,
         read(&out, "stop_s").trim(),
         read(&out, "load.txt").replace('\n', " / ")
     );

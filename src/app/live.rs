@@ -551,6 +551,7 @@ fn json_summary(
         "segments": c.segments,
         "flows": report.workers.iter().map(|w| w.flows).sum::<usize>(),
         "port_reuses": c.port_reuses,
+        "stale_ack_repeats": c.stale_ack_repeats,
         "events": EventKind::ALL.iter().map(|k| (k.as_str().to_string(), json!(c.events[*k as usize]))).collect::<serde_json::Map<_, _>>(),
         "causes": Cause::ALL.iter().map(|k| (k.as_str().to_string(), json!(c.causes[*k as usize]))).collect::<serde_json::Map<_, _>>(),
         "outcomes": Outcome::ALL.iter().map(|k| (k.as_str().to_string(), json!(c.outcomes[*k as usize]))).collect::<serde_json::Map<_, _>>(),

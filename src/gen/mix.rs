@@ -164,6 +164,9 @@ pub struct MixFrame {
     /// A SYN-flood frame ([`MixConfig::syn_flood`]): a new random IPv4 4-tuple every lap
     /// (`flow` is `u32::MAX`, `story` meaningless).
     pub flood: bool,
+    /// A server's stale ACK answering a reuse SYN (the first of an exchange or a repeat,
+    /// [`MixConfig::stale_ack_repeats`]).
+    pub stale_segment: bool,
 }
 
 /// How to build the mix.
@@ -191,6 +194,12 @@ pub struct MixConfig {
     /// answered; each lap gives every flood slot a new source address and port (in the kernel,
     /// `bpf/gen.bpf.c`), so the flood keeps bringing new 4-tuples.
     pub syn_flood: f64,
+    /// Times each stale-ACK exchange repeats after the client's RST: the client retries its
+    /// SYN, the server answers with the same stale ACK again (it ignored the RST: RFC 1337
+    /// TIME-WAIT handling, or the RST was lost), the client resets again. ackscope keeps the
+    /// repeats in the attempt's one `stale_ack` and its outcome (`stale_acks` = 1 + repeats,
+    /// `rst_ignored`). 0: the server accepts the first RST.
+    pub stale_ack_repeats: u32,
 }
 
 impl Default for MixConfig {
@@ -205,6 +214,7 @@ impl Default for MixConfig {
             vlan: None,
             macs: None,
             syn_flood: 0.0,
+            stale_ack_repeats: 0,
         }
     }
 }
@@ -229,6 +239,9 @@ pub struct Expected {
     pub recovered: u64,
     /// SYN-flood frames among the frames sent (no event; each a new 4-tuple per lap).
     pub flood_syns: u64,
+    /// Stale ACK segments sent (every exchange's first and its repeats): what the
+    /// `stale_acks` of the outcomes add up to once every attempt ended.
+    pub stale_ack_segments: u64,
 }
 
 impl Expected {
@@ -236,6 +249,7 @@ impl Expected {
         self.frames += 1;
         self.data_segments += u64::from(f.data_segment);
         self.flood_syns += u64::from(f.flood);
+        self.stale_ack_segments += u64::from(f.stale_segment);
         match f.trigger {
             Trigger::None => {}
             Trigger::StaleAck(story) => {
@@ -262,6 +276,7 @@ impl Expected {
         self.connection_refused += o.connection_refused;
         self.recovered += o.recovered;
         self.flood_syns += o.flood_syns;
+        self.stale_ack_segments += o.stale_ack_segments;
     }
 
     /// What the first `frames` frames of the endless stream of `lap_frames` (one lap, repeated
@@ -292,6 +307,7 @@ impl Expected {
                     &mut later.connection_refused,
                     &mut later.recovered,
                     &mut later.flood_syns,
+                    &mut later.stale_ack_segments,
                 ] {
                     *v *= laps - 1;
                 }
@@ -579,6 +595,7 @@ impl Builder<'_> {
             story: self.story,
             data_segment: payload > 0,
             flood: false,
+            stale_segment: false,
         });
     }
 
@@ -634,17 +651,33 @@ impl Builder<'_> {
     /// above it (a reuse SYN below the TIME_WAIT receive point) might be a SYN-ACK the capture
     /// missed, so ackscope reports it only when the client confirms it with that RST. A stream
     /// cut between the two frames must not expect the event.
+    ///
+    /// With [`MixConfig::stale_ack_repeats`] K, the retried SYN gets the same stale ACK K more
+    /// times (each answered by the client's RST) before the server accepts one.
     fn stale_exchange(&mut self, isn: u32, syn_trigger: Trigger, old_snd: u32, old_rcv: u32, s_isn: u32) {
         let at_once = SeqNum(old_rcv).before(SeqNum(isn).add(1));
         let stale = Trigger::StaleAck(self.story);
         let (ack_trigger, rst_trigger) = if at_once { (stale, Trigger::None) } else { (Trigger::None, stale) };
         self.frame(true, isn, 0, F::SYN, 0, syn_trigger);
-        self.frame(false, old_snd, old_rcv, F::ACK, 0, ack_trigger);
+        self.stale_ack(old_snd, old_rcv, ack_trigger);
         self.frame(true, old_rcv, 0, F::RST, 0, rst_trigger);
+        for _ in 0..self.cfg.stale_ack_repeats {
+            self.c(isn, 0, F::SYN);
+            self.stale_ack(old_snd, old_rcv, Trigger::None);
+            self.c(old_rcv, 0, F::RST);
+        }
         self.c(isn, 0, F::SYN);
         let mut k = self.handshake_after_retry(isn, s_isn);
         self.exchange(&mut k);
         self.close_client_first(k);
+    }
+
+    /// The server's bare stale ACK `<SEQ=snd><ACK=rcv>`.
+    fn stale_ack(&mut self, snd: u32, rcv: u32, trigger: Trigger) {
+        self.frame(false, snd, rcv, F::ACK, 0, trigger);
+        if let Some(f) = self.out.last_mut() {
+            f.stale_segment = true;
+        }
     }
 
     /// SYN-ACK and ACK answering a retried SYN (its SYN already sent).

@@ -274,6 +274,13 @@ impl GenReport {
             e.connection_refused,
             e.recovered
         );
+        if e.stale_ack_segments > e.stale_acks {
+            let _ = writeln!(
+                s,
+                "stale ACK segments sent {} (the exchanges' repeats included; each attempt's outcome counts its own)",
+                e.stale_ack_segments
+            );
+        }
         let _ = writeln!(s, "data segments sent {} (not steered by ackscope's XDP program)", e.data_segments);
         if e.flood_syns > 0 {
             let _ = writeln!(s, "SYN-flood frames sent {} (random IPv4 4-tuples, no event expected)", e.flood_syns);
@@ -388,13 +395,14 @@ impl GenReport {
         s.push_str(&c.join(","));
         let _ = write!(
             s,
-            "}},\"stale_acks\":{},\"reuse_in_time_wait\":{},\"connection_refused\":{},\"recovered\":{},\"data_segments\":{},\"flood_syns\":{},\"iface_tx_packets\":{},\"iface_tx_dropped\":{},\"iface_tx_errors\":{},\"threads\":[",
+            "}},\"stale_acks\":{},\"reuse_in_time_wait\":{},\"connection_refused\":{},\"recovered\":{},\"data_segments\":{},\"flood_syns\":{},\"stale_ack_segments\":{},\"iface_tx_packets\":{},\"iface_tx_dropped\":{},\"iface_tx_errors\":{},\"threads\":[",
             e.stale_acks,
             e.reuse_in_time_wait,
             e.connection_refused,
             e.recovered,
             e.data_segments,
             e.flood_syns,
+            e.stale_ack_segments,
             self.iface_tx.packets,
             self.iface_tx.dropped,
             self.iface_tx.errors

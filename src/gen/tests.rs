@@ -108,7 +108,25 @@ fn check_against_engine(cfg: MixConfig, laps: u64, extra: usize) {
     if extra == 0 {
         // Every attempt ended: no unresolved outcome.
         assert_eq!(count(&ev, EventKind::StaleAckOutcome), exp.recovered);
+        // Each outcome counts its attempt's stale ACKs, the repeats included.
+        let outcomes = ev.iter().filter(|e| e.kind == EventKind::StaleAckOutcome);
+        assert_eq!(outcomes.map(|e| u64::from(e.stale_acks)).sum::<u64>(), exp.stale_ack_segments, "{cfg:?}");
+        assert_eq!(shard.counters.stale_ack_repeats, exp.stale_ack_segments - exp.stale_acks);
+        let ignored = ev.iter().filter(|e| e.kind == EventKind::StaleAckOutcome && e.rst_ignored == Some(true)).count() as u64;
+        assert_eq!(ignored, if cfg.stale_ack_repeats > 0 { exp.recovered } else { 0 }, "rst_ignored");
     }
+}
+
+/// The event-storm mix (issue 17): every exchange's stale ACK repeats after the client's RST;
+/// one `stale_ack` per exchange, the repeats only in its outcome.
+#[test]
+fn stale_ack_repeats_stay_in_one_attempt() {
+    let cfg = MixConfig { flows: 400, stale_ack_rate: 1.0, ipv6: 0.3, concurrency: 64, stale_ack_repeats: 5, ..MixConfig::default() };
+    let plan = Plan::new(&cfg);
+    let exp = Expected::after(&plan.lap(0), plan.lap(0).len() as u64);
+    assert_eq!(exp.stale_acks, 400);
+    assert_eq!(exp.stale_ack_segments, 400 * 6);
+    check_against_engine(cfg, 2, 0);
 }
 
 #[test]
