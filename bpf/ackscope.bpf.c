@@ -233,7 +233,8 @@ int ackscope_xdp(struct xdp_md *ctx)
 		verdict = ACKSCOPE_TRACK_SELECT;
 	else
 		verdict = ackscope_table_track(&ackscope_flows, &p, cls, &now,
-					       ackscope_flow_age_ns, c);
+					       ackscope_flow_age_ns,
+					       c ? &c->flows_evicted : 0);
 	if (verdict != ACKSCOPE_TRACK_SELECT) {
 		if (verdict == ACKSCOPE_TRACK_EXPIRED)
 			CNT(c, flows_expired);

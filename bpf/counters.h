@@ -47,6 +47,7 @@ struct ackscope_tc_counters {
 	__u64 pulled;           /* headers made linear with bpf_skb_pull_data */
 	__u64 ring_full;        /* ring path: bpf_ringbuf_reserve failed (record lost) */
 	__u64 ring_wakeups;     /* ring path: records submitted with a forced wake-up */
+	__u64 flows_evicted;    /* fresh flow-table entries overwritten by another 4-tuple (flowtable.h) */
 };
 
 #define CNT(c, field)                   \

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * ackscope — the XDP steering program's handshake/teardown table: a
- * set-associative BPF array instead of flowtrack.h's LRU hash (issue 18:
- * the first SYN of a 4-tuple paid ~600 ns for the LRU insert — node pop,
- * jhash, copy, LRU lists — and its evictions could not be counted, issue 17).
- * The decisions are flowtrack.h's (its header comment is the table of
- * them); only the storage differs. The tc program of host mode keeps
- * flowtrack.h's LRU.
+ * ackscope — the handshake/teardown table of the XDP steering program and
+ * of host mode's tc program: a set-associative BPF array (it replaced an LRU
+ * hash: the first SYN of a 4-tuple paid ~600 ns for the LRU insert — node
+ * pop, jhash, copy, LRU lists, issue 18 — and LRU evictions could not be
+ * counted, issue 17). The decisions are flowtrack.h's (its header comment is
+ * the table of them). Each including program declares its own map of
+ * struct ackscope_bucket values and passes its own eviction counter.
  *
  * Layout: BPF_MAP_TYPE_ARRAY (BPF_F_MMAPABLE: page-aligned values, so each
  * bucket is one 64-byte cache line) of 2^n buckets of ACKSCOPE_WAYS 8-byte
@@ -28,8 +28,9 @@
  * Replacement: a new entry takes the bucket's first empty way, else the
  * way with the oldest stamp (ties, common within one 67 ms stamp under a
  * flood, broken by a scan start taken from the key: random replacement). Overwriting a way whose entry was still fresh
- * (younger than the flow age) is an eviction, counted exactly in
- * `flows_evicted` (struct ackscope_counters); an aged-out entry overwritten
+ * (younger than the flow age) is an eviction, counted exactly in the
+ * caller's counter (`flows_evicted` of struct ackscope_counters or of
+ * struct ackscope_tc_counters); an aged-out entry overwritten
  * is not (it was already treated as absent).
  *
  * Concurrency (the array is shared by every CPU, and by the programs of
@@ -149,7 +150,7 @@ struct ackscope_put {
  * races. A call (not inlined): only SYN, SYN-ACK and FIN pay it, and
  * inline its registers spill into the program's 512-byte stack. */
 static __noinline void ackscope_way_put(struct ackscope_bucket *b, struct ackscope_put *a,
-					struct ackscope_counters *c)
+					__u64 *evicted)
 {
 	if (!b || !a)
 		return;
@@ -190,12 +191,13 @@ static __noinline void ackscope_way_put(struct ackscope_bucket *b, struct acksco
 			}
 		}
 		if (__sync_val_compare_and_swap(&b->way[vi & (ACKSCOPE_WAYS - 1)], vv, nv) == vv) {
-			if (vv && ackscope_way_fresh(vv, t, age_ns))
-				CNT(c, flows_evicted);
+			if (vv && ackscope_way_fresh(vv, t, age_ns) && evicted)
+				(*evicted)++;
 			return;
 		}
 	}
-	CNT(c, flows_evicted); /* lost every race: the new entry is not kept */
+	if (evicted)
+		(*evicted)++; /* lost every race: the new entry is not kept */
 }
 
 static __always_inline void ackscope_way_del(struct ackscope_bucket *b, int i, __u64 v)
@@ -232,12 +234,13 @@ static __always_inline __u64 ackscope_fp_v4(const struct ackscope_pkt *p, __u8 *
 }
 
 /*
- * ackscope_track (flowtrack.h) on the set-associative table `table`
- * (struct ackscope_bucket values): same verdicts, same decisions.
+ * flowtrack.h's decisions on the set-associative table `table` (struct
+ * ackscope_bucket values); evictions are counted in *evicted (NULL: not
+ * counted).
  */
 static __always_inline int ackscope_table_track(void *table, const struct ackscope_pkt *p,
 						int cls, __u64 *now, __u64 age_ns,
-						struct ackscope_counters *c)
+						__u64 *evicted)
 {
 	struct ackscope_flow_key k;
 	__u8 src_is_hi;
@@ -275,7 +278,7 @@ static __always_inline int ackscope_table_track(void *table, const struct acksco
 		/* A retransmission within one stamp changes nothing: no write
 		 * (and no cache line taken from the other CPUs). */
 		if (i < 0 || a.nv != v)
-			ackscope_way_put(b, &a, c);
+			ackscope_way_put(b, &a, evicted);
 		return ACKSCOPE_TRACK_SELECT;
 	}
 
@@ -302,7 +305,7 @@ static __always_inline int ackscope_table_track(void *table, const struct acksco
 			a.nv = ackscope_way_make(tag, t, ACKSCOPE_FLOW_FIN, bit,
 					       i >= 0 ? ACKSCOPE_WAY_CLIENT_HI(v) : 0);
 		if (i < 0 || a.nv != v)
-			ackscope_way_put(b, &a, c);
+			ackscope_way_put(b, &a, evicted);
 		return ACKSCOPE_TRACK_SELECT;
 	}
 

@@ -6,7 +6,7 @@
  * hooks of a production interface. It never touches the packet it runs on:
  * it classifies it with the shared classifier (classify.h), tracks
  * handshake/teardown 4-tuples exactly like the XDP steering program
- * (flowtrack.h), and for every control segment (SYN, SYN-ACK, FIN, RST, bare
+ * (flowtrack.h's rules on flowtable.h's table, evictions counted), and for every control segment (SYN, SYN-ACK, FIN, RST, bare
  * ACK of a tracked 4-tuple) sends a *clone* to the egress of ackscope's
  * private veth (`ackscope_clone_ifindex`) with bpf_clone_redirect(). The clone
  * arrives on the veth's peer, where the XDP steering program (mirror mode,
@@ -26,7 +26,7 @@
 #include <linux/pkt_cls.h>
 
 #include "counters.h"
-#include "flowtrack.h"
+#include "flowtable.h"
 
 char _license[] SEC("license") = "GPL";
 
@@ -48,11 +48,13 @@ const volatile __u32 ackscope_rec_whole = 0;
 const volatile __u64 ackscope_flow_age_ns = 10ULL * 1000 * 1000 * 1000;
 
 
+/* The handshake/teardown table (flowtable.h), shared by every CPU. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536); /* resized by the loader */
-	__type(key, struct ackscope_flow_key);
-	__type(value, struct ackscope_flow_state);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 8192); /* resized by the loader: buckets, a power of two */
+	__type(key, __u32);
+	__type(value, struct ackscope_bucket);
 } ackscope_tc_flows SEC(".maps");
 
 /* Ring path: one shared ring for every CPU (resized by the loader). */
@@ -60,14 +62,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 2 * 1024 * 1024);
 } ackscope_tc_ring SEC(".maps");
-
-/* Presence filter of ackscope_tc_flows (flowtrack.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ACKSCOPE_PRESENCE_SLOTS);
-	__type(key, __u32);
-	__type(value, __u32);
-} ackscope_tc_presence SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -190,8 +184,9 @@ int ackscope_tc(struct __sk_buff *skb)
 		p.vlan_outer = skb->vlan_tci & 0x0fff;
 	}
 
-	int verdict = ackscope_track(&ackscope_tc_flows, &ackscope_tc_presence, &p, cls, &now,
-				     ackscope_flow_age_ns);
+	int verdict = ackscope_table_track(&ackscope_tc_flows, &p, cls, &now,
+					   ackscope_flow_age_ns,
+					   c ? &c->flows_evicted : 0);
 	if (verdict != ACKSCOPE_TRACK_SELECT) {
 		if (verdict == ACKSCOPE_TRACK_EXPIRED)
 			CNT(c, flows_expired);

@@ -7,10 +7,10 @@
 //! 512 B per flow, a planning bound with margin: the flow table's slot is 56 B (8 B fingerprint
 //! + 48 B `Flow`), at its lowest load after growing (76 %) 74 B per entry, and a rebuild holds
 //! the old and the new arrays at once (the old arrays' pages are handed back before they are
-//! freed); the engine's flood mode measures a peak of 122–130 B per flow. The kernel's tables of 4-tuples are
-//! preallocated kernel memory (not RSS), asserted from the maps' fdinfo: host mode's tc LRU
-//! (`max_entries` = `--kernel-flows`, ≤ 128 B per entry with the per-element header), mirror
-//! mode's XDP table (`--kernel-flows` / 8 buckets of 64 B, 8 B per entry).
+//! freed); the engine's flood mode measures a peak of 122–130 B per flow. The kernel's table of 4-tuples is
+//! preallocated kernel memory (not RSS), asserted from the maps' fdinfo: `--kernel-flows` / 8
+//! buckets of 64 B, 8 B per entry (bpf/flowtable.h: mirror mode's XDP program's, host mode's
+//! tc program's).
 
 mod common;
 use common::{events, num, out_dir, read, root_or_skip, run_script, summary};
@@ -29,16 +29,13 @@ fn kb(text: &str, key: &str) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// (map_type, max_entries, memlock) of each kernel flow map, and the LRU entry counts walked
-/// at the end.
-fn lru_maps(dir: &Path) -> (Vec<(u64, u64, u64)>, Vec<u64>) {
+/// (map_type, max_entries, memlock) of each kernel flow table (tests/live/flood.sh's kmaps.txt).
+fn kernel_tables(dir: &Path) -> Vec<(u64, u64, u64)> {
     let t = read(dir, "kmaps.txt");
     let field = |blk: &str, k: &str| -> u64 {
         blk.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("0").parse().unwrap()
     };
-    let maps = t.split("\n\n").filter(|b| b.contains("map_type:")).map(|b| (field(b, "map_type:"), field(b, "max_entries:"), field(b, "memlock:"))).collect();
-    let entries = t.lines().filter_map(|l| l.strip_prefix("entries=")).map(|n| n.parse().unwrap()).collect();
-    (maps, entries)
+    t.split("\n\n").filter(|b| b.contains("map_type:")).map(|b| (field(b, "map_type:"), field(b, "max_entries:"), field(b, "memlock:"))).collect()
 }
 
 /// True for a client address of the generator's flood (198.18.128.0/17).
@@ -71,30 +68,24 @@ fn flood(mode: &str) {
     assert!(evicted > flood_syns / 4, "evictions counted: {s:#}");
     assert!(err.contains("flow table full: evicted"), "{err}");
     // Kernel tables, sized by --kernel-flows, bounded kernel memory, full (so they evict).
-    let (maps, entries) = lru_maps(&out);
-    let lru: Vec<&(u64, u64, u64)> = maps.iter().filter(|m| m.0 == 9).collect();
-    let table: Vec<&(u64, u64, u64)> = maps.iter().filter(|m| m.0 == 2).collect();
+    let maps = kernel_tables(&out);
+    // The kernel's set-associative table (bpf/flowtable.h; mirror: the XDP program's, host:
+    // the tc program's): buckets of 8 entries, 64 B each, preallocated; every entry
+    // overwritten while fresh counted (exactly). (Host mode's clone path adds the private
+    // veth's presorted XDP program, whose table is one bucket: it tracks nothing.)
+    let table: Vec<&(u64, u64, u64)> = maps.iter().filter(|m| m.0 == 2 && m.1 > 1).collect();
+    assert_eq!(table.len(), 1, "one kernel flow table: {}", read(&out, "kmaps.txt"));
+    let (_, buckets, memlock) = table[0];
+    assert_eq!(buckets * 8, KERNEL_FLOWS);
+    assert!(*memlock <= 64 * buckets + (64 << 10), "kernel table memory {memlock} B");
+    let kernel_evicted = num(&s, "/xdp/flows_evicted");
+    // Every eviction is made by an insert, and only steered frames insert (the flood's SYNs
+    // and the mix's own SYNs).
+    assert!(kernel_evicted > 0 && kernel_evicted <= num(&s, "/xdp/steered"), "kernel table evictions counted: {s:#}");
     if mode == "host" {
-        // The tc program's LRU hash (the XDP program on the private veth tracks nothing).
-        assert!(!lru.is_empty(), "no LRU map found: {}", read(&out, "kmaps.txt"));
-        for (_, max, memlock) in &lru {
-            assert_eq!(*max, KERNEL_FLOWS);
-            assert!(*memlock <= 128 * KERNEL_FLOWS + (64 << 10), "kernel map memory {memlock} B");
-        }
-        assert!(entries.iter().all(|&n| n <= KERNEL_FLOWS) && entries.iter().any(|&n| n * 10 >= KERNEL_FLOWS * 9), "LRU entries {entries:?}");
-    } else {
-        // The XDP program's set-associative table (bpf/flowtable.h): buckets of 8 entries,
-        // 64 B each, preallocated; every entry overwritten while fresh counted (exactly).
-        assert_eq!(table.len(), 1, "one XDP flow table: {}", read(&out, "kmaps.txt"));
-        let (_, buckets, memlock) = table[0];
-        assert_eq!(buckets * 8, KERNEL_FLOWS);
-        assert!(*memlock <= 64 * buckets + (64 << 10), "kernel table memory {memlock} B");
-        let evicted = num(&s, "/xdp/flows_evicted");
-        // Every eviction is made by an insert, and only steered frames insert (the flood's SYNs
-        // and the mix's own SYNs).
-        assert!(evicted > 0 && evicted <= num(&s, "/xdp/steered"), "kernel table evictions counted: {s:#}");
-        assert!(err.contains("kernel flow table full: evicted"), "{err}");
+        assert_eq!(num(&s, "/host/flows_evicted"), kernel_evicted, "{s:#}");
     }
+    assert!(err.contains("kernel flow table full: evicted"), "{err}");
     // Memory: peak RSS within the bound.
     let idle = kb(&read(&out, "rss-idle.txt"), "VmRSS:");
     let end = read(&out, "rss-end.txt");
@@ -112,7 +103,7 @@ fn flood(mode: &str) {
     assert_eq!(num(&s, "/events/synack_wrong_ack"), 0, "{s:#}");
     let load = read(&out, "load.txt");
     eprintln!(
-        "flood {mode}: {} frames/s ({} flood SYNs) for {SECS} s; peak RSS {hwm} kB (idle {idle} kB, bound {bound_kb} kB); user-space evictions {evicted}, flows {} ≤ {MAX_FLOWS}; kernel LRU entries {entries:?} of {KERNEL_FLOWS}, XDP table evictions {}; stale ACKs found {found}/{injected} = {:.1} %, real stacks {real}; steered {} received {} kernel drops {}; load {}",
+        "flood {mode}: {} frames/s ({} flood SYNs) for {SECS} s; peak RSS {hwm} kB (idle {idle} kB, bound {bound_kb} kB); user-space evictions {evicted}, flows {} ≤ {MAX_FLOWS}; kernel table of {KERNEL_FLOWS}: evictions {}; stale ACKs found {found}/{injected} = {:.1} %, real stacks {real}; steered {} received {} kernel drops {}; load {}",
         gen["rate_fps"],
         flood_syns,
         num(&s, "/flows"),
@@ -177,7 +168,12 @@ fn event_storm_into_a_blocked_sink_drops_and_counts() {
     let got = read(&out, "events.jsonl");
     let complete = got.rsplit_once('\n').map_or("", |(c, _)| c);
     let lines: Vec<Value> = complete.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}"))).collect();
-    assert_eq!(lines.len() as u64, written, "lines read vs events_written");
+    // (The write blocked when the grace ran out completes if the reader resumes before the
+    // exit: at most that one event, `events_in_doubt`, more.)
+    let in_doubt = num(&s, "/events_in_doubt");
+    assert!(in_doubt <= 1, "{s:#}");
+    let read_n = lines.len() as u64;
+    assert!(read_n >= written && read_n <= written + in_doubt, "lines read {read_n} vs events_written {written} (+{in_doubt} in doubt)");
     assert!(err.contains("events NOT written"), "{err}");
     // The stop did not wait for the reader: the sink was given up after the grace.
     let abandoned = num(&s, "/events_abandoned");

@@ -276,9 +276,10 @@ fn run_inner(cfg: &LiveRunConfig, mut w: EventWriter, signals: &Signals) -> Resu
     w.dropped += channel_drops;
     if w.abandoned > 0 {
         eprintln!(
-            "ackscope: warning: the event output took nothing for {:.1} s after the stop; {} queued events were not written and are counted as dropped (a reader that stopped reading? raise --output-grace to wait longer)",
+            "ackscope: warning: the event output took nothing for {:.1} s after the stop; {} queued events were not written and are counted as dropped{} (a reader that stopped reading? raise --output-grace to wait longer)",
             cfg.output_grace.as_secs_f64(),
-            w.abandoned
+            w.abandoned,
+            if w.in_doubt > 0 { "; one of them was in a blocked write, which the sink may still complete if its reader resumes before the exit" } else { "" }
         );
     }
     let kernel = KernelRun { mib_start, mib_end: Mib::read().ok(), lookups: lookup_stats };
@@ -528,7 +529,8 @@ fn json_summary(
     let host = report.host_accounting().map(|h| {
         json!({
             "iface": h.iface, "cloned": h.cloned, "clone_fail": h.clone_fail,
-            "steered": h.steered, "lost_on_veth": h.lost_on_veth, "tc": format!("{}", h.tc),
+            "steered": h.steered, "lost_on_veth": h.lost_on_veth, "flows_evicted": h.tc.flows_evicted,
+            "tc": format!("{}", h.tc),
         })
     });
     let inline = report.inline_accounting().map(|a| {
@@ -559,6 +561,7 @@ fn json_summary(
         "events_written": w.written,
         "events_dropped": w.dropped,
         "events_abandoned": w.abandoned,
+        "events_in_doubt": w.in_doubt,
         "xdp": xdp_json(b),
         "queues": queues,
         "ports": ports,

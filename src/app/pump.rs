@@ -31,6 +31,11 @@ struct Shared {
     reopen: Mutex<Option<Box<dyn Write + Send>>>,
     /// Set when the main loop gave up on a blocked sink: write nothing more.
     abandoned: AtomicBool,
+    /// An event is being written (set and cleared under `gate`).
+    in_flight: AtomicBool,
+    /// Orders "check `abandoned`, start a write" against "give up, read the counts", so the
+    /// counts read when giving up are exact but for the one write then in flight.
+    gate: Mutex<()>,
 }
 
 /// The event pump (see the module documentation).
@@ -49,6 +54,9 @@ pub struct Delivered {
     pub dropped: u64,
     /// Events still queued or in a blocked write when the grace ran out (part of `dropped`).
     pub abandoned: u64,
+    /// Of `abandoned`, the one event whose write was blocked when the grace ran out (0 or 1):
+    /// if the reader resumes before the process has exited, it may still get it.
+    pub in_doubt: u64,
 }
 
 impl Pump {
@@ -67,9 +75,6 @@ impl Pump {
                     // Every worker has ended and everything queued was written.
                     Err(RecvTimeoutError::Disconnected) => break,
                 };
-                if sh.abandoned.load(Ordering::Relaxed) {
-                    return;
-                }
                 if let Some(new) = sh.reopen.lock().ok().and_then(|mut g| g.take()) {
                     w.reopen(new);
                 }
@@ -79,11 +84,28 @@ impl Pump {
                         Some(l) if ev.kind == EventKind::StaleAck => l.query(ev.client, ev.server, ev.cause),
                         _ => None,
                     };
+                    {
+                        let _g = sh.gate.lock().unwrap_or_else(|p| p.into_inner());
+                        if sh.abandoned.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        sh.in_flight.store(true, Ordering::Relaxed);
+                    }
                     w.event_with_kernel(&ev, kv.as_ref());
+                    let _g = sh.gate.lock().unwrap_or_else(|p| p.into_inner());
+                    sh.written.store(w.written, Ordering::Relaxed);
+                    sh.dropped.store(w.dropped, Ordering::Relaxed);
+                    sh.in_flight.store(false, Ordering::Relaxed);
                 }
-                sh.written.store(w.written, Ordering::Relaxed);
-                sh.dropped.store(w.dropped, Ordering::Relaxed);
             }
+            let _g = sh.gate.lock().unwrap_or_else(|p| p.into_inner());
+            if sh.abandoned.load(Ordering::Relaxed) {
+                return;
+            }
+            drop(_g);
+            // (A flush after giving up could still put lines the summary counts as dropped
+            // into the sink; the end of the grace is checked above, and the flush of a
+            // line-buffered writer has nothing left to write.)
             w.flush();
             sh.written.store(w.written, Ordering::Relaxed);
             sh.dropped.store(w.dropped, Ordering::Relaxed);
@@ -125,16 +147,19 @@ impl Pump {
                 if let Some(h) = self.handle.take() {
                     let _ = h.join();
                 }
-                (Delivered { written: w.written, dropped: w.dropped, abandoned: 0 }, Some(w))
+                (Delivered { written: w.written, dropped: w.dropped, abandoned: 0, in_doubt: 0 }, Some(w))
             }
             Err(_) => {
-                self.shared.abandoned.store(true, Ordering::Relaxed);
-                // The blocked thread is left behind; the process exits without it.
+                let (written, dropped, in_flight) = {
+                    let _g = self.shared.gate.lock().unwrap_or_else(|p| p.into_inner());
+                    self.shared.abandoned.store(true, Ordering::Relaxed);
+                    (self.written(), self.dropped(), self.shared.in_flight.load(Ordering::Relaxed))
+                };
+                // The blocked thread is left behind; the process exits without it. From here it
+                // starts no write; the one it is blocked in may still complete.
                 drop(self.handle.take());
-                let written = self.written();
-                let dropped = self.dropped();
                 let abandoned = delivered_to_channel.saturating_sub(written + dropped);
-                (Delivered { written, dropped: dropped + abandoned, abandoned }, None)
+                (Delivered { written, dropped: dropped + abandoned, abandoned, in_doubt: u64::from(in_flight && abandoned > 0) }, None)
             }
         }
     }

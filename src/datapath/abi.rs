@@ -53,7 +53,7 @@ pub const META_LEN: usize = std::mem::size_of::<KernelMeta>();
 pub(crate) unsafe trait MapValue: Copy + Default {}
 // SAFETY: generated from `struct ackscope_counters` (bpf/counters.h): #[repr(C)], thirteen u64.
 unsafe impl MapValue for ackscope_counters {}
-// SAFETY: generated from `struct ackscope_tc_counters` (bpf/counters.h): #[repr(C)], fourteen u64.
+// SAFETY: generated from `struct ackscope_tc_counters` (bpf/counters.h): #[repr(C)], fifteen u64.
 unsafe impl MapValue for ackscope_tc_counters {}
 // SAFETY: generated from `struct ackscope_pkt` (bpf/classify.h): #[repr(C)], integer fields
 // and arrays of them, 88 bytes without implicit padding (checked in the tests below).
@@ -146,6 +146,7 @@ impl TcCounters {
             s.pulled += v.pulled;
             s.ring_full += v.ring_full;
             s.ring_wakeups += v.ring_wakeups;
+            s.flows_evicted += v.flows_evicted;
         }
         s
     }
@@ -159,7 +160,7 @@ mod tests {
     fn generated_types_have_the_abi_sizes() {
         assert_eq!(std::mem::size_of::<ackscope_counters>(), 14 * 8);
         assert_eq!(std::mem::size_of::<super::super::xdp::skel::types::ackscope_pkt>(), 88);
-        assert_eq!(std::mem::size_of::<ackscope_tc_counters>(), 14 * 8);
+        assert_eq!(std::mem::size_of::<ackscope_tc_counters>(), 15 * 8);
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub struct TcCounters {
     pub ring_full: u64,
     /// Ring path: records submitted with a forced wake-up (ring past its fill mark).
     pub ring_wakeups: u64,
+    /// Fresh handshake/teardown entries overwritten by another 4-tuple (bpf/flowtable.h):
+    /// the table (`--kernel-flows`) was too small for the 4-tuples in handshake or teardown.
+    pub flows_evicted: u64,
 }
 
 impl TcCounters {
@@ -106,8 +109,7 @@ impl TcCounters {
             meta_fail: 0,
             // The tc program does not decapsulate (it counts an encapsulated frame as not TCP).
             tunnelled: 0,
-            // The tc program's table is an LRU hash (bpf/flowtrack.h): evictions not counted.
-            flows_evicted: 0,
+            flows_evicted: self.flows_evicted,
         }
     }
 
@@ -123,7 +125,7 @@ impl fmt::Display for TcCounters {
         write!(
             f,
             "packets={} cloned: syn={} synack={} fin={} rst={} ack={}; not_cloned_tcp={} not_tcp={} \
-             parse_fail={} clone_fail={} flows_expired={} pulled={} ring_full={} ring_wakeups={}",
+             parse_fail={} clone_fail={} flows_expired={} flows_evicted={} pulled={} ring_full={} ring_wakeups={}",
             self.packets,
             self.cloned_syn,
             self.cloned_synack,
@@ -135,6 +137,7 @@ impl fmt::Display for TcCounters {
             self.parse_fail,
             self.clone_fail,
             self.flows_expired,
+            self.flows_evicted,
             self.pulled,
             self.ring_full,
             self.ring_wakeups
@@ -147,7 +150,8 @@ impl fmt::Display for TcCounters {
 pub struct TcConfig {
     /// Handshake/teardown entries older than this are treated as absent.
     pub flow_age: Duration,
-    /// Capacity of the in-kernel LRU of 4-tuples in handshake or teardown.
+    /// Entries of the in-kernel table of 4-tuples in handshake or teardown (bpf/flowtable.h;
+    /// rounded up to buckets of 8, a power of two).
     pub flow_table_size: u32,
     /// Ring path (records into a BPF ring buffer) instead of clones to the veth.
     pub ring: bool,
@@ -306,9 +310,12 @@ fn load(
         .ackscope_tc_ring
         .set_max_entries(if cfg.ring { RING_BYTES } else { 4096 })
         .map_err(|e| load_error("size the tc ring buffer", e))?;
+    // The XDP program's table (bpf/flowtable.h): buckets of 8 entries, a power of two.
+    let buckets = super::xdp::flow_table_buckets(cfg.flow_table_size)?;
+    rodata.ackscope_bucket_mask = buckets - 1;
     open.maps
         .ackscope_tc_flows
-        .set_max_entries(cfg.flow_table_size)
+        .set_max_entries(buckets)
         .map_err(|e| load_error("size the tc flow table", e))?;
     open.load().map_err(|e| load_error("load", e))
 }
@@ -351,6 +358,31 @@ pub fn test_run_ns(
         .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
         .map_err(|source| DatapathError::Map { map: "ackscope_tc_cnt", what: "per-CPU lookup".into(), source })?;
     Ok((out, TcCounters::sum_per_cpu(per_cpu.iter().flatten())))
+}
+
+/// Each frame through the tc program once (`BPF_PROG_RUN`, nothing attached, ring path as
+/// `cfg` says), in order; returns the counters and the entries its flow table
+/// (bpf/flowtable.h) holds at the end: for the eviction accounting (entries put = kept +
+/// `flows_evicted` + deleted), tests/host_flow_table.rs. `clone_ifindex` 0 makes every clone
+/// fail (counted) without sending anything. Needs CAP_BPF (root).
+pub fn test_run_table(frames: &[&[u8]], cfg: &TcConfig, clone_ifindex: u32) -> Result<(TcCounters, usize)> {
+    route_libbpf_logs();
+    check_capabilities()?;
+    let skel = OwnedSkel::load(|storage| load(clone_ifindex, cfg, storage))?;
+    let mut ring = if cfg.ring { Some(super::ring::RingSource::new(skel.maps.ackscope_tc_ring.as_fd(), RING_BYTES as usize)?) } else { None };
+    for frame in frames {
+        let input = libbpf_rs::ProgramInput { data_in: Some(frame), repeat: 1, ..Default::default() };
+        skel.progs.ackscope_tc.test_run(input).map_err(|e| load_error("BPF_PROG_RUN of the tc program", e))?;
+        if let Some(r) = ring.as_mut() {
+            r.drain_now(|_, _, _| {});
+        }
+    }
+    let per_cpu = skel
+        .maps
+        .ackscope_tc_cnt
+        .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(|source| DatapathError::Map { map: "ackscope_tc_cnt", what: "per-CPU lookup".into(), source })?;
+    Ok((TcCounters::sum_per_cpu(per_cpu.iter().flatten()), super::xdp::ways_in_use(&skel.maps.ackscope_tc_flows)))
 }
 
 /// A hook of ackscope's filter (handle [`TC_HANDLE`], priority [`TC_PRIORITY`]) on `point` of
@@ -463,10 +495,12 @@ mod tests {
 
     #[test]
     fn counters_sum_raw() {
-        let raw: Vec<u8> = (1..=14u64).flat_map(|v| v.to_ne_bytes()).collect();
+        let raw: Vec<u8> = (1..=15u64).flat_map(|v| v.to_ne_bytes()).collect();
         let c = TcCounters::sum_per_cpu([&raw]);
         assert_eq!(c.packets, 1);
         assert_eq!(c.pulled, 12);
+        assert_eq!(c.flows_evicted, 15);
+        assert_eq!(c.as_steering().flows_evicted, 15);
         assert_eq!(c.cloned(), 2 + 3 + 4 + 5 + 6);
     }
 

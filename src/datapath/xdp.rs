@@ -645,7 +645,11 @@ pub fn classify_test_run_table(frames: &[&[u8]], cfg: &SteerConfig) -> Result<(V
 
 /// Non-empty ways of the flow table (bpf/flowtable.h), bucket by bucket.
 fn table_entries(skel: &AckscopeSkel<'static>) -> usize {
-    let map = &skel.maps.ackscope_flows;
+    ways_in_use(&skel.maps.ackscope_flows)
+}
+
+/// Non-empty ways of a bpf/flowtable.h table (`struct ackscope_bucket` values), XDP's or tc's.
+pub(crate) fn ways_in_use(map: &impl MapCore) -> usize {
     (0..map.max_entries())
         .filter_map(|i| map.lookup(&i.to_ne_bytes(), MapFlags::ANY).ok().flatten())
         .map(|v| v.chunks_exact(8).filter(|w| w.iter().any(|&b| b != 0)).count())

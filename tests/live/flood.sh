@@ -7,8 +7,8 @@
 #   host    gen on c0 (client namespace) → s0, where ackscope runs in host mode; a connection
 #           loop (real TCP, client → server) runs throughout the flood
 # Leaves in OUTDIR: gen.json, ackscope.err, summary.json, events.jsonl, rss.txt (VmRSS/VmHWM
-# every second, kB), rss-idle.txt (VmRSS before the flood), kmaps.txt (the kernel flow maps'
-# fdinfo, and the LRU's entry count at the end), loop.txt (host: connection rounds tried/ok), load.txt.
+# every second, kB), rss-idle.txt (VmRSS before the flood), kmaps.txt (the kernel flow tables'
+# fdinfo), loop.txt (host: connection rounds tried/ok), load.txt.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/modes_lib.sh"
 BIN="$1" OUT="$2" MODE="$3" SECS="${4:-15}" MAXF="${5:-50000}" KF="${6:-16384}"
@@ -25,12 +25,11 @@ sample_rss() {  # PID: VmRSS/VmHWM once a second while it lives (bounded)
     done
 }
 
-lru_fdinfo() {  # the kernel flow maps of PID: the tc program's LRU hash (map_type 9) and the
-    # XDP program's set-associative table (an array, map_type 2, of 64-byte buckets): fdinfo
+table_fdinfo() {  # the kernel flow tables of PID (bpf/flowtable.h: arrays, map_type 2, of
+    # 64-byte buckets; the XDP program's or host mode's tc program's): fdinfo
     local pid="$1" fd
     for fd in /proc/"$pid"/fdinfo/*; do
-        if grep -q '^map_type:\s*9$' "$fd" 2>/dev/null ||
-            { grep -q '^map_type:\s*2$' "$fd" 2>/dev/null && grep -q '^value_size:\s*64$' "$fd"; }; then
+        if grep -q '^map_type:\s*2$' "$fd" 2>/dev/null && grep -q '^value_size:\s*64$' "$fd"; then
             cat "$fd"; echo
         fi
     done
@@ -81,8 +80,7 @@ else
 fi
 cat /proc/loadavg >>"$OUT/load.txt"
 sleep 1
-lru_fdinfo "$ACK_PID" >"$OUT/kmaps.txt"
-for mid in $(awk '/^map_type:/ {t=$2} /^map_id:/ && t == 9 {print $2}' "$OUT/kmaps.txt"); do echo "entries=$("$PY" "$LIVE_DIR/map_count.py" "$mid" 40)" >>"$OUT/kmaps.txt"; done
+table_fdinfo "$ACK_PID" >"$OUT/kmaps.txt"
 grep -E '^(VmRSS|VmHWM)' "/proc/$ACK_PID/status" >"$OUT/rss-end.txt"
 rc=0; live_stop_ackscope || rc=$?
 echo "$rc" >"$OUT/rc"

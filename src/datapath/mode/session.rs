@@ -308,10 +308,9 @@ impl Session {
                         b.add(&s.counters()?);
                     }
                 }
-                Ok(b)
+                Ok(with_host_table(b, true, state.as_ref()))
             }
-            (None, Some(ModeState::Host(h))) => Ok(h.counters().map(|t| t.as_steering()).unwrap_or_default()),
-            (None, _) => Ok(BpfCounters::default()),
+            (None, state) => Ok(with_host_table(BpfCounters::default(), false, state.as_ref())),
         }
     }
 
@@ -353,6 +352,7 @@ impl Session {
         let ports = steer.as_ref().map(|s| ports_of(s, &state, self.queues.len())).unwrap_or_default();
         let mut bpf = BpfCounters::default();
         ports.iter().for_each(|p| bpf.add(&p.bpf));
+        let bpf = with_host_table(bpf, steer.is_some(), Some(&state));
         let report = LiveReport {
             iface: match (&steer, &state) {
                 (Some(s), _) => s.iface().to_string(),
@@ -383,6 +383,22 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// The session's program counters with host mode's tc program in them (one rule for the live
+/// view and the final report): on the clone path (`xdp`: a presorted XDP program steers) that
+/// program tracks nothing and the session's kernel flow table is the tc program's, so its
+/// evictions are the session's; on the ring path the tc program is the only program.
+fn with_host_table(mut b: BpfCounters, xdp: bool, state: Option<&ModeState>) -> BpfCounters {
+    if let Some(ModeState::Host(h)) = state {
+        let t = h.counters().unwrap_or_default();
+        if xdp {
+            b.flows_evicted += t.flows_evicted;
+        } else {
+            b = t.as_steering();
+        }
+    }
+    b
 }
 
 /// The interfaces of a session with `n` workers, each with its counters and workers.
@@ -561,7 +577,7 @@ impl LiveReport {
                 p.bpf
             );
         }
-        let evicted: u64 = if self.ports.len() > 1 { self.ports.iter().map(|p| p.bpf.flows_evicted).sum() } else { self.bpf.flows_evicted };
+        let evicted = self.bpf.flows_evicted;
         if evicted > 0 {
             let _ = writeln!(
                 s,
