@@ -75,8 +75,12 @@ account() {  # account PHASE: frames sent by one end host and not received by th
     d() { echo $(( $(ctr "$a" "$1" "$2") - $(ctr "$b" "$1" "$2") )); }
     local c2s=$(( $(d c0 tx_packets) - $(d s0 rx_packets) )) s2c=$(( $(d s0 tx_packets) - $(d c0 rx_packets) ))
     local dev vd=0
-    for dev in c0 ia ib s0; do vd=$(( vd + $(d "$dev" rx_dropped) + $(d "$dev" tx_dropped) )); done
-    echo "c0_tx=$(d c0 tx_packets) s0_rx=$(d s0 rx_packets) s0_tx=$(d s0 tx_packets) c0_rx=$(d c0 rx_packets) lost_c2s=$c2s lost_s2c=$s2c veth_drops=$vd" \
+    local where=""
+    for dev in c0 ia ib s0; do
+        vd=$(( vd + $(d "$dev" rx_dropped) + $(d "$dev" tx_dropped) ))
+        where+=" ${dev}_rx_dropped=$(d "$dev" rx_dropped) ${dev}_tx_dropped=$(d "$dev" tx_dropped)"
+    done
+    echo "c0_tx=$(d c0 tx_packets) s0_rx=$(d s0 rx_packets) s0_tx=$(d s0 tx_packets) c0_rx=$(d c0 rx_packets) lost_c2s=$c2s lost_s2c=$s2c veth_drops=$vd$where" \
         >"$OUT/frames-$1.txt"
     {
         echo "client $(tcp_delta client)"
