@@ -12,18 +12,6 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// The two tests of this file run one after the other, not side by side: the kill test counts
-/// frames exactly (no veth drop in the baseline and after the restart), and veth's XDP receive
-/// ring holds 256 frames — the other test's bulk transfer competing for the same two cores
-/// delays the inline port's NAPI poll enough to overflow it (CI, 2026-12-03: 86 frames dropped
-/// into c0→ia in the baseline phase, ackscope's counters clean). The overflow is the machine's,
-/// not a frame lost by inspection or by the restart; serialising removes the competition.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 fn events(dir: &Path, tag: &str) -> Vec<Value> {
     common::events(&dir.join(format!("{tag}.jsonl")))
 }
@@ -33,7 +21,7 @@ fn inline_mode_real_stacks_bulk_and_exit_behaviour() {
     if !root_or_skip("inline_mode_real_stacks_bulk_and_exit_behaviour") {
         return;
     }
-    let _serial = one_at_a_time();
+    let _heavy = common::heavy(); // frame-exact counts: not beside the other (common::heavy)
     let out = common::out_dir("ackscope-inline-test");
     let (conns, bulk_mb) = (2000u32, 128u32);
     run_script("inline.sh", 600, &[out.to_str().unwrap(), &conns.to_string(), &bulk_mb.to_string()], &[]);
@@ -114,7 +102,7 @@ fn inline_under_load_killed_and_restarted_fail_open() {
     if !root_or_skip("inline_under_load_killed_and_restarted_fail_open") {
         return;
     }
-    let _serial = one_at_a_time();
+    let _heavy = common::heavy(); // frame-exact counts: not beside the other (common::heavy)
     let out = common::out_dir("ackscope-inline-kill-test");
     let (bulk_mb, conns, mbit) = (200u64, 400u32, 250u32);
     let log = run_script("inline_kill.sh", 150,

@@ -27,6 +27,20 @@ pub fn root_or_skip(name: &str) -> bool {
     false
 }
 
+/// Tests of one binary that hold this run one after the other, not side by side: tests that
+/// saturate the machine (a generator at its top rate) or that count frames exactly (no veth
+/// drop, a share of frames received). On two cores, two such tests at once starve each other's
+/// receivers: CI 2026-12-03 saw 86 veth drops in the inline kill test's baseline beside the
+/// other inline test's bulk transfer, and the event storm's engine see 46 % of its stale ACKs
+/// beside the two SYN floods. Each test binary has its own lock (a static of this module).
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes the lock of the heavy tests of this binary (see `HEAVY`); a test that panicked
+/// holding it does not block the others.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
