@@ -19,6 +19,8 @@
 #   bash bench/worker_cost.sh [ROUNDS] [FRAMES] [RATE] [QUEUES]
 #
 # Defaults: 5 rounds, 1 000 000 frames at 100 000 frames/s (chunks of 4096), 1 queue.
+# PERF_DIR=DIR: also `perf record -g` the worker thread(s) of each run into DIR/RECEIVER.ROUND.data
+# (perf adds its own cost to the figures of that run: profile, do not measure, with it).
 # Everything lives in namespaces ackscope-bench-$$-*, removed on every exit path.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -92,10 +94,21 @@ run_one() { # RECEIVER ROUND
     sleep 0.5
     local c0 w0 c1 w1
     c0=$(cpu_ns "$pid"); w0=$(cpu_ns "$pid" "$wcomm")
+    local perf_pid=""
+    if [ -n "${PERF_DIR:-}" ]; then
+        # Where the worker thread's CPU goes: perf record of its thread(s) for the run.
+        local tids="" t
+        for t in /proc/"$pid"/task/*; do [[ $(cat "$t/comm" 2>/dev/null) == "$wcomm"* ]] && tids+="${tids:+,}${t##*/}"; done
+        mkdir -p "$PERF_DIR"
+        perf record -q -g -t "$tids" -o "$PERF_DIR/$r.$round.data" >/dev/null 2>&1 &
+        perf_pid=$!; BENCH_PIDS+=("$perf_pid")
+        sleep 0.3
+    fi
     ip netns exec "$NS_G" "$ACK" gen --iface gen0 --frames "$FRAMES" --duration 600 --rate "$RATE" --chunk "$CHUNK" --flows "$FLOWS" \
         --stale-ack-rate "$STALE" --cpus "$GENCPUS" --json >"$out.gen" || { blog "gen failed"; cat "$out.gen" >&2; return 1; }
     sleep 0.3
     c1=$(cpu_ns "$pid"); w1=$(cpu_ns "$pid" "$wcomm")
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null; fi
     kill -INT "$pid" 2>/dev/null
     for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     wait "$pid" 2>/dev/null
