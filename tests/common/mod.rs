@@ -31,8 +31,9 @@ pub fn root_or_skip(name: &str) -> bool {
 /// saturate the machine (a generator at its top rate) or that count frames exactly (no veth
 /// drop, a share of frames received). On two cores, two such tests at once starve each other's
 /// receivers: CI 2026-12-03 saw 86 veth drops in the inline kill test's baseline beside the
-/// other inline test's bulk transfer, and the event storm's engine see 46 % of its stale ACKs
-/// beside the two SYN floods. Each test binary has its own lock (a static of this module).
+/// other inline test's bulk transfer, the event storm's engine saw 46 % of its stale ACKs
+/// beside the two SYN floods, and the two-port TAP test had a segment arrive later than its
+/// reorder window. Each test binary has its own lock (a static of this module).
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Takes the lock of the heavy tests of this binary (see `HEAVY`); a test that panicked
