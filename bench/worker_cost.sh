@@ -57,15 +57,24 @@ topology "$QUEUES" || { blog "topology failed"; exit 1; }
 
 jnum() { grep -o "\"$2\":[0-9.]*" "$1" | head -1 | cut -d: -f2; }
 
-# cpu_ns PID [COMM-PREFIX]: run time of the process's threads (those whose name starts with
-# COMM-PREFIX if given), nanoseconds.
-cpu_ns() {
-    local t sum=0 c
+# tasks PID [COMM-PREFIX]: the /proc task directories of the process's threads (those whose
+# name starts with COMM-PREFIX if given), one per line.
+tasks() {
+    local t c
     for t in /proc/"$1"/task/*; do
         if [ -n "${2:-}" ]; then
             c=$(cat "$t/comm" 2>/dev/null) || continue
             [[ $c == "$2"* ]] || continue
         fi
+        echo "$t"
+    done
+}
+
+# cpu_ns PID [COMM-PREFIX]: run time of the process's threads (those whose name starts with
+# COMM-PREFIX if given), nanoseconds.
+cpu_ns() {
+    local t sum=0 c
+    for t in $(tasks "$@"); do
         read -r c _ <"$t/schedstat" 2>/dev/null || continue
         sum=$((sum + c))
     done
@@ -97,8 +106,8 @@ run_one() { # RECEIVER ROUND
     local perf_pid=""
     if [ -n "${PERF_DIR:-}" ]; then
         # Where the worker thread's CPU goes: perf record of its thread(s) for the run.
-        local tids="" t
-        for t in /proc/"$pid"/task/*; do [[ $(cat "$t/comm" 2>/dev/null) == "$wcomm"* ]] && tids+="${tids:+,}${t##*/}"; done
+        local tids
+        tids=$(tasks "$pid" "$wcomm" | sed 's|.*/||' | paste -sd,)
         mkdir -p "$PERF_DIR"
         perf record -q -g -t "$tids" -o "$PERF_DIR/$r.$round.data" >/dev/null 2>&1 &
         perf_pid=$!; BENCH_PIDS+=("$perf_pid")

@@ -179,7 +179,7 @@ fn mirror_two_port_tap_one_engine() {
     // Exact detections need every segment in stamp order: none released later than the
     // reorder window (tap2.sh gives 20 ms; CI 2026-12-03 with the 2 ms default and the other
     // tests beside it: one late segment, a time_wait stale ACK read as lingering_close).
-    let late: u64 = r.summary["queues"].as_array().map_or(0, |qs| qs.iter().map(|q| q["late"].as_u64().unwrap_or(0)).sum());
+    let late: u64 = r.summary["queues"].as_array().map_or(0, |qs| qs.iter().map(|q| q["late"].as_u64().unwrap_or_else(|| panic!("no late in {q}"))).sum());
     assert_eq!(late, 0, "segments later than the reorder window: the order, hence the detections, are not exact: {}", r.stderr);
     // The detections of one port, and no other (false) event kind.
     check_detections(&r);
