@@ -14,8 +14,9 @@
 //! stories are stale-ACK exchanges of the four causes (the *needles*).
 //!
 //! Next to it, `OUT.needles` lists every needle, one per line:
-//! `FRAME CAUSE CLIENT SERVER` (1-based frame number as Wireshark counts, the cause ackscope
-//! must name), after a `#` header with the totals and the other events ackscope must report.
+//! `FRAME CAUSE CLIENT SERVER` (1-based frame number as Wireshark counts, of the stale ACK
+//! itself as the event names it, even when the client's RST is what lets ackscope report it;
+//! the cause ackscope must name), after a `#` header with the totals and the other events ackscope must report.
 //!
 //! `--check` compares ackscope's JSON events with the needles: every needle must be reported
 //! as a `stale_ack` at its frame with its cause, and nothing else as a `stale_ack`. It prints
@@ -107,6 +108,10 @@ fn write(a: &Args) -> std::io::Result<()> {
     let mut needles: Vec<String> = Vec::new();
     let mut exp = Expected::default();
     let mut frame = 0u64;
+    // Per 4-tuple, the frame of its latest stale ACK segment: a stale ACK above the SYN is
+    // reported when the client's RST confirms it (that RST carries the trigger), but the event
+    // names the stale ACK's own frame, as every needle does.
+    let mut last_stale: HashMap<u32, u64> = HashMap::new();
     // 2026-01-01T00:00:00Z.
     let mut ts = 1_767_225_600_000_000_000u64;
     let mut err = None;
@@ -122,10 +127,14 @@ fn write(a: &Args) -> std::io::Result<()> {
                 err = Some(e);
                 return;
             }
+            if f.stale_segment {
+                last_stale.insert(f.flow, frame);
+            }
             if let Trigger::StaleAck(story) = f.trigger {
                 let (c, s) = plan.endpoints(f.flow);
                 let cause = story.cause(lap).map(Cause::as_str).unwrap_or("?");
-                needles.push(format!("{frame} {cause} {c} {s}"));
+                let at = last_stale.get(&f.flow).copied().unwrap_or(frame);
+                needles.push(format!("{at} {cause} {c} {s}"));
             }
             lap_frames.push(f.clone());
         });

@@ -61,7 +61,8 @@ cargo build --release --bin ackscope --example mkcapture >&2 || exit 1
 ACK=$CARGO_TARGET_DIR/release/ackscope
 MK=$CARGO_TARGET_DIR/release/examples/mkcapture
 mkdir -p "$DATA"
-CAP="$DATA/replay-$FLOWS-$LAPS.pcap"
+# -v2: needles name the stale ACK frame (older caches named the confirming RST for some)
+CAP="$DATA/replay-$FLOWS-$LAPS-v2.pcap"
 NEEDLES="${CAP%.pcap}.needles"
 [ -s "$CAP" ] && [ -s "$NEEDLES" ] || "$MK" "$CAP" --flows "$FLOWS" --laps "$LAPS" --stale 0.001 || exit 1
 FRAMES=$(head -1 "$NEEDLES" | grep -o 'frames=[0-9]*' | cut -d= -f2)
