@@ -27,7 +27,7 @@ use crossbeam::queue::ArrayQueue;
 use crate::detect::{Config, Counters, Event, EventSink, ServerRtt, Shard};
 use crate::output::{FlaggingSink, FlowRecorder, FrameSnap, RecorderConfig};
 use crate::flow::{Evictions, FlowKey, KeySeed};
-use crate::packet::{parse_frame, LinkType, Parsed, Segment, PARSE_REASONS, SKIP_REASONS};
+use crate::packet::{parse_frame_into, LinkType, Segment, PARSE_REASONS, SKIP_REASONS};
 
 use super::error::Result;
 use super::sys::{monotonic_ns, wall_clock_offset_ns};
@@ -401,7 +401,11 @@ fn worker<S: FrameSource, C: Carry>(
     // [`MULTI_IDLE_WAIT_MS`] (the hand-off ring holds `handoff_capacity` segments over that
     // time: 4 M segments/s at the default), and 1 ms while its reorder buffer holds segments.
     let idle_wait = src.idle_wait_ms();
-    let mut batch: Vec<(Segment, FlowKey)> = Vec::with_capacity(cfg.batch.max(1));
+    // The receive batch: slots allocated once, each frame parsed straight into the next free
+    // one (`parse_frame_into`: the segment is written once, where the engine reads it). With
+    // several queues the slot is only the parse's scratch space; the segment then moves on.
+    let mut batch: Vec<(Segment, FlowKey)> = vec![(Segment::EMPTY, FlowKey { fp: 0, from: crate::flow::Side::Lo }); cfg.batch.max(1)];
+    let mut nb = 0usize;
     let mut recorder = match &cfg.recorder {
         Some(rc) => {
             let mut rc = rc.clone();
@@ -459,13 +463,22 @@ fn worker<S: FrameSource, C: Carry>(
                 (true, false) => 1,
             };
             let r = src.recv_wire(cfg.batch, wait, |ts, data, wire_len| {
-                match parse_frame(LinkType::Ethernet, data, ts, 0) {
-                    Ok(Parsed::Tcp(seg)) => {
-                        let key = FlowKey::of(&seg, &seed);
+                if nb == batch.len() {
+                    // Never: a receive call delivers at most `cfg.batch` frames.
+                    batch.push(batch[0]);
+                }
+                let slot = &mut batch[nb];
+                match parse_frame_into(LinkType::Ethernet, data, usize::MAX, ts, 0, &mut slot.0) {
+                    Ok(None) => {
+                        let key = FlowKey::of(&slot.0, &seed);
                         let owner = key.shard(n);
                         if direct {
-                            batch.push((seg, key));
-                        } else if owner == me {
+                            slot.1 = key;
+                            nb += 1;
+                            return;
+                        }
+                        let seg = slot.0;
+                        if owner == me {
                             if heap.len() < heap_cap {
                                 order += 1;
                                 heap.push(Reverse(Pending { ts: seg.ts_ns, order, seg, key, carry: C::of(data, wire_len) }));
@@ -478,7 +491,7 @@ fn worker<S: FrameSource, C: Carry>(
                             st.handoff_full.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    Ok(Parsed::Skip(r)) => {
+                    Ok(Some(r)) => {
                         st.skipped.fetch_add(1, Ordering::Relaxed);
                         result.skipped[r as usize] += 1;
                     }
@@ -505,22 +518,23 @@ fn worker<S: FrameSource, C: Carry>(
                 }
             }
         }
-        if !batch.is_empty() {
+        if nb > 0 {
+            let filled = &batch[..nb];
             // Two stages (src/flow/table.rs): every key's fingerprint line, then every key's
             // entry line(s), so each lookup below touches lines already on their way.
-            for (_, key) in &batch {
+            for (_, key) in filled {
                 shard.prefetch_fps(key);
             }
-            for (_, key) in &batch {
+            for (_, key) in filled {
                 shard.prefetch_entry(key);
             }
             let mut sink = ChannelSink { tx: &tx, stats: st };
-            let done = batch.len() as u64;
+            let done = nb as u64;
             // By reference: no copy of each segment out of the batch.
-            for (seg, key) in &batch {
+            for (seg, key) in filled {
                 shard.process_keyed(seg, *key, &mut sink);
             }
-            batch.clear();
+            nb = 0;
             st.processed.fetch_add(done, Ordering::Relaxed);
         }
         // Segments other workers handed us.

@@ -22,7 +22,11 @@
 //! Memory is bounded: at most [`MAX_PAIRS`] pairs per shard (reserved once, on the first SYN,
 //! so the hot path never allocates); SYNs of further pairs are summed in one `other` pair.
 
-use std::collections::HashMap;
+// hashbrown's default hasher (foldhash, seeded per process) instead of std's SipHash: one
+// lookup per SYN on the hot path; the keys come from traffic, so the seed stays random, and the
+// map is bounded by MAX_PAIRS whatever the keys (issue 18: SipHash was ~4 % of a worker).
+use hashbrown::hash_map::Entry;
+use hashbrown::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::event::{Cause, Event, EventKind, CAUSES};
@@ -236,10 +240,12 @@ impl Pressure {
             // Once per shard, on its first SYN: never again on the hot path (len ≤ capacity).
             self.pairs.reserve(MAX_PAIRS);
         }
-        if self.pairs.len() < MAX_PAIRS || self.pairs.contains_key(&key) {
-            self.pairs.entry(key).or_default()
-        } else {
-            &mut self.other
+        // One hash per SYN: the pair's entry, or a new one while there is room.
+        let room = self.pairs.len() < MAX_PAIRS;
+        match self.pairs.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) if room => v.insert(PairStats::default()),
+            Entry::Vacant(_) => &mut self.other,
         }
     }
 

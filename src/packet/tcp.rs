@@ -59,6 +59,11 @@ pub struct TcpOptions {
     pub malformed: bool,
 }
 
+impl TcpOptions {
+    /// No options read yet (the same as `TcpOptions::default()`, usable in a `const`).
+    pub const NONE: TcpOptions = TcpOptions { mss: 0, wscale: 0, sack_permitted: false, has_ts: false, tsecr: 0, malformed: false };
+}
+
 /// Parse the TCP header at `off`; `ip_len` is what the IP layer says TCP has (header +
 /// payload), `wire_len` the frame's length on the wire (its original length, not a snaplen
 /// cut). The payload length is clamped to what the frame can hold.

@@ -22,6 +22,33 @@ fn tcp(r: Result<Parsed, ParseError>) -> Segment {
 }
 
 #[test]
+fn parse_into_a_used_slot_equals_parse_by_value() {
+    assert_eq!(TcpOptions::NONE, TcpOptions::default());
+    // A slot that held a tunnelled IPv6 segment with options, then a plain IPv4 SYN, a bare
+    // ACK and a frame without TCP: each parse in place gives what the by-value parse gives.
+    let mut v6 = TcpSpec::new("[2001:db8::1]:5000".parse().unwrap(), "[2001:db8::2]:443".parse().unwrap(), 9, 77, F::ACK);
+    v6.ts = Some((5, 6));
+    let frames = [
+        crate::packet::build::wrap(&crate::packet::build::Wrap::Vxlan { vni: 42, outer: ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()) }, &v6.ethernet(), 0),
+        syn_spec().ethernet(),
+        TcpSpec::new(v4("10.0.0.2:80"), v4("10.0.0.1:40000"), 1, 2, F::ACK).ethernet(),
+        vec![0u8; 60],
+    ];
+    let mut slot = Segment::EMPTY;
+    for (i, f) in frames.iter().enumerate() {
+        let (ts, n) = (100 + i as u64, 1 + i as u64);
+        let by_value = parse_frame_wire(LinkType::Ethernet, f, f.len(), ts, n);
+        let in_place = parse_frame_into(LinkType::Ethernet, f, f.len(), ts, n, &mut slot);
+        match (by_value, in_place) {
+            (Ok(Parsed::Tcp(s)), Ok(None)) => assert_eq!(s, slot, "frame {i}"),
+            (Ok(Parsed::Skip(a)), Ok(Some(b))) => assert_eq!(a, b, "frame {i}"),
+            (Err(a), Err(b)) => assert_eq!(a, b, "frame {i}"),
+            (a, b) => panic!("frame {i}: by value {a:?}, in place {b:?}"),
+        }
+    }
+}
+
+#[test]
 fn ipv4_syn_with_options() {
     let f = syn_spec().ethernet();
     let s = tcp(parse_frame(LinkType::Ethernet, &f, 7, 1));

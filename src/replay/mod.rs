@@ -10,14 +10,13 @@ mod capture;
 
 pub use capture::{CaptureError, CaptureReader, Frame, MAX_RECORD};
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::detect::{Config, EventSink, Shard};
-use crate::flow::{FlowKey, KeySeed};
+use crate::flow::{FlowKey, KeySeed, Side};
 use crate::output::{FlaggingSink, FlowRecorder, FrameSnap, ParseProblems};
-use crate::packet::{parse_frame_wire, Parsed, Segment, SkipReason};
+use crate::packet::{parse_frame_into, Segment, SkipReason};
 
 /// What a replay did.
 pub struct ReplayReport {
@@ -62,41 +61,42 @@ pub fn replay_with<S: EventSink>(
     // Segments parsed but not yet given to the engine, their flow's bucket already being
     // fetched: the engine takes the oldest once `ahead` newer ones are queued, so each lookup's
     // cache miss overlaps the parsing and processing of the segments before it (the live worker
-    // prefetches a receive batch the same way). Fixed capacity, allocated once.
+    // prefetches a receive batch the same way). A fixed ring, allocated once: each frame is
+    // parsed straight into its slot (`parse_frame_into`) and the engine reads it there, so a
+    // segment is written once and never copied.
     let ahead = lookahead();
-    let mut queue: VecDeque<(Segment, FlowKey)> = VecDeque::with_capacity(ahead + 1);
+    let mut ring = Ring::new(ahead + 1);
     for (fi, mut r) in readers.into_iter().enumerate() {
         loop {
             match r.next_frame() {
                 Ok(Some(frame)) => {
                     frames += 1;
-                    match parse_frame_wire(frame.link, frame.data, frame.orig_len as usize, frame.ts_ns, frame.number) {
-                        Ok(Parsed::Tcp(ref seg)) => {
+                    let slot = ring.free_slot();
+                    match parse_frame_into(frame.link, frame.data, frame.orig_len as usize, frame.ts_ns, frame.number, &mut slot.0) {
+                        Ok(None) => {
                             segments += 1;
-                            problems.tunnel(seg.tunnel.as_ref());
+                            problems.tunnel(slot.0.tunnel.as_ref());
                             match recorder.as_deref_mut() {
                                 None => {
                                     // Two stages (src/flow/table.rs): the fingerprint line
                                     // `ahead` segments before the engine needs it, the entry's
                                     // line(s) half-way, once that fingerprint line is in.
-                                    let key = shard.key(seg);
-                                    shard.prefetch_fps(&key);
-                                    queue.push_back((*seg, key));
-                                    if let Some((_, k)) = queue.len().checked_sub(ahead / 2 + 1).and_then(|i| queue.get(i)) {
+                                    slot.1 = shard.key(&slot.0);
+                                    shard.prefetch_fps(&slot.1);
+                                    ring.commit();
+                                    if let Some((_, k)) = ring.len().checked_sub(ahead / 2 + 1).map(|i| ring.get(i)) {
                                         shard.prefetch_entry(k);
                                     }
-                                    if queue.len() > ahead {
-                                        // In place, then dropped: no copy of the segment out.
-                                        if let Some((s, k)) = queue.front() {
-                                            shard.process_keyed(s, *k, sink);
-                                        }
-                                        queue.pop_front();
+                                    if ring.len() > ahead {
+                                        let (s, k) = ring.get(0);
+                                        shard.process_keyed(s, *k, sink);
+                                        ring.pop();
                                     }
                                 }
                                 Some(rec) => {
                                     // The frame's bytes are recorded with its segment, so this
-                                    // path runs one frame at a time.
-                                    let key = shard.key(seg);
+                                    // path runs one frame at a time (the ring stays empty).
+                                    let (seg, key) = (&slot.0, shard.key(&slot.0));
                                     rec.record(key.fp, frame.ts_ns, frame.link.to_linktype(), &FrameSnap::of(frame.data));
                                     let mut fs = FlaggingSink::new(sink);
                                     shard.process_keyed(seg, key, &mut fs);
@@ -106,10 +106,8 @@ pub fn replay_with<S: EventSink>(
                                 }
                             }
                         }
-                        Ok(Parsed::Skip(SkipReason::UnsupportedLinkType)) => {
-                            problems.unsupported_link(frame.link.to_linktype())
-                        }
-                        Ok(Parsed::Skip(reason)) => problems.skip(reason),
+                        Ok(Some(SkipReason::UnsupportedLinkType)) => problems.unsupported_link(frame.link.to_linktype()),
+                        Ok(Some(reason)) => problems.skip(reason),
                         Err(e) => problems.error(&e, fi, frame.number),
                     }
                 }
@@ -122,10 +120,12 @@ pub fn replay_with<S: EventSink>(
         }
         problems.timestamps_normalised += r.timestamps_normalised;
     }
-    // Files are replayed as if concatenated: the queue carries over from one to the next and
+    // Files are replayed as if concatenated: the ring carries over from one to the next and
     // is emptied only here.
-    for (s, k) in queue.drain(..) {
-        shard.process_keyed(&s, k, sink);
+    while ring.len() > 0 {
+        let (s, k) = ring.get(0);
+        shard.process_keyed(s, *k, sink);
+        ring.pop();
     }
     shard.finish(sink);
     if let Some(rec) = recorder {
@@ -142,3 +142,54 @@ fn lookahead() -> usize {
 
 /// Default look-ahead (bench/README.md §2: measured 8, 16, 32).
 const LOOKAHEAD: usize = 8;
+
+/// The look-ahead ring: `cap` slots of (segment, key); `len` of them, from `head` on, are
+/// queued for the engine, and the slot after them is where the next frame is parsed.
+struct Ring {
+    slots: Vec<(Segment, FlowKey)>,
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    fn new(cap: usize) -> Ring {
+        Ring { slots: vec![(Segment::EMPTY, FlowKey { fp: 0, from: Side::Lo }); cap.max(1)], head: 0, len: 0 }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn at(&self, i: usize) -> usize {
+        let j = self.head + i;
+        if j >= self.slots.len() {
+            j - self.slots.len()
+        } else {
+            j
+        }
+    }
+
+    /// The slot after the queued ones (the ring is never full between calls: the caller pops
+    /// once `len` exceeds `cap - 1`).
+    fn free_slot(&mut self) -> &mut (Segment, FlowKey) {
+        let i = self.at(self.len);
+        &mut self.slots[i]
+    }
+
+    /// Queue the free slot.
+    fn commit(&mut self) {
+        debug_assert!(self.len < self.slots.len());
+        self.len += 1;
+    }
+
+    /// The `i`th queued slot (0: the oldest).
+    fn get(&self, i: usize) -> &(Segment, FlowKey) {
+        &self.slots[self.at(i)]
+    }
+
+    fn pop(&mut self) {
+        debug_assert!(self.len > 0);
+        self.head = self.at(1);
+        self.len -= 1;
+    }
+}
