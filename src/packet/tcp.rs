@@ -90,7 +90,14 @@ pub(super) fn parse(data: &[u8], off: usize, ip_len: usize, wire_len: usize, seg
     let on_wire = wire_len.max(data.len()).saturating_sub(off + doff);
     seg.payload_len = (ip_len - doff).min(on_wire) as u32;
     seg.opts = TcpOptions { wscale: 0xFF, ..TcpOptions::default() };
-    if parse_options(&data[off + 20..off + doff], seg).is_err() {
+    let o = &data[off + 20..off + doff];
+    if o.len() == 12 && o[..4] == [1, 1, 8, 10] {
+        // NOP, NOP, timestamps (RFC 7323 Appendix A's layout, what Linux sends after the
+        // handshake): what `parse_options` reads from it, without the loop.
+        seg.opts.has_ts = true;
+        seg.tsval = u32::from_be_bytes([o[4], o[5], o[6], o[7]]);
+        seg.opts.tsecr = u32::from_be_bytes([o[8], o[9], o[10], o[11]]);
+    } else if parse_options(o, seg).is_err() {
         // A malformed option (length past the header) says nothing about flags, sequence
         // numbers or payload: keep the segment, ignore its options, say so (counted).
         seg.opts = TcpOptions { wscale: 0xFF, malformed: true, ..TcpOptions::default() };

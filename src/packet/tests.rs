@@ -21,6 +21,93 @@ fn tcp(r: Result<Parsed, ParseError>) -> Segment {
     }
 }
 
+/// `parse_frame_into`'s one-step path for plain IPv4/TCP (and its option shortcut) gives what
+/// the general walk gives, on every frame: the real-kernel and field captures, built frames,
+/// every truncation of them and seeded byte mutations of the headers.
+#[test]
+fn fast_path_equals_the_general_walk() {
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures");
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains(".pcap") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() > 10, "captures found: {}", files.len());
+    for f in &files {
+        let Ok(mut r) = crate::replay::CaptureReader::open(f) else { continue };
+        while let Ok(Some(fr)) = r.next_frame() {
+            if fr.link == LinkType::Ethernet && frames.len() < 200_000 {
+                frames.push(fr.data.to_vec());
+            }
+        }
+    }
+    let a = v4("10.0.0.1:40000");
+    let b = v4("10.0.0.2:80");
+    for flags in [F::SYN, F::SYN | F::ACK, F::ACK, F::ACK | F::PSH, F::FIN | F::ACK, F::RST] {
+        for ts in [None, Some((1, 2))] {
+            for mss in [None, Some(1460)] {
+                let mut t = TcpSpec::new(a, b, 7, 9, flags);
+                t.ts = ts;
+                t.mss = mss;
+                t.payload = if flags & F::PSH != 0 { 10 } else { 0 };
+                frames.push(t.ethernet());
+                t.vlans = vec![5];
+                frames.push(t.ethernet());
+            }
+        }
+    }
+    let check = |f: &[u8], wire: usize| {
+        let mut x = Segment::EMPTY;
+        let mut y = Segment { ts_ns: 3, frame: 4, ..Segment::EMPTY };
+        let fast = parse_frame_into(LinkType::Ethernet, f, wire, 3, 4, &mut x);
+        let general = parse_general(LinkType::Ethernet, f, wire, &mut y);
+        assert_eq!(fast, general, "frame {f:02x?}");
+        if fast == Ok(None) {
+            assert_eq!(x, y, "frame {f:02x?}");
+        }
+    };
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let built = frames.len();
+    let mut n = 0u64;
+    for (i, f) in frames.iter().enumerate() {
+        check(f, f.len());
+        check(f, usize::MAX);
+        if i % 50 == 0 || i >= built - 48 {
+            for cut in 0..f.len().min(80) {
+                check(&f[..cut], f.len());
+            }
+            for _ in 0..32 {
+                let mut m = f.clone();
+                let k = 1 + (next() % 3) as usize;
+                for _ in 0..k {
+                    let at = (next() as usize) % m.len().min(80).max(1);
+                    if at < m.len() {
+                        m[at] = next() as u8;
+                    }
+                }
+                check(&m, m.len());
+                n += 1;
+            }
+        }
+    }
+    eprintln!("fast path check: {} frames ({} from {} captures), {n} mutations", frames.len(), built - 48, files.len());
+    assert!(frames.len() > 1000 && n > 1000, "{} frames, {n} mutations", frames.len());
+}
+
 #[test]
 fn parse_into_a_used_slot_equals_parse_by_value() {
     assert_eq!(TcpOptions::NONE, TcpOptions::default());
