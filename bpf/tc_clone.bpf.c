@@ -201,7 +201,9 @@ int ackscope_tc(struct __sk_buff *skb)
 
 		if (!ackscope_rec_whole && p.payload_len < want)
 			want -= p.payload_len;
-		int rc = ackscope_record(skb, now, cls, want);
+		/* The tracking reads the clock only where it needs it (not for a RST):
+		 * every record carries its stamp (a RST's was 0 before). */
+		int rc = ackscope_record(skb, ackscope_now(&now), cls, want);
 
 		if (rc == ACKSCOPE_REC_FULL)
 			CNT(c, ring_full);

@@ -41,6 +41,8 @@ fn host_mode_real_stacks_and_cleanup() {
     let p1 = events(&out, "p1");
     let p1err = err("p1");
     assert_eq!(count(&p1, "stale_ack", Some("time_wait")), 5, "{p1:#?}\n{p1err}");
+    // Every record carries its kernel stamp (a RST's ring record once had 0: 1970 in events).
+    assert!(p1.iter().all(|e| e["ts"].as_str().is_some_and(|t| !t.starts_with("1970"))), "{p1:#?}");
     assert_eq!(count(&p1, "stale_ack", Some("lingering_established")), 3, "{p1:#?}");
     assert_eq!(count(&p1, "stale_ack", None), 8, "ordinary connections gave stale ACKs: {p1:#?}");
     assert_eq!(count(&p1, "reuse_in_time_wait", None), 5, "{p1:#?}");

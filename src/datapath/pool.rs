@@ -59,6 +59,14 @@ pub trait FrameSource: Send {
     fn idle_wait_ms(&self) -> i32 {
         1
     }
+
+    /// True when frames come in the order of their stamps (an AF_XDP queue: one NAPI context
+    /// stamps and fills it). Otherwise (host mode's ring, which every CPU's tc program fills:
+    /// a record stamped first on one CPU may be reserved after another CPU's) a single
+    /// worker sorts each receive batch by stamp before its shard sees it.
+    fn in_stamp_order(&self) -> bool {
+        true
+    }
 }
 
 /// [`FrameSource::idle_wait_ms`] of an AF_XDP receive socket: an idle worker wakes up 100
@@ -429,10 +437,14 @@ fn worker<S: FrameSource, C: Carry>(
     let mut next_stats = 0u64;
 
     let recording = cfg.recorder.is_some();
-    // One queue: its kernel stamps are already in order, so there is nothing to wait for;
-    // segments go straight to the shard, a receive batch at a time, their table buckets
-    // prefetched first so the cache misses of the batch overlap.
+    // One queue: nothing to wait for; segments go straight to the shard, a receive batch at a
+    // time, their table buckets prefetched first so the cache misses of the batch overlap. A
+    // source whose frames may be out of stamp order (host mode's ring:
+    // `FrameSource::in_stamp_order`) has each batch sorted by stamp first; a reorder window
+    // would fix swaps across batches too, but its delay makes the kernel view look the
+    // server's socket up after it changed (tests/live_host.rs), so it is not used there.
     let direct = n == 1 && !recording;
+    let sort_batch = !src.in_stamp_order();
     // An idle worker waits up to this long for a frame (a frame wakes it at once). With
     // several queues, segments handed over by other workers do not wake it: it waits at most
     // [`MULTI_IDLE_WAIT_MS`] (the hand-off ring holds `handoff_capacity` segments over that
@@ -556,6 +568,10 @@ fn worker<S: FrameSource, C: Carry>(
             }
         }
         if nb > 0 {
+            if sort_batch {
+                // Nearly always sorted already: pdqsort sees the run in one pass; no allocation.
+                batch[..nb].sort_unstable_by_key(|(s, _)| s.ts_ns);
+            }
             let filled = &batch[..nb];
             // Two stages (src/flow/table.rs): every key's fingerprint line, then every key's
             // entry line(s), so each lookup below touches lines already on their way.

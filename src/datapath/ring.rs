@@ -249,6 +249,14 @@ fn epoll_on(fd: &OwnedFd) -> Result<OwnedFd> {
 /// receive after one that emptied the ring first waits the adapted pause, a receive after a
 /// full batch drains at once.
 impl FrameSource for RingSource {
+    /// Every CPU's tc program reserves records in one ring: a record's place follows its
+    /// reservation, its stamp the program's entry, so two CPUs can swap them (issue 18's CI:
+    /// a server FIN stamped before the reusing SYN came after it and turned a lingering_close
+    /// into lingering_established). The worker sorts each batch by stamp.
+    fn in_stamp_order(&self) -> bool {
+        false
+    }
+
     fn recv<F: FnMut(u64, &[u8])>(&mut self, max: usize, timeout_ms: i32, mut f: F) -> Result<usize> {
         self.recv_wire(max, timeout_ms, |ts, data, _| f(ts, data))
     }

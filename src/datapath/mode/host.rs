@@ -343,6 +343,10 @@ impl<S: crate::datapath::pool::FrameSource> crate::datapath::pool::FrameSource f
         self.inner.xsk_stats()
     }
 
+    fn in_stamp_order(&self) -> bool {
+        self.inner.in_stamp_order()
+    }
+
     fn idle_wait_ms(&self) -> i32 {
         self.inner.idle_wait_ms()
     }
