@@ -32,8 +32,8 @@ pub fn root_or_skip(name: &str) -> bool {
 /// drop, a share of frames received). On two cores, two such tests at once starve each other's
 /// receivers: CI 2026-12-03 saw 86 veth drops in the inline kill test's baseline beside the
 /// other inline test's bulk transfer, the event storm's engine saw 46 % of its stale ACKs
-/// beside the two SYN floods, and the two-port TAP test had a segment arrive later than its
-/// reorder window. Each test binary has its own lock (a static of this module).
+/// beside the two SYN floods, the two-port TAP test had a segment arrive later than its
+/// reorder window, and the port scan's queue dropped 1 552 SYNs (fill ring empty). Each test binary has its own lock (a static of this module).
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Takes the lock of the heavy tests of this binary (see `HEAVY`); a test that panicked
