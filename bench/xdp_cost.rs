@@ -15,7 +15,9 @@
 //! With `XDP_COST_BASE=path/to/ackscope.bpf.o` (another build's object, e.g. main's
 //! `target/release/build/ackscope-*/out/ackscope.bpf.o`) that program is run too, in the same
 //! rounds, as the "base" column: old and new side by side (for the new 4-tuples, on the same
-//! frames after ackscope and the floor; its own table, so they are new to it too).
+//! frames after ackscope and the floor; its own table, so they are new to it too). Several
+//! objects, comma-separated, give one column each, in the order given (variants of one change
+//! measured in one run).
 //!
 //! `cargo run --release --example xdp_cost [-- ROUNDS [REPEAT]]` as root.
 
@@ -59,8 +61,16 @@ fn main() {
     let repeat: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let ackscope = open(ACKSCOPE_OBJ);
     let floor = open(FLOOR_OBJ);
-    let base_bytes = std::env::var_os("XDP_COST_BASE").map(|p| std::fs::read(&p).expect("read XDP_COST_BASE"));
-    let base = base_bytes.as_deref().map(open);
+    let base_paths: Vec<String> = std::env::var("XDP_COST_BASE")
+        .map(|v| v.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    let bases: Vec<Object> = base_paths
+        .iter()
+        .map(|p| open(&std::fs::read(p).unwrap_or_else(|e| panic!("read XDP_COST_BASE object {p}: {e}"))))
+        .collect();
+    for (i, p) in base_paths.iter().enumerate() {
+        println!("base {}: {p}", i + 1);
+    }
     let (c, s) = ("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
     let (c6, s6) = ("[fd00::1]:40000".parse().unwrap(), "[fd00::2]:80".parse().unwrap());
     let mut data = TcpSpec::new(c, s, 1000, 2000, F::ACK | F::PSH);
@@ -84,13 +94,27 @@ fn main() {
         ("SYN, entry present (retransmission)", syn.ethernet()),
         ("SYN-ACK, entry present", synack.ethernet()),
     ];
+    // The steering program is run as loaded here, with its rodata defaults: no metadata block
+    // (`ackscope_use_meta` 0). ackscope itself writes the block where the kernel allows
+    // bpf_xdp_adjust_meta; this line says which case the figures stand for.
+    let meta = ackscope::datapath::xdp::xdp_meta_supported();
+    println!(
+        "bpf_xdp_adjust_meta allowed to XDP programs here: {meta} ({})",
+        if meta { "ackscope writes the metadata block; these figures exclude it" } else { "ackscope runs without it, as here" }
+    );
     let load0 = loadavg();
     println!("XDP cost, BPF_PROG_RUN repeat {repeat}, {rounds} rounds; load average {load0} at start");
     println!();
-    println!("| frame | XDP_DROP | parse only | ackscope | ackscope − drop | base (XDP_COST_BASE) |");
-    println!("|---|---|---|---|---|---|");
+    let base_cols: String = if bases.is_empty() {
+        " base (XDP_COST_BASE) |".to_string()
+    } else {
+        (1..=bases.len()).map(|i| format!(" base {i} |")).collect()
+    };
+    println!("| frame | XDP_DROP | parse only | ackscope | ackscope − drop |{base_cols}");
+    println!("|---|---|---|---|---|{}", "---|".repeat(bases.len().max(1)));
     for (name, f) in &frames {
-        let (mut d, mut p, mut a, mut diff, mut b) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut d, mut p, mut a, mut diff) = (vec![], vec![], vec![], vec![]);
+        let mut b: Vec<Vec<f64>> = vec![vec![]; bases.len()];
         for r in 0..rounds {
             let (x, y, z);
             if r % 2 == 0 {
@@ -106,16 +130,16 @@ fn main() {
             p.push(y);
             a.push(z);
             diff.push(z - x);
-            if let Some(base) = &base {
-                b.push(ns(run(base, "ackscope_xdp", f, repeat)));
+            for (col, base) in b.iter_mut().zip(&bases) {
+                col.push(ns(run(base, "ackscope_xdp", f, repeat)));
             }
         }
         let f3 = |v: &mut Vec<f64>| {
             let (m, lo, hi) = stats(v);
             format!("{m:.1} ({lo:.1}–{hi:.1})")
         };
-        let bcol = if b.is_empty() { "–".to_string() } else { f3(&mut b) };
-        println!("| {name} | {} | {} | {} | {} | {bcol} |", f3(&mut d), f3(&mut p), f3(&mut a), f3(&mut diff));
+        let bcol = base_columns(&mut b, f3);
+        println!("| {name} | {} | {} | {} | {} |{bcol}", f3(&mut d), f3(&mut p), f3(&mut a), f3(&mut diff));
     }
     // New 4-tuples: distinct frames, repeat 1 each, paired with the floor on the same frame. A
     // pure ACK of new 4-tuples is the control: key, presence slot (cold), no insert.
@@ -125,9 +149,11 @@ fn main() {
         format!("{m:.1} ({lo:.1}–{hi:.1})")
     };
     for (what, flags) in [("pure ACK", F::ACK), ("SYN", F::SYN)] {
-        let (mut d, mut a, mut diff, mut b) = (vec![], vec![], vec![], vec![]);
+        let (mut d, mut a, mut diff) = (vec![], vec![], vec![]);
+        let mut b: Vec<Vec<f64>> = vec![vec![]; bases.len()];
         for r in 0..rounds {
-            let (mut sd, mut sa, mut sb) = (vec![], vec![], vec![]);
+            let (mut sd, mut sa) = (vec![], vec![]);
+            let mut sb: Vec<Vec<f64>> = vec![vec![]; bases.len()];
             for i in 0..n {
                 let src = std::net::SocketAddr::new(
                     std::net::Ipv4Addr::new(10, 1 + r as u8 + if flags == F::SYN { 100 } else { 0 }, (i >> 8) as u8, i as u8)
@@ -144,12 +170,12 @@ fn main() {
                     sa.push(ns(run(&ackscope, "ackscope_xdp", &fr, 1)));
                     sd.push(ns(run(&floor, "bench_drop", &fr, 1)));
                 }
-                if let Some(base) = &base {
-                    sb.push(ns(run(base, "ackscope_xdp", &fr, 1)));
+                for (col, base) in sb.iter_mut().zip(&bases) {
+                    col.push(ns(run(base, "ackscope_xdp", &fr, 1)));
                 }
             }
-            if !sb.is_empty() {
-                b.push(stats(&mut sb).0);
+            for (col, s) in b.iter_mut().zip(sb.iter_mut()) {
+                col.push(stats(s).0);
             }
             let (md, _, _) = stats(&mut sd);
             let (ma, _, _) = stats(&mut sa);
@@ -158,13 +184,21 @@ fn main() {
             diff.push(ma - md);
         }
         println!(
-            "| {what} of a new 4-tuple ({n} distinct frames, repeat 1, median per round) | {} | – | {} | {} | {} |",
+            "| {what} of a new 4-tuple ({n} distinct frames, repeat 1, median per round) | {} | – | {} | {} |{}",
             f3(&mut d),
             f3(&mut a),
             f3(&mut diff),
-            if b.is_empty() { "–".to_string() } else { f3(&mut b) }
+            base_columns(&mut b, f3)
         );
     }
     println!();
     println!("ns/frame: median (min–max) over {rounds} rounds; load average {} at end", loadavg());
+}
+
+/// The base columns of one row: each object's cell, or one "–" without XDP_COST_BASE.
+fn base_columns(cols: &mut [Vec<f64>], f3: impl Fn(&mut Vec<f64>) -> String) -> String {
+    if cols.is_empty() {
+        return " – |".to_string();
+    }
+    cols.iter_mut().map(|c| format!(" {} |", f3(c))).collect()
 }

@@ -21,7 +21,9 @@
  *
  * Steered frames carry a 16-byte XDP metadata block (struct ackscope_meta)
  * right before the packet data with the bpf_ktime_get_ns() receive stamp
- * (CLOCK_MONOTONIC), a magic value and the class. The clock is read only for
+ * (CLOCK_MONOTONIC), a magic value and the class, on kernels that let XDP
+ * programs call bpf_xdp_adjust_meta (`ackscope_use_meta`, probed by the
+ * loader). The clock is read only for
  * frames that need it (steered, or tracked with an entry): data segments and
  * bare ACKs of established flows are decided without it (issue 18).
  */
@@ -47,6 +49,15 @@ const volatile __u32 ackscope_presorted = 0;
  * ackscope_last, for the C-vs-Rust differential test (classify_test_run in
  * src/datapath/xdp.rs). 0 on interfaces: the verifier removes the code. */
 const volatile __u32 ackscope_record = 0;
+/* 1: steered frames carry the metadata block (bpf_xdp_adjust_meta). Some
+ * kernel builds refuse that helper to XDP programs at load time ("program of
+ * this type cannot use helper bpf_xdp_adjust_meta#54"): the loader probes it
+ * (src/datapath/xdp.rs) and sets this only where it is allowed; with 0 the
+ * verifier never reaches the call (the branch on this constant is pruned) and
+ * user space stamps each receive batch itself (counted: received frames
+ * without a kernel stamp). 0 by default, so tools that load the object as it
+ * is load it on every kernel. */
+const volatile __u32 ackscope_use_meta = 0;
 
 /* Shared layouts (struct ackscope_meta, the counters): abi.h, counters.h. */
 
@@ -122,17 +133,19 @@ static __always_inline int not_steered(struct xdp_md *ctx)
 static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 *now,
 				 struct ackscope_counters *c)
 {
-	ackscope_now(now);
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct ackscope_meta)) == 0) {
+	if (ackscope_use_meta &&
+	    bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct ackscope_meta)) == 0) {
 		void *data = (void *)(long)ctx->data;
 		struct ackscope_meta *m = (void *)(long)ctx->data_meta;
 
 		if ((void *)(m + 1) <= data) {
-			m->rx_ts_ns = *now;
+			m->rx_ts_ns = ackscope_now(now);
 			m->magic = ACKSCOPE_META_MAGIC;
 			m->class_ = cls;
 		}
-	} else {
+	} else if (ackscope_use_meta) {
+		/* Refused at run time (a driver without metadata support);
+		 * with ackscope_use_meta 0 it is not a failure. */
 		CNT(c, meta_fail);
 	}
 

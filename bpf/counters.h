@@ -24,7 +24,7 @@ struct ackscope_counters {
 	__u64 parse_fail;
 	__u64 redirect_fail;    /* XSKMAP redirect != XDP_REDIRECT */
 	__u64 flows_expired;    /* stale entries deleted on lookup */
-	__u64 meta_fail;        /* bpf_xdp_adjust_meta refused */
+	__u64 meta_fail;        /* bpf_xdp_adjust_meta refused at run time */
 	__u64 tunnelled;        /* TCP frames that came in an encapsulation */
 	__u64 flows_evicted;    /* fresh flow-table entries overwritten by another 4-tuple (flowtable.h) */
 };

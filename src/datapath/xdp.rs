@@ -770,6 +770,31 @@ pub fn flow_table_buckets(entries: u32) -> Result<u32> {
     Ok(b)
 }
 
+/// Whether this kernel lets XDP programs call `bpf_xdp_adjust_meta` (probed once, by loading a
+/// probe program: libbpf's `libbpf_probe_bpf_helper`). Some kernel builds refuse the helper at
+/// load time; the steering program then loads without its metadata block (rodata
+/// `ackscope_use_meta` 0) and each receive batch is stamped in user space
+/// (`FrameSource` counts the frames received with a kernel stamp). A probe that cannot run
+/// (an error) counts as "not allowed": the program loads either way.
+pub fn xdp_meta_supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        let r = libbpf_rs::ProgramType::Xdp.is_helper_supported(libbpf_sys::BPF_FUNC_xdp_adjust_meta);
+        match &r {
+            Ok(true) => {}
+            Ok(false) => warn!(
+                "this kernel refuses bpf_xdp_adjust_meta to XDP programs: steered frames carry no \
+                 kernel receive stamp, so each receive batch is stamped when user space reads it \
+                 (ordering across queues is then as good as the reorder window; nothing to do \
+                 unless events of several queues look out of order — then raise \
+                 --reorder-window-us)"
+            ),
+            Err(e) => warn!(error = %e, "could not probe bpf_xdp_adjust_meta; loading the steering program without the metadata block"),
+        }
+        matches!(r, Ok(true))
+    })
+}
+
 /// Opens, configures and loads the skeleton into `storage`.
 /// The maps a second interface's program shares with the first one's (several mirror
 /// ports, one flow table): the handshake/teardown table (bpf/flowtable.h).
@@ -797,6 +822,7 @@ fn load(
     rodata.ackscope_presorted = u32::from(cfg.presorted);
     rodata.ackscope_key_seed = super::abi::key_seed();
     rodata.ackscope_record = u32::from(record);
+    rodata.ackscope_use_meta = u32::from(xdp_meta_supported());
 
     let xsk_entries = cfg
         .xsk_map_size
