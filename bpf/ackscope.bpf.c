@@ -21,9 +21,9 @@
  *
  * Steered frames carry a 16-byte XDP metadata block (struct ackscope_meta)
  * right before the packet data with the bpf_ktime_get_ns() receive stamp
- * (CLOCK_MONOTONIC), a magic value and the class, on kernels that let XDP
- * programs call bpf_xdp_adjust_meta (`ackscope_use_meta`, probed by the
- * loader). The clock is read only for
+ * (CLOCK_MONOTONIC), a magic value and the class, or, on kernels that
+ * refuse bpf_xdp_adjust_meta to XDP programs, the same block in front of
+ * the frame (`ackscope_stamp`). The clock is read only for
  * frames that need it (steered, or tracked with an entry): data segments and
  * bare ACKs of established flows are decided without it (issue 18).
  */
@@ -49,15 +49,24 @@ const volatile __u32 ackscope_presorted = 0;
  * ackscope_last, for the C-vs-Rust differential test (classify_test_run in
  * src/datapath/xdp.rs). 0 on interfaces: the verifier removes the code. */
 const volatile __u32 ackscope_record = 0;
-/* 1: steered frames carry the metadata block (bpf_xdp_adjust_meta). Some
- * kernel builds refuse that helper to XDP programs at load time ("program of
- * this type cannot use helper bpf_xdp_adjust_meta#54"): the loader probes it
- * (src/datapath/xdp.rs) and sets this only where it is allowed; with 0 the
- * verifier never reaches the call (the branch on this constant is pruned) and
- * user space stamps each receive batch itself (counted: received frames
- * without a kernel stamp). 0 by default, so tools that load the object as it
- * is load it on every kernel. */
-const volatile __u32 ackscope_use_meta = 0;
+/* Where a steered frame carries its stamp block (struct ackscope_meta):
+ * ACKSCOPE_STAMP_META in the XDP metadata area (bpf_xdp_adjust_meta), or,
+ * on kernel builds that refuse that helper to XDP programs at load time
+ * ("program of this type cannot use helper bpf_xdp_adjust_meta#54"),
+ * ACKSCOPE_STAMP_PREFIX as 16 bytes in front of the frame
+ * (bpf_xdp_adjust_head: XDP guarantees 256 bytes of headroom, where a
+ * trailer found no tailroom in one frame of five on a veth). User space
+ * reads the prefix, checks `ackscope_prefix_magic` (random per run, so no
+ * frame's own bytes can pass for it), and moves the frame back over it
+ * before anything else sees the frame, inline's transmit included. The
+ * loader probes the helper (src/datapath/xdp.rs). With ACKSCOPE_STAMP_NONE,
+ * the default so that tools loading the object as it is load it everywhere,
+ * the verifier prunes both calls and user space stamps each receive batch. */
+#define ACKSCOPE_STAMP_NONE 0
+#define ACKSCOPE_STAMP_META 1
+#define ACKSCOPE_STAMP_PREFIX 2
+const volatile __u32 ackscope_stamp = ACKSCOPE_STAMP_NONE;
+const volatile __u32 ackscope_prefix_magic = ACKSCOPE_META_MAGIC;
 
 /* Shared layouts (struct ackscope_meta, the counters): abi.h, counters.h. */
 
@@ -133,20 +142,38 @@ static __always_inline int not_steered(struct xdp_md *ctx)
 static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 *now,
 				 struct ackscope_counters *c)
 {
-	if (ackscope_use_meta &&
-	    bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct ackscope_meta)) == 0) {
-		void *data = (void *)(long)ctx->data;
-		struct ackscope_meta *m = (void *)(long)ctx->data_meta;
+	int prefix = 0;
 
-		if ((void *)(m + 1) <= data) {
-			m->rx_ts_ns = ackscope_now(now);
-			m->magic = ACKSCOPE_META_MAGIC;
-			m->class_ = cls;
+	if (ackscope_stamp == ACKSCOPE_STAMP_META) {
+		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct ackscope_meta)) == 0) {
+			void *data = (void *)(long)ctx->data;
+			struct ackscope_meta *m = (void *)(long)ctx->data_meta;
+
+			if ((void *)(m + 1) <= data) {
+				m->rx_ts_ns = ackscope_now(now);
+				m->magic = ACKSCOPE_META_MAGIC;
+				m->class_ = cls;
+			}
+		} else {
+			/* Refused at run time (a driver without metadata). */
+			CNT(c, meta_fail);
 		}
-	} else if (ackscope_use_meta) {
-		/* Refused at run time (a driver without metadata support);
-		 * with ackscope_use_meta 0 it is not a failure. */
-		CNT(c, meta_fail);
+	} else if (ackscope_stamp == ACKSCOPE_STAMP_PREFIX) {
+		if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct ackscope_meta)) == 0) {
+			void *data = (void *)(long)ctx->data;
+			void *data_end = (void *)(long)ctx->data_end;
+			struct ackscope_meta *m = data;
+
+			prefix = 1;
+			if ((void *)(m + 1) <= data_end) {
+				m->rx_ts_ns = ackscope_now(now);
+				m->magic = ackscope_prefix_magic;
+				m->class_ = cls;
+			}
+		} else {
+			/* No headroom (XDP guarantees it: not seen). */
+			CNT(c, meta_fail);
+		}
 	}
 
 	__u32 slot = ctx->rx_queue_index;
@@ -161,6 +188,9 @@ static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 *now,
 	if (ret == XDP_REDIRECT)
 		return XDP_REDIRECT;
 	CNT(c, redirect_fail);
+	/* Not for user space after all: the frame leaves as it came. */
+	if (prefix)
+		bpf_xdp_adjust_head(ctx, (int)sizeof(struct ackscope_meta));
 	return not_steered(ctx);
 }
 

@@ -40,6 +40,26 @@ pub(crate) fn key_seed() -> u64 {
     })
 }
 
+/// The magic of the stamp block when the steering program puts it in front of the frame
+/// (`ackscope_prefix_magic` in bpf/ackscope.bpf.c): random per process and never
+/// [`META_MAGIC`] or 0, since without a block the same bytes are the frame's own (its source
+/// MAC), and a constant could be sent on purpose to cut 16 bytes off a frame and give it a
+/// chosen stamp.
+pub(crate) fn prefix_magic() -> u32 {
+    static MAGIC: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MAGIC.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x7461_696c);
+        let m = h.finish() as u32;
+        if m == 0 || m == META_MAGIC {
+            0x5441_494c
+        } else {
+            m
+        }
+    })
+}
+
 /// Size of [`KernelMeta`] in bytes (16).
 pub const META_LEN: usize = std::mem::size_of::<KernelMeta>();
 

@@ -772,27 +772,32 @@ pub fn flow_table_buckets(entries: u32) -> Result<u32> {
 
 /// Whether this kernel lets XDP programs call `bpf_xdp_adjust_meta` (probed once, by loading a
 /// probe program: libbpf's `libbpf_probe_bpf_helper`). Some kernel builds refuse the helper at
-/// load time; the steering program then loads without its metadata block (rodata
-/// `ackscope_use_meta` 0) and each receive batch is stamped in user space
-/// (`FrameSource` counts the frames received with a kernel stamp). A probe that cannot run
-/// (an error) counts as "not allowed": the program loads either way.
+/// load time (this project's CI machine's 6.18.44 does); the steering program then puts its
+/// stamp block in front of the frame instead ([`stamp_in_prefix`]). A probe that cannot run
+/// (an error) counts as "not allowed": the prefix works on every kernel.
 pub fn xdp_meta_supported() -> bool {
     static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *SUPPORTED.get_or_init(|| {
         let r = libbpf_rs::ProgramType::Xdp.is_helper_supported(libbpf_sys::BPF_FUNC_xdp_adjust_meta);
         match &r {
             Ok(true) => {}
-            Ok(false) => warn!(
-                "this kernel refuses bpf_xdp_adjust_meta to XDP programs: steered frames carry no \
-                 kernel receive stamp, so each receive batch is stamped when user space reads it \
-                 (ordering across queues is then as good as the reorder window; nothing to do \
-                 unless events of several queues look out of order — then raise \
-                 --reorder-window-us)"
+            Ok(false) => info!(
+                "this kernel refuses bpf_xdp_adjust_meta to XDP programs: steered frames carry \
+                 their receive stamp in 16 bytes in front of the frame, removed before anything \
+                 else sees them"
             ),
-            Err(e) => warn!(error = %e, "could not probe bpf_xdp_adjust_meta; loading the steering program without the metadata block"),
+            Err(e) => warn!(error = %e, "could not probe bpf_xdp_adjust_meta; steered frames carry their stamp in front of the frame"),
         }
         matches!(r, Ok(true))
     })
+}
+
+/// Whether steered frames carry their stamp block in front of the frame (the steering
+/// program's `ackscope_stamp` = prefix), i.e. the kernel refuses `bpf_xdp_adjust_meta` to XDP
+/// programs. The AF_XDP readers (`xsk::umem::take_meta`) look for the block where the program
+/// put it.
+pub fn stamp_in_prefix() -> bool {
+    !xdp_meta_supported()
 }
 
 /// Opens, configures and loads the skeleton into `storage`.
@@ -822,7 +827,9 @@ fn load(
     rodata.ackscope_presorted = u32::from(cfg.presorted);
     rodata.ackscope_key_seed = super::abi::key_seed();
     rodata.ackscope_record = u32::from(record);
-    rodata.ackscope_use_meta = u32::from(xdp_meta_supported());
+    // Where steered frames carry their stamp block (bpf/ackscope.bpf.c `ackscope_stamp`).
+    rodata.ackscope_stamp = if stamp_in_prefix() { 2 } else { 1 };
+    rodata.ackscope_prefix_magic = super::abi::prefix_magic();
 
     let xsk_entries = cfg
         .xsk_map_size

@@ -13,7 +13,8 @@ use xsk_rs::umem::frame::FrameDesc;
 use xsk_rs::{FillQueue, Umem};
 
 use super::config::{error_chain, umem_config, XskConfig};
-use crate::datapath::abi::{KernelMeta, META_LEN, META_MAGIC};
+use crate::datapath::abi::{prefix_magic, KernelMeta, META_LEN, META_MAGIC};
+use crate::datapath::xdp;
 use crate::datapath::error::{DatapathError, Result};
 
 /// A new UMEM of `cfg.frame_count` frames and its frames, all user-owned (the initial free
@@ -53,6 +54,56 @@ pub(crate) fn fill(fq: &mut FillQueue, free: &mut Vec<FrameDesc>, max: usize) ->
     done
 }
 
+/// Reads (and invalidates) the stamp block of `desc`'s frame: the XDP metadata right before
+/// the packet data or, where the steering program puts it in front of the frame
+/// ([`xdp::stamp_in_prefix`]: kernels that refuse `bpf_xdp_adjust_meta` to XDP programs), the
+/// frame's first 16 bytes, over which the frame is then moved back (and its descriptor's
+/// length cut by 16), so the engine, the captures and inline's transmit see the frame as it
+/// came. `None` when the frame carries no block of ours (metadata not delivered).
+///
+/// # Safety
+///
+/// As [`take_head`].
+pub(crate) unsafe fn take_meta(umem: &Umem, desc: &mut FrameDesc, frame_mask: usize) -> Option<KernelMeta> {
+    if xdp::stamp_in_prefix() {
+        // SAFETY: the caller's contract.
+        unsafe { take_prefix(umem, desc) }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { take_head(umem, desc, frame_mask) }
+    }
+}
+
+/// The prefix of [`take_meta`]: the first [`META_LEN`] bytes of the frame when their magic is
+/// this run's ([`prefix_magic`]: random per process, so no frame's own bytes can pass for a
+/// block), removed from the frame. A steered control segment is short (headers only, mostly),
+/// so the move is a few cache lines the worker reads next anyway.
+///
+/// # Safety
+///
+/// As [`take_head`].
+unsafe fn take_prefix(umem: &Umem, desc: &mut FrameDesc) -> Option<KernelMeta> {
+    // SAFETY (caller contract): the frame belongs to `umem` and is exclusively ours.
+    let mut data = unsafe { umem.data_mut(desc) };
+    let contents = data.contents_mut();
+    let len = contents.len();
+    let rest = len.checked_sub(META_LEN)?;
+    let b = &contents[..META_LEN];
+    let magic = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
+    if magic != prefix_magic() {
+        return None;
+    }
+    let meta = KernelMeta {
+        rx_ts_ns: u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        magic,
+        class: u32::from_ne_bytes([b[12], b[13], b[14], b[15]]),
+    };
+    contents.copy_within(META_LEN.., 0);
+    // The frame as it came: the descriptor's length without the block.
+    data.cursor().set_pos(rest);
+    Some(meta)
+}
+
 /// Reads (and invalidates) the XDP metadata block right before the packet
 /// data of `desc`'s frame. `None` when there is no room for one in the
 /// frame or it does not carry our magic (metadata not delivered).
@@ -62,7 +113,7 @@ pub(crate) fn fill(fq: &mut FillQueue, free: &mut Vec<FrameDesc>, max: usize) ->
 /// `desc` must describe a frame of `umem` that user space currently owns
 /// (consumed from the rx ring, not yet returned to the fill ring) and that
 /// is not otherwise borrowed. `frame_mask` must be the frame size minus one.
-pub(crate) unsafe fn take_meta(umem: &Umem, desc: &mut FrameDesc, frame_mask: usize) -> Option<KernelMeta> {
+unsafe fn take_head(umem: &Umem, desc: &mut FrameDesc, frame_mask: usize) -> Option<KernelMeta> {
     // Metadata lives in the XDP headroom between the frame start and the
     // packet; never read across the frame start.
     if desc.addr() & frame_mask < META_LEN {
