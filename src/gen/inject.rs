@@ -13,6 +13,16 @@
 //! [`Injector::load_pcap`] is the same path for the frames of a capture (`ackscope gen
 //! --pcap`): the object's second program, `ackscope_gen_pcap`, writes frame `cursor` of its own
 //! table (slots of [`GEN_PCAP_SLOT`] bytes) unchanged, so each frame leaves once, in order.
+//!
+//! **Kernels that refuse live frames.** Some kernel builds answer `BPF_PROG_RUN` with
+//! `BPF_F_TEST_XDP_LIVE_FRAMES` with EPERM (this project's CI machine's 6.18.44 does). The
+//! loader finds out with one live run that produces no frame (the capture program past its
+//! last frame) and then sends through an `AF_PACKET` socket instead ([`super::packet`]): the
+//! same frames, built in user space by [`Injector::frame_at`], the program's transformation
+//! written a second time (the lap shift of sequence numbers and the flood's new 4-tuples, with
+//! the same RFC 1624 checksum updates), checked byte for byte against the program run in test
+//! mode (src/gen/tests.rs). The cursor and the error count then live here instead of in the
+//! program's `.bss`. [`Injector::path`] says which path sends.
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd};
@@ -22,6 +32,7 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject};
 
 use super::mix::{MixFrame, LAP_DELTA};
+use super::packet::{PacketTx, BATCH};
 use crate::datapath::abi::{value_bytes, MapValue};
 use crate::datapath::skeleton::OwnedSkel;
 use super::GenError;
@@ -117,6 +128,25 @@ fn slot(f: &MixFrame) -> Result<gen_frame, GenError> {
     Ok(s)
 }
 
+/// How an [`Injector`] transmits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxPath {
+    /// `BPF_PROG_RUN` with live frames: XDP_TX out of the interface.
+    LiveFrames,
+    /// An `AF_PACKET` socket (the kernel refuses live frames).
+    Packet,
+}
+
+/// The `AF_PACKET` path's state: the socket, the cursor and the error count the program keeps
+/// in `.bss` on the live path, one batch's buffer.
+struct PacketPath {
+    tx: PacketTx,
+    cursor: u64,
+    errors: u64,
+    /// One batch of built frames: [`BATCH`] slots of the table's slot size.
+    buf: Vec<u8>,
+}
+
 /// The loaded generator program with one lap of frames in its table.
 pub struct Injector {
     skel: OwnedSkel<GenSkel<'static>>,
@@ -125,6 +155,17 @@ pub struct Injector {
     batch: u32,
     lap_len: u32,
     table: Table,
+    /// The tables' frames (for the `AF_PACKET` path's builder).
+    frames: Frames,
+    /// Whether the first send has found out which path the kernel allows.
+    probed: bool,
+    packet: Option<PacketPath>,
+}
+
+/// The frames of an injector's table, as the program reads them.
+struct Frames {
+    mix: Vec<gen_frame>,
+    pcap: Vec<gen_pcap_frame>,
 }
 
 impl std::fmt::Debug for Injector {
@@ -149,9 +190,10 @@ impl Injector {
             return Err(GenError::Config(format!("batch size must be 1..={MAX_BATCH}, got {batch}")));
         }
         let skel = OwnedSkel::load(|storage| open_and_load(storage, lap_len, Table::Mix))?;
-        let inj = Injector { skel, ifindex, queue, batch, lap_len, table: Table::Mix };
-        fill_table(&inj.skel.maps.gen_frames, lap.len(), |i| slot(&lap[i]))?;
-        Ok(inj)
+        let mix = lap.iter().map(slot).collect::<Result<Vec<_>, _>>()?;
+        fill_table(&skel.maps.gen_frames, mix.len(), |i| Ok(mix[i]))?;
+        let frames = Frames { mix, pcap: Vec::new() };
+        Ok(Injector { skel, ifindex, queue, batch, lap_len, table: Table::Mix, frames, probed: false, packet: None })
     }
 
     /// Load the program that sends `frames` (Ethernet frames of 14..=[`GEN_PCAP_SLOT`] bytes)
@@ -167,9 +209,10 @@ impl Injector {
             return Err(GenError::Config(format!("batch size must be 1..={MAX_BATCH}, got {batch}")));
         }
         let skel = OwnedSkel::load(|storage| open_and_load(storage, n, Table::Pcap))?;
-        let inj = Injector { skel, ifindex, queue, batch, lap_len: n, table: Table::Pcap };
-        fill_table(&inj.skel.maps.gen_pcap_frames, frames.len(), |i| pcap_slot(&frames[i]))?;
-        Ok(inj)
+        let pcap = frames.iter().map(|f| pcap_slot(f)).collect::<Result<Vec<_>, _>>()?;
+        fill_table(&skel.maps.gen_pcap_frames, pcap.len(), |i| Ok(pcap[i]))?;
+        let frames = Frames { mix: Vec::new(), pcap };
+        Ok(Injector { skel, ifindex, queue, batch, lap_len: n, table: Table::Pcap, frames, probed: false, packet: None })
     }
 
     fn prog_fd(&self) -> i32 {
@@ -179,6 +222,80 @@ impl Injector {
         }
     }
 
+    /// Whether the kernel runs the program with live frames here: one live run of the
+    /// capture program past its last frame, which produces no frame (its error count and the
+    /// cursor are put back). EPERM (a kernel that refuses live frames) is a no; any other
+    /// error is reported as the live path's error would be.
+    fn live_frames_allowed(&mut self) -> Result<bool, GenError> {
+        let data = vec![0u8; GEN_PCAP_SLOT];
+        let ctx = libbpf_sys::xdp_md {
+            data: 0,
+            data_end: data.len() as u32,
+            data_meta: 0,
+            ingress_ifindex: self.ifindex,
+            rx_queue_index: self.queue,
+            egress_ifindex: 0,
+        };
+        let (cursor, errors) = (self.cursor(), self.errors());
+        self.set_bss(u64::MAX >> 1, 0);
+        // SAFETY: zero is a valid bit pattern for this plain C options struct.
+        let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
+        opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
+        opts.data_in = data.as_ptr().cast();
+        opts.data_size_in = data.len() as u32;
+        opts.ctx_in = (&ctx as *const libbpf_sys::xdp_md).cast();
+        opts.ctx_size_in = std::mem::size_of::<libbpf_sys::xdp_md>() as u32;
+        opts.repeat = 1;
+        opts.flags = libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES;
+        opts.batch_size = 1;
+        let fd = self.skel.progs.ackscope_gen_pcap.as_fd().as_raw_fd();
+        // SAFETY: as in `send`: a loaded XDP program of our skeleton and a valid options
+        // struct whose pointers outlive the call.
+        let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd, &mut opts) };
+        self.set_bss(cursor, errors);
+        match -rc {
+            0 => Ok(true),
+            libc::EPERM => {
+                tracing::info!(
+                    ifindex = self.ifindex,
+                    "this kernel refuses BPF_PROG_RUN with live frames (EPERM): sending through an AF_PACKET socket"
+                );
+                Ok(false)
+            }
+            e => Err(GenError::Run { ifindex: self.ifindex, source: std::io::Error::from_raw_os_error(e) }),
+        }
+    }
+
+    /// Writes the program's cursor and error count (`.bss`).
+    fn set_bss(&mut self, cursor: u64, errors: u64) {
+        if let Some(b) = self.skel.maps.bss_data.as_deref_mut() {
+            // SAFETY: as in `cursor`; no BPF_PROG_RUN is in flight (we hold `&mut self`).
+            unsafe {
+                std::ptr::write_volatile(&mut b.gen_cursor, cursor);
+                std::ptr::write_volatile(&mut b.gen_errors, errors);
+            }
+        }
+    }
+
+    /// Which path transmits (the live one until the first [`Injector::send`] found out).
+    pub fn path(&self) -> TxPath {
+        if self.packet.is_some() {
+            TxPath::Packet
+        } else {
+            TxPath::LiveFrames
+        }
+    }
+
+    /// Frame `cursor` as the program builds it (the `AF_PACKET` path's builder; tests compare
+    /// it with [`Injector::build_one`]), or `None` where the program counts an error. Available
+    /// on either path.
+    pub fn frame_at(&self, cursor: u64) -> Option<Vec<u8>> {
+        let mut out = vec![0u8; self.table.slot()];
+        let n = self.frames.build(self.table, self.lap_len, cursor, &mut out)?;
+        out.truncate(n);
+        Some(out)
+    }
+
     /// Frames in one lap.
     pub fn lap_len(&self) -> u32 {
         self.lap_len
@@ -186,6 +303,9 @@ impl Injector {
 
     /// Program runs so far: the number of frames produced (plus [`Injector::errors`]).
     pub fn cursor(&self) -> u64 {
+        if let Some(p) = &self.packet {
+            return p.cursor;
+        }
         match self.skel.maps.bss_data.as_deref() {
             // SAFETY: `gen_cursor` lives in the mmap()ed .bss of the loaded object, valid and
             // aligned while the skeleton lives; the program only writes it during our own
@@ -197,6 +317,9 @@ impl Injector {
 
     /// Runs that produced no frame (a helper failed); they are not transmitted.
     pub fn errors(&self) -> u64 {
+        if let Some(p) = &self.packet {
+            return p.errors;
+        }
         match self.skel.maps.bss_data.as_deref() {
             // SAFETY: as in `cursor`.
             Some(b) => unsafe { std::ptr::read_volatile(&b.gen_errors) },
@@ -206,6 +329,9 @@ impl Injector {
 
     /// Set the cursor (the index of the next frame: lap × lap length + position).
     pub fn set_cursor(&mut self, v: u64) {
+        if let Some(p) = &mut self.packet {
+            p.cursor = v;
+        }
         if let Some(b) = self.skel.maps.bss_data.as_deref_mut() {
             // SAFETY: as in `cursor`; no BPF_PROG_RUN is in flight (we hold `&mut self`).
             unsafe { std::ptr::write_volatile(&mut b.gen_cursor, v) };
@@ -218,6 +344,19 @@ impl Injector {
     pub fn send(&mut self, repeat: u32) -> Result<(), GenError> {
         if repeat == 0 {
             return Ok(());
+        }
+        if !self.probed {
+            // Before the first frame: which path this kernel allows (the probe sends nothing).
+            if !self.live_frames_allowed()? {
+                let cursor = self.cursor();
+                let mut p = PacketPath::open(self.ifindex, self.table.slot())?;
+                p.cursor = cursor;
+                self.packet = Some(p);
+            }
+            self.probed = true;
+        }
+        if let Some(p) = &mut self.packet {
+            return p.send(&self.frames, self.table, self.lap_len, repeat, self.ifindex);
         }
         let data = vec![0u8; self.table.slot()];
         let ctx = libbpf_sys::xdp_md {
@@ -297,3 +436,161 @@ fn open_and_load(storage: &'static mut MaybeUninit<OpenObject>, lap_len: u32, ta
     open.load().map_err(bpf_err("load"))
 }
 
+impl PacketPath {
+    fn open(ifindex: u32, slot: usize) -> Result<PacketPath, GenError> {
+        let tx = PacketTx::open(ifindex).map_err(|source| GenError::Packet { ifindex, source })?;
+        Ok(PacketPath { tx, cursor: 0, errors: 0, buf: vec![0u8; BATCH * slot] })
+    }
+
+    /// Builds and sends the next `repeat` frames, [`BATCH`] per `sendmmsg`. The cursor counts
+    /// every frame built (sent, or counted in `errors`), as the program's does.
+    fn send(&mut self, frames: &Frames, table: Table, lap_len: u32, repeat: u32, ifindex: u32) -> Result<(), GenError> {
+        let slot = table.slot();
+        let mut left = u64::from(repeat);
+        let mut buf = std::mem::take(&mut self.buf);
+        let res = (|| {
+            while left > 0 {
+                // Frame i of the batch: its length, and its place among the `built` (errors
+                // take places too), so a batch cut short moves the cursor exactly.
+                let mut lens = [0usize; BATCH];
+                let mut place = [0u64; BATCH];
+                let mut n = 0usize;
+                let mut built = 0u64;
+                let errors0 = self.errors;
+                while n < BATCH && built < left {
+                    let c = self.cursor + built;
+                    match frames.build(table, lap_len, c, &mut buf[n * slot..(n + 1) * slot]) {
+                        Some(len) => {
+                            lens[n] = len;
+                            place[n] = built;
+                            n += 1;
+                        }
+                        None => self.errors += 1,
+                    }
+                    built += 1;
+                }
+                let mut out: [&[u8]; BATCH] = [&[]; BATCH];
+                for (i, f) in out.iter_mut().enumerate().take(n) {
+                    *f = &buf[i * slot..i * slot + lens[i]];
+                }
+                let mut sent = 0usize;
+                while sent < n {
+                    match self.tx.send(&out[sent..n]) {
+                        Ok(k) => sent += k,
+                        Err(e) => {
+                            // Up to the first unsent frame: the frames sent and the errors
+                            // among them; the rest is built again by the next call.
+                            let cut = place[sent];
+                            let errors_before = cut - sent as u64;
+                            self.errors = errors0 + errors_before;
+                            self.cursor += cut;
+                            return Err(if e.kind() == std::io::ErrorKind::Interrupted {
+                                GenError::Interrupted
+                            } else {
+                                GenError::Packet { ifindex, source: e }
+                            });
+                        }
+                    }
+                }
+                self.cursor += built;
+                left -= built;
+            }
+            Ok(())
+        })();
+        self.buf = buf;
+        res
+    }
+
+}
+
+impl Frames {
+    /// Frame `c` into `out` (its table's slot size): its length, or `None` where the program
+    /// counts an error. The program's transformation (bpf/gen.bpf.c), step for step.
+    fn build(&self, table: Table, lap_len: u32, c: u64, out: &mut [u8]) -> Option<usize> {
+        match table {
+            Table::Pcap => {
+                let f = self.pcap.get(usize::try_from(c).ok()?)?;
+                let len = usize::from(f.len);
+                if !(14..=GEN_PCAP_SLOT).contains(&len) {
+                    return None;
+                }
+                out[..len].copy_from_slice(&f.data[..len]);
+                Some(len)
+            }
+            Table::Mix => {
+                let n = u64::from(lap_len.max(1));
+                let (idx, lap) = ((c % n) as usize, (c / n) as u32);
+                let f = self.mix.get(idx)?;
+                let len = usize::from(f.len);
+                if !(14..=GEN_SLOT).contains(&len) {
+                    return None;
+                }
+                let o = &mut out[..len];
+                o.copy_from_slice(&f.data[..len]);
+                let off = usize::from(f.l4off & 0x7f);
+                if lap != 0 && f.shift & GEN_VARY_TUPLE != 0 {
+                    let mut h = lap.wrapping_mul(0x9E37_79B1);
+                    h ^= h >> 15;
+                    h = h.wrapping_mul(0x85EB_CA6B);
+                    h ^= h >> 13;
+                    if off < 34 || off + 20 > len {
+                        return None;
+                    }
+                    let ip = off - 20;
+                    let from = [word(o, ip + 12), word(o, off)];
+                    let to = [from[0] ^ (h & 0x7fff), from[1] ^ (h & 0xffff_0000)];
+                    // IPv4 header checksum: the source address; TCP: it and the ports.
+                    csum_update(o, ip + 10, &from[..1], &to[..1]);
+                    csum_update(o, off + 16, &from, &to);
+                    o[ip + 12..ip + 16].copy_from_slice(&to[0].to_be_bytes());
+                    o[off..off + 4].copy_from_slice(&to[1].to_be_bytes());
+                }
+                if lap != 0 && f.shift & GEN_SHIFT_SEQ != 0 {
+                    if off + 20 > len {
+                        return None;
+                    }
+                    let d = lap.wrapping_mul(LAP_DELTA);
+                    let from = [word(o, off + 4), word(o, off + 8)];
+                    let ack = o[off + 13] & 0x10 != 0;
+                    let to = [from[0].wrapping_add(d), if ack { from[1].wrapping_add(d) } else { from[1] }];
+                    csum_update(o, off + 16, &from, &to);
+                    o[off + 4..off + 8].copy_from_slice(&to[0].to_be_bytes());
+                    o[off + 8..off + 12].copy_from_slice(&to[1].to_be_bytes());
+                }
+                Some(len)
+            }
+        }
+    }
+}
+
+/// `gen_frame.shift` bits (bpf/gen.bpf.c).
+const GEN_SHIFT_SEQ: u8 = 1;
+const GEN_VARY_TUPLE: u8 = 2;
+
+/// The big-endian 32-bit word at `at`.
+fn word(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// RFC 1624 (eqn. 3) incremental update of the checksum at `at` for words `from` → `to`:
+/// HC' = ~(~HC + ~m + m'), in ones' complement arithmetic, as `bpf_csum_diff` and the
+/// program's fold compute it.
+fn csum_update(b: &mut [u8], at: usize, from: &[u32], to: &[u32]) {
+    let hc = u16::from_be_bytes([b[at], b[at + 1]]);
+    // The program adds in host order on little-endian x86 the checksum it read in network
+    // order; in ones' complement arithmetic a byte swap commutes with the sum, so the sum in
+    // network order gives the same bytes.
+    let mut s: u64 = u64::from(!hc);
+    for w in from {
+        let w = !*w;
+        s += u64::from(w >> 16) + u64::from(w & 0xffff);
+    }
+    for w in to {
+        s += u64::from(*w >> 16) + u64::from(*w & 0xffff);
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    let r = !(s as u16);
+    b[at..at + 2].copy_from_slice(&r.to_be_bytes());
+}

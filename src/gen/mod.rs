@@ -26,12 +26,13 @@
 
 pub mod inject;
 pub mod mix;
+mod packet;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use inject::{Injector, GEN_PCAP_SLOT, GEN_SLOT, MAX_BATCH};
+pub use inject::{Injector, TxPath, GEN_PCAP_SLOT, GEN_SLOT, MAX_BATCH};
 pub use mix::{Expected, MixConfig, MixFrame, Plan, Story, Trigger, LAP_DELTA, MIN_FRAME, STORIES};
 
 use crate::detect::Cause;
@@ -57,6 +58,14 @@ pub enum GenError {
     #[error("BPF_PROG_RUN (live frames) on ifindex {ifindex} failed: {source}; live frames need Linux ≥ 5.18, and on a veth the peer needs NAPI (an XDP program attached natively, or `ethtool -K PEER gro on`)")]
     Run {
         /// Interface index in the context.
+        ifindex: u32,
+        /// The kernel's error.
+        source: std::io::Error,
+    },
+    /// The `AF_PACKET` path (kernels that refuse live frames) could not open or send.
+    #[error("AF_PACKET socket on ifindex {ifindex}: {source} (this kernel refuses BPF_PROG_RUN live frames, so the generator sends through a packet socket: needs root or CAP_NET_RAW, and the interface up)")]
+    Packet {
+        /// Interface index.
         ifindex: u32,
         /// The kernel's error.
         source: std::io::Error,

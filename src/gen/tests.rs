@@ -213,6 +213,48 @@ fn syn_flood_mix_keeps_the_engine_verdicts() {
     check_against_engine(cfg, 2, 0);
 }
 
+/// The `AF_PACKET` path's frame builder (kernels that refuse live frames) writes exactly what
+/// the program writes, byte for byte: every story, IPv6, VLANs, data, flood slots with new
+/// 4-tuples, over laps far apart (sequence numbers wrapping), and a capture's frames.
+#[test]
+fn user_space_builder_equals_the_program() {
+    if !is_root() {
+        eprintln!("SKIPPED user_space_builder_equals_the_program: needs root (BPF)");
+        return;
+    }
+    let cfg = MixConfig {
+        flows: 300,
+        stale_ack_rate: 0.2,
+        ipv6: 0.3,
+        vlan: Some(9),
+        data: Some((24, 48)),
+        syn_flood: 0.3,
+        stale_ack_repeats: 2,
+        ..MixConfig::default()
+    };
+    let lap0 = Plan::new(&cfg).lap(0);
+    let mut inj = Injector::load(1, 0, &lap0, 64).expect("load the generator program");
+    let n = lap0.len() as u64;
+    let mut compared = 0;
+    for lap in [0u64, 1, 2, 3, 255, 4097, 1_000_003, u64::from(u32::MAX) + 5] {
+        for i in (0..n).step_by(3) {
+            let c = lap * n + i;
+            let want = inj.build_one(c).expect("test run");
+            assert_eq!(inj.frame_at(c).as_deref(), Some(&want[..]), "lap {lap} frame {i}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+    assert_eq!(inj.errors(), 0);
+    let frames: Vec<Vec<u8>> = [14usize, 60, 129, GEN_PCAP_SLOT].iter().map(|&l| (0..l).map(|i| (i * 5) as u8).collect()).collect();
+    let mut inj = Injector::load_pcap(1, 0, &frames, 64).expect("load the generator program");
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(inj.frame_at(i as u64).as_ref(), Some(f));
+        assert_eq!(&inj.build_one(i as u64).expect("test run"), f);
+    }
+    assert_eq!(inj.frame_at(frames.len() as u64), None, "past the capture: nothing, as the program");
+}
+
 /// In the kernel, a flood slot gets a new 4-tuple every lap (client kept in
 /// 198.18.128.0/17, server unchanged) with valid checksums.
 #[test]
