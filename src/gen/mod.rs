@@ -181,6 +181,8 @@ pub struct ThreadReport {
     pub cpu_time: Duration,
     /// The error that stopped it, if any.
     pub error: Option<String>,
+    /// How it transmitted (`None`: it sent nothing).
+    pub path: Option<TxPath>,
 }
 
 /// What a run did.
@@ -243,6 +245,16 @@ impl GenReport {
         self.frames as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// How the frames left: "live_frames" (`BPF_PROG_RUN`), "af_packet" (a kernel that
+    /// refuses live frames) or "none" (nothing was sent).
+    pub fn tx_path(&self) -> &'static str {
+        match self.threads.iter().find_map(|t| t.path) {
+            Some(TxPath::LiveFrames) => "live_frames",
+            Some(TxPath::Packet) => "af_packet",
+            None => "none",
+        }
+    }
+
     /// Laps of the mix sent.
     pub fn laps(&self) -> f64 {
         self.frames as f64 / (self.lap_frames.max(1)) as f64
@@ -258,8 +270,9 @@ impl GenReport {
         let target = if self.target_rate == 0 { "max".to_string() } else { format!("{}", self.target_rate) };
         let _ = writeln!(
             s,
-            "gen on {}: sent {} frames in {:.3} s = {:.0} frames/s (target {target}); {:.2} laps of {} frames over {} 4-tuples ({} IPv6); {} program errors",
+            "gen on {} ({}): sent {} frames in {:.3} s = {:.0} frames/s (target {target}); {:.2} laps of {} frames over {} 4-tuples ({} IPv6); {} program errors",
             self.iface,
+            self.tx_path(),
             self.frames,
             self.elapsed.as_secs_f64(),
             self.rate(),
@@ -320,8 +333,9 @@ impl GenReport {
         let target = if self.target_rate == 0 { "max".to_string() } else { format!("{}", self.target_rate) };
         let _ = writeln!(
             s,
-            "gen on {} from {}: sent {} of {} frames in {:.3} s = {:.0} frames/s (target {target}); {} program errors",
+            "gen on {} ({}) from {}: sent {} of {} frames in {:.3} s = {:.0} frames/s (target {target}); {} program errors",
             self.iface,
+            self.tx_path(),
             p.file,
             self.frames,
             p.loaded,
@@ -354,8 +368,9 @@ impl GenReport {
 
     fn render_pcap_json(&self, p: &PcapSent) -> String {
         format!(
-            "{{\"iface\":\"{}\",\"pcap\":\"{}\",\"records\":{},\"loaded\":{},\"frames\":{},\"unsent\":{},\"errors\":{},\"not_ethernet\":{},\"too_short\":{},\"too_long\":{},\"cut\":{},\"elapsed_s\":{:.6},\"rate_fps\":{:.1},\"target_rate\":{},\"iface_tx_packets\":{},\"iface_tx_dropped\":{},\"iface_tx_errors\":{}}}",
+            "{{\"iface\":\"{}\",\"tx_path\":\"{}\",\"pcap\":\"{}\",\"records\":{},\"loaded\":{},\"frames\":{},\"unsent\":{},\"errors\":{},\"not_ethernet\":{},\"too_short\":{},\"too_long\":{},\"cut\":{},\"elapsed_s\":{:.6},\"rate_fps\":{:.1},\"target_rate\":{},\"iface_tx_packets\":{},\"iface_tx_dropped\":{},\"iface_tx_errors\":{}}}",
             self.iface.replace(['"', '\\'], "_"),
+            self.tx_path(),
             p.file.replace(['"', '\\'], "_"),
             p.records,
             p.loaded,
@@ -384,8 +399,9 @@ impl GenReport {
         let mut s = String::from("{");
         let _ = write!(
             s,
-            "\"iface\":\"{}\",\"frames\":{},\"errors\":{},\"elapsed_s\":{:.6},\"rate_fps\":{:.1},\"target_rate\":{},\"flows\":{},\"ipv6_flows\":{},\"lap_frames\":{},\"laps\":{:.4},",
+            "\"iface\":\"{}\",\"tx_path\":\"{}\",\"frames\":{},\"errors\":{},\"elapsed_s\":{:.6},\"rate_fps\":{:.1},\"target_rate\":{},\"flows\":{},\"ipv6_flows\":{},\"lap_frames\":{},\"laps\":{:.4},",
             self.iface.replace(['"', '\\'], "_"),
+            self.tx_path(),
             self.frames,
             self.errors,
             self.elapsed.as_secs_f64(),
@@ -708,6 +724,7 @@ fn send_loop(
     }
     r.errors = inj.errors();
     r.frames = inj.cursor() - r.errors;
+    r.path = (inj.cursor() > 0).then(|| inj.path());
     r.cpu_time = thread_cpu_time().saturating_sub(cpu0);
     r
 }
