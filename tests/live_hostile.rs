@@ -194,7 +194,14 @@ fn event_storm_into_a_blocked_sink_drops_and_counts() {
     let outcomes: u64 = s["outcomes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(outcomes, stale, "{s:#}");
     let injected = num(&gen, "/stale_acks");
-    assert!(stale <= injected && stale * 2 >= injected, "stale ACKs {stale} of {injected} injected");
+    // A frame the kernel dropped (rx ring full at the generator's top rate) can split one
+    // exchange of repeats in two attempts (each then a stale_ack of its own), never make one
+    // out of nothing: at most one more per dropped frame.
+    let kernel_drops = num(&s, "/accounting/kernel_drops");
+    assert!(
+        stale <= injected + kernel_drops && stale * 2 >= injected,
+        "stale ACKs {stale} of {injected} injected ({kernel_drops} frames dropped by the kernel)"
+    );
     // Every exchange's stale ACK came 1 + 8 times (storm.sh's default REPEATS): the repeats
     // stayed in their attempt (one stale_ack each, above) and were counted as repeats.
     let segments = num(&gen, "/stale_ack_segments");
