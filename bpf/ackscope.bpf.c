@@ -139,6 +139,14 @@ static __always_inline int not_steered(struct xdp_md *ctx)
 	return XDP_DROP;
 }
 
+static __always_inline void put_stamp(struct ackscope_meta *m, __u64 *now, __u32 magic,
+				      __u32 cls)
+{
+	m->rx_ts_ns = ackscope_now(now);
+	m->magic = magic;
+	m->class_ = cls;
+}
+
 static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 *now,
 				 struct ackscope_counters *c)
 {
@@ -149,11 +157,8 @@ static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 *now,
 			void *data = (void *)(long)ctx->data;
 			struct ackscope_meta *m = (void *)(long)ctx->data_meta;
 
-			if ((void *)(m + 1) <= data) {
-				m->rx_ts_ns = ackscope_now(now);
-				m->magic = ACKSCOPE_META_MAGIC;
-				m->class_ = cls;
-			}
+			if ((void *)(m + 1) <= data)
+				put_stamp(m, now, ACKSCOPE_META_MAGIC, cls);
 		} else {
 			/* Refused at run time (a driver without metadata). */
 			CNT(c, meta_fail);
@@ -165,11 +170,8 @@ static __always_inline int steer(struct xdp_md *ctx, __u32 cls, __u64 *now,
 			struct ackscope_meta *m = data;
 
 			prefix = 1;
-			if ((void *)(m + 1) <= data_end) {
-				m->rx_ts_ns = ackscope_now(now);
-				m->magic = ackscope_prefix_magic;
-				m->class_ = cls;
-			}
+			if ((void *)(m + 1) <= data_end)
+				put_stamp(m, now, ackscope_prefix_magic, cls);
 		} else {
 			/* No headroom (XDP guarantees it: not seen). */
 			CNT(c, meta_fail);

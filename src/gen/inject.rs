@@ -227,31 +227,10 @@ impl Injector {
     /// cursor are put back). EPERM (a kernel that refuses live frames) is a no; any other
     /// error is reported as the live path's error would be.
     fn live_frames_allowed(&mut self) -> Result<bool, GenError> {
-        let data = vec![0u8; GEN_PCAP_SLOT];
-        let ctx = libbpf_sys::xdp_md {
-            data: 0,
-            data_end: data.len() as u32,
-            data_meta: 0,
-            ingress_ifindex: self.ifindex,
-            rx_queue_index: self.queue,
-            egress_ifindex: 0,
-        };
         let (cursor, errors) = (self.cursor(), self.errors());
         self.set_bss(u64::MAX >> 1, 0);
-        // SAFETY: zero is a valid bit pattern for this plain C options struct.
-        let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
-        opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
-        opts.data_in = data.as_ptr().cast();
-        opts.data_size_in = data.len() as u32;
-        opts.ctx_in = (&ctx as *const libbpf_sys::xdp_md).cast();
-        opts.ctx_size_in = std::mem::size_of::<libbpf_sys::xdp_md>() as u32;
-        opts.repeat = 1;
-        opts.flags = libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES;
-        opts.batch_size = 1;
         let fd = self.skel.progs.ackscope_gen_pcap.as_fd().as_raw_fd();
-        // SAFETY: as in `send`: a loaded XDP program of our skeleton and a valid options
-        // struct whose pointers outlive the call.
-        let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd, &mut opts) };
+        let rc = self.live_run(fd, GEN_PCAP_SLOT, 1, 1);
         self.set_bss(cursor, errors);
         match -rc {
             0 => Ok(true),
@@ -264,6 +243,35 @@ impl Injector {
             }
             e => Err(GenError::Run { ifindex: self.ifindex, source: std::io::Error::from_raw_os_error(e) }),
         }
+    }
+
+    /// One `BPF_PROG_RUN` of program `fd` with live frames: `repeat` runs from a live frame of
+    /// `slot` bytes, `batch` frames per kernel batch, this injector's interface and queue in the
+    /// context. The kernel's return code (negative errno on failure).
+    fn live_run(&self, fd: i32, slot: usize, repeat: u32, batch: u32) -> i32 {
+        let data = vec![0u8; slot];
+        let ctx = libbpf_sys::xdp_md {
+            data: 0,
+            data_end: data.len() as u32,
+            data_meta: 0,
+            ingress_ifindex: self.ifindex,
+            rx_queue_index: self.queue,
+            egress_ifindex: 0,
+        };
+        // SAFETY: zero is a valid bit pattern for this plain C options struct.
+        let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
+        opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
+        opts.data_in = data.as_ptr().cast();
+        opts.data_size_in = data.len() as u32;
+        opts.ctx_in = (&ctx as *const libbpf_sys::xdp_md).cast();
+        opts.ctx_size_in = std::mem::size_of::<libbpf_sys::xdp_md>() as u32;
+        opts.repeat = i32::try_from(repeat).unwrap_or(i32::MAX);
+        opts.flags = libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES;
+        opts.batch_size = batch;
+        // SAFETY: `fd` is a loaded XDP program of our skeleton; `opts` is a valid, sized
+        // options struct whose pointers (`data`, `ctx`) outlive the call; live mode reads them
+        // only and writes no output buffers (none are given).
+        unsafe { libbpf_sys::bpf_prog_test_run_opts(fd, &mut opts) }
     }
 
     /// Writes the program's cursor and error count (`.bss`).
@@ -358,30 +366,7 @@ impl Injector {
         if let Some(p) = &mut self.packet {
             return p.send(&self.frames, self.table, self.lap_len, repeat, self.ifindex);
         }
-        let data = vec![0u8; self.table.slot()];
-        let ctx = libbpf_sys::xdp_md {
-            data: 0,
-            data_end: data.len() as u32,
-            data_meta: 0,
-            ingress_ifindex: self.ifindex,
-            rx_queue_index: self.queue,
-            egress_ifindex: 0,
-        };
-        // SAFETY: zero is a valid bit pattern for this plain C options struct.
-        let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
-        opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
-        opts.data_in = data.as_ptr().cast();
-        opts.data_size_in = data.len() as u32;
-        opts.ctx_in = (&ctx as *const libbpf_sys::xdp_md).cast();
-        opts.ctx_size_in = std::mem::size_of::<libbpf_sys::xdp_md>() as u32;
-        opts.repeat = i32::try_from(repeat).unwrap_or(i32::MAX);
-        opts.flags = libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES;
-        opts.batch_size = self.batch;
-        let fd = self.prog_fd();
-        // SAFETY: `fd` is the loaded XDP program of our skeleton; `opts` is a valid, sized
-        // options struct whose pointers (`data`, `ctx`) outlive the call; live mode reads them
-        // only and writes no output buffers (none are given).
-        let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd, &mut opts) };
+        let rc = self.live_run(self.prog_fd(), self.table.slot(), repeat, self.batch);
         if rc < 0 {
             let e = std::io::Error::from_raw_os_error(-rc);
             if -rc == libc::EINTR {
