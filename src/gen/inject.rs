@@ -392,7 +392,7 @@ impl Injector {
         opts.data_size_out = out.len() as u32;
         opts.repeat = 1;
         let fd = self.prog_fd();
-        // SAFETY: as in `send`; `out` is writable for `data_size_out` bytes, and the kernel
+        // SAFETY: as in `live_run`; `out` is writable for `data_size_out` bytes, and the kernel
         // writes at most that many (it reports the full size in `data_size_out`).
         let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd, &mut opts) };
         if rc < 0 {
