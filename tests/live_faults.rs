@@ -3,7 +3,7 @@
 //! reopens the events file. Skips loudly without root unless ACKSCOPE_REQUIRE_ROOT=1.
 
 mod common;
-use common::{read, root_or_skip, run_script, summary};
+use common::{read, root_or_skip, run_span_script, summary};
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ fn scenario(name: &str) -> Option<PathBuf> {
         return None;
     }
     let out = common::out_dir(&format!("ackscope-faults-{name}"));
-    run_script("faults.sh", 120, &[out.to_str().unwrap(), name], &[]);
+    run_span_script("faults.sh", 120, &[out.to_str().unwrap(), name], &[]);
     Some(out)
 }
 

@@ -94,9 +94,11 @@ fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
 /// transfer is byte-exact. Kill: the program stays on both ports; the only frames lost are
 /// the few in the AF_XDP rings at the moment of death (bounded by the ring sizes, recovered by
 /// TCP). Restart: the new program replaces the old one in place on both ports
-/// (XDP_FLAGS_REPLACE, no detach), and no frame is lost: every frame one end host sent, the
-/// other received (veth packet counters, both directions), no veth drops, no RTO, no SYN
-/// retransmitted, retransmissions within the baseline's plus 20.
+/// (XDP_FLAGS_REPLACE, no detach), and no frame is lost by ackscope: every frame one end host
+/// sent, the other received (veth packet counters, both directions) or its veth ring refused
+/// (the end host's rx_dropped; XDP_REDIRECT into a veth cannot push back, and a CPU-starved
+/// end host drops there — docs/MODES.md), no other veth drop, and retransmissions beyond those
+/// ring drops within the baseline's plus 20; with no ring drop, no RTO and no SYN retransmitted.
 #[test]
 fn inline_under_load_killed_and_restarted_fail_open() {
     if !root_or_skip("inline_under_load_killed_and_restarted_fail_open") {
@@ -133,14 +135,25 @@ fn inline_under_load_killed_and_restarted_fail_open() {
         let t = read(&out, &format!("tcp-{phase}.txt"));
         let (c, s) = (line(&t, "client "), line(&t, "server "));
         eprintln!("phase {phase}: {} | {}", frames.trim(), t.replace('\n', " | "));
-        tcp.insert(phase, (kv(c, "retrans") + kv(s, "retrans"), frames.clone()));
+        // Frames the receiving end host's veth ring refused (its rx_dropped): forwarded by
+        // ackscope, lost on the way into a CPU-starved end host. The forwarding port counts
+        // each of them once more as its tx_dropped; every other veth drop counter stays 0.
+        let overflow = kv(&frames, "overflow_c2s") + kv(&frames, "overflow_s2c");
+        assert_eq!(kv(&frames, "veth_drops"), 2.0 * overflow, "phase {phase}: a veth drop that is not a ring overflow: {frames}");
+        assert_eq!(kv(&frames, "ib_tx_dropped"), kv(&frames, "overflow_c2s"), "phase {phase}: {frames}");
+        assert_eq!(kv(&frames, "ia_tx_dropped"), kv(&frames, "overflow_s2c"), "phase {phase}: {frames}");
+        let sent = kv(&frames, "c0_tx") + kv(&frames, "s0_tx");
+        assert!(overflow <= 0.05 * sent, "phase {phase}: the end hosts' rings refused over 5 % of the frames: {frames}");
+        tcp.insert(phase, ((kv(c, "retrans") + kv(s, "retrans") - overflow).max(0.0), frames.clone(), overflow));
         if phase != "K" {
-            // No frame lost: the veth packet counters of the two end hosts agree.
-            assert_eq!(kv(&frames, "lost_c2s"), 0.0, "phase {phase}: {frames}");
-            assert_eq!(kv(&frames, "lost_s2c"), 0.0, "phase {phase}: {frames}");
-            assert_eq!(kv(&frames, "veth_drops"), 0.0, "phase {phase}: {frames}");
+            // No frame lost by ackscope: what one end host sent, the other received or its
+            // ring refused.
+            assert_eq!(kv(&frames, "lost_c2s"), kv(&frames, "overflow_c2s"), "phase {phase}: {frames}");
+            assert_eq!(kv(&frames, "lost_s2c"), kv(&frames, "overflow_s2c"), "phase {phase}: {frames}");
         }
-        if phase == "R" {
+        if phase == "R" && overflow == 0.0 {
+            // (A refused SYN or tail segment legitimately costs an RTO; with none refused, the
+            // restart itself must not.)
             for side in [c, s] {
                 assert_eq!(kv(side, "timeouts"), 0.0, "restart: an RTO fired: {t}");
                 assert_eq!(kv(side, "syn_retrans"), 0.0, "restart: a SYN was retransmitted: {t}");
@@ -148,12 +161,14 @@ fn inline_under_load_killed_and_restarted_fail_open() {
         }
     }
     // The kill loses at most what sat in the rings: rx + tx of both sockets of the one pair
-    // (veth: one queue), 2048 entries each by default (--ring-size).
-    let k = &tcp["K"].1;
-    let lost_k = kv(k, "lost_c2s") + kv(k, "lost_s2c");
+    // (veth: one queue), 2048 entries each by default (--ring-size); frames the end hosts'
+    // rings refused are counted apart.
+    let (k, overflow_k) = (&tcp["K"].1, tcp["K"].2);
+    let lost_k = kv(k, "lost_c2s") + kv(k, "lost_s2c") - overflow_k;
     assert!(lost_k <= 4.0 * 2048.0, "kill lost more than the rings hold: {k}");
+    // Retransmissions beyond one per refused frame.
     let (rb, rr) = (tcp["B"].0, tcp["R"].0);
-    assert!(rr <= rb + 20.0, "restart: {rr} retransmissions, baseline {rb} (bound: baseline + 20)");
+    assert!(rr <= rb + 20.0, "restart: {rr} retransmissions beyond the ring drops, baseline {rb} (bound: baseline + 20)");
 
     // Fail-open after SIGKILL: the same program stays on both ports; the restart replaced it
     // in place (a new program id, no detach), and it stays after k2's SIGINT too.

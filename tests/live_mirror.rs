@@ -4,7 +4,7 @@
 //! ACKSCOPE_REQUIRE_ROOT=1 demands them (CI runs as root).
 
 mod common;
-use common::{count as count_in, events, out_dir, read, root_or_skip, run_script, summary, num};
+use common::{count as count_in, events, out_dir, read, root_or_skip, run_span_script, summary, num};
 
 use std::process::Command;
 
@@ -28,7 +28,7 @@ fn run_mirror(queues: u32, ordinary: u32) -> Run {
 fn run_mirror_with(queues: u32, ordinary: u32, metrics_port: Option<u16>) -> Run {
     let out = out_dir(&format!("ackscope-live-test-q{queues}"));
     let o = out.to_str().unwrap();
-    run_script("mirror.sh", 300, &[o, &queues.to_string(), &ordinary.to_string()], &[("METRICS_PORT", metrics_port.map(|p| p.to_string()).unwrap_or_default())]);
+    run_span_script("mirror.sh", 300, &[o, &queues.to_string(), &ordinary.to_string()], &[("METRICS_PORT", metrics_port.map(|p| p.to_string()).unwrap_or_default())]);
     read_run(&out)
 }
 
@@ -174,7 +174,7 @@ fn mirror_two_port_tap_one_engine() {
     let out = out_dir("ackscope-live-test-tap2");
     let o = out.to_str().unwrap();
     let _heavy = common::heavy(); // segments cross between workers: ordering needs the CPU
-    run_script("tap2.sh", 300, &[o, &ordinary.to_string()], &[]);
+    run_span_script("tap2.sh", 300, &[o, &ordinary.to_string()], &[]);
     let r = read_run(&out);
     // Exact detections need every segment in stamp order: none released later than the
     // reorder window (tap2.sh gives 20 ms; CI 2026-12-03 with the 2 ms default and the other

@@ -4,13 +4,13 @@
 //! tunnel. Without root these tests say so and pass, unless ACKSCOPE_REQUIRE_ROOT=1.
 
 mod common;
-use common::{count, events, num, out_dir, read, root_or_skip, run_script, summary};
+use common::{count, events, num, out_dir, read, root_or_skip, run_span_script, summary};
 
 use serde_json::Value;
 
 fn run(kind: &str) -> (Vec<Value>, Value, String) {
     let out = out_dir(&format!("ackscope-live-tunnel-{kind}"));
-    run_script("tunnel.sh", 240, &[out.to_str().unwrap(), kind], &[]);
+    run_span_script("tunnel.sh", 240, &[out.to_str().unwrap(), kind], &[]);
     let stderr = read(&out, "ackscope.err");
     let r = (events(&out.join("events.jsonl")), summary(&out.join("summary.json"), &stderr), stderr);
     let _ = std::fs::remove_dir_all(&out);

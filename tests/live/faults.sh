@@ -26,11 +26,13 @@ pipe)
     ip netns exec "$NS_S" "$BIN" run --mode mirror --iface tapb --format json --summary-json "$OUT/summary.json" 2>"$OUT/ackscope.err" > >(true) &
     ACK_PID=$!
     for i in $(seq 1 100); do grep -q inspecting "$OUT/ackscope.err" && break; sleep 0.1; done
+    live_span_mark "$OUT"
     for p in 41001 41002; do client reuse --sport "$p" --nbytes 1000 --isn below; done
     sleep 0.3
     pid="$ACK_PID"; ACK_PID=""
     kill -TERM "$pid"
     rc=0; wait "$pid" || rc=$?
+    live_span_account
     echo "$rc" >"$OUT/rc"
     ;;
 hup)

@@ -12,9 +12,9 @@
 #          left program forwards); in the middle ackscope k2 starts and replaces the program
 #          on both ports in place (XDP_FLAGS_REPLACE); k2 then stops with SIGINT.
 # For each phase: the frames each end host sent that the other did not receive (veth packet
-# counters, both directions), TCP retransmissions of the client and the server namespace
-# (/proc/net/snmp RetransSegs, and TcpExt TCPLostRetransmit/TCPTimeouts), the veth drop
-# counters, the XDP program ids on the ports.
+# counters, both directions) and those of them the receiving end host's veth ring refused,
+# TCP retransmissions of the client and the server namespace (/proc/net/snmp RetransSegs, and
+# TcpExt TCPLostRetransmit/TCPTimeouts), the veth drop counters, the XDP program ids on the ports.
 # Leaves in OUTDIR, per phase P in B K R: bulk-P.txt loop-P.txt (+ .err), times-P.txt
 # (start/event/end, seconds), frames-P.txt, tcp-P.txt (deltas); k1.err k2.err
 # k2.summary.json, progs.txt, ns-tag.
@@ -80,7 +80,11 @@ account() {  # account PHASE: frames sent by one end host and not received by th
         vd=$(( vd + $(d "$dev" rx_dropped) + $(d "$dev" tx_dropped) ))
         where+=" ${dev}_rx_dropped=$(d "$dev" rx_dropped) ${dev}_tx_dropped=$(d "$dev" tx_dropped)"
     done
-    echo "c0_tx=$(d c0 tx_packets) s0_rx=$(d s0 rx_packets) s0_tx=$(d s0 tx_packets) c0_rx=$(d c0 rx_packets) lost_c2s=$c2s lost_s2c=$s2c veth_drops=$vd$where" \
+    # An end host's rx_dropped: frames ackscope had forwarded (XDP_REDIRECT into ib or ia) that
+    # the end host's veth ring (256 entries) refused because its NAPI had not run yet; the
+    # forwarding port counts the same frames as tx_dropped (docs/MODES.md "What inline cannot
+    # do on a veth").
+    echo "c0_tx=$(d c0 tx_packets) s0_rx=$(d s0 rx_packets) s0_tx=$(d s0 tx_packets) c0_rx=$(d c0 rx_packets) lost_c2s=$c2s lost_s2c=$s2c overflow_c2s=$(d s0 rx_dropped) overflow_s2c=$(d c0 rx_dropped) veth_drops=$vd$where" \
         >"$OUT/frames-$1.txt"
     {
         echo "client $(tcp_delta client)"

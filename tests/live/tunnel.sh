@@ -15,6 +15,7 @@ live_setup "tun-$KIND" 1 net.ipv4.tcp_timestamps=0
 # No plain copy: the tunnel is the only path to tapb.
 tc -n "$NS_S" filter del dev s0 ingress
 tc -n "$NS_S" filter del dev s0 egress
+SPAN_IDX_IN="" SPAN_IDX_OUT=""  # no SPAN accounting unless live_span_filter adds one (lib.sh)
 ip -n "$NS_S" link set tapa mtu 9000
 ip -n "$NS_S" link set tapb mtu 9000
 case "$KIND" in
@@ -28,8 +29,8 @@ vxlan)
     nss sysctl -qw net.ipv6.conf.vx0.disable_ipv6=1
     ip -n "$NS_S" link set vx0 up
     # Only u32 filters work on this kernel (no matchall/flower).
-    tc -n "$NS_S" filter add dev s0 ingress u32 match u32 0 0 action mirred egress mirror dev vx0
-    tc -n "$NS_S" filter add dev s0 egress u32 match u32 0 0 action mirred egress mirror dev vx0
+    live_span_filter ingress vx0
+    live_span_filter egress vx0
     live_start_server
     live_start_ackscope "$BIN" "$OUT"
     for p in 41001 41002; do
