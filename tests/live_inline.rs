@@ -52,6 +52,14 @@ fn inline_mode_real_stacks_bulk_and_exit_behaviour() {
     assert_eq!(common::num(&sum1, "/inline/tx_failed"), 0, "{sum1:#}");
     assert_eq!(common::num(&sum1, "/accounting/kernel_drops"), 0, "{sum1:#}");
     assert_eq!(sum1["accounting"]["adds_up"], true, "{sum1:#}");
+    // The ports' transmit drops over the run (a starved end host's full veth ring; here also
+    // the 100 frames inline.sh sent out of ib while s0 was down) are reported, equal to what
+    // the ports' own counters say.
+    let txd = read(&out, "p1-txdrop.txt");
+    let txd: u64 = txd.trim().strip_prefix("egress_dropped=").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{txd}"));
+    assert!(txd >= 100, "the forced drops are not in the ports' counters: {txd}");
+    assert_eq!(common::num(&sum1, "/inline/egress_dropped"), txd, "{sum1:#}");
+    assert!(p1err.contains(&format!("the ports dropped {txd} frame(s) on transmit")), "{p1err}");
 
     // Fail-open: after SIGINT the program stays on both ports and forwards.
     let p1_after = read(&out, "state-p1-after.txt");
@@ -190,6 +198,9 @@ fn inline_under_load_killed_and_restarted_fail_open() {
     assert_eq!(common::num(&sum, "/inline/tx_failed"), 0, "{sum:#}");
     assert_eq!(sum["inline"]["adds_up"], true, "{sum:#}");
     assert_eq!(common::num(&sum, "/accounting/kernel_drops"), 0, "{sum:#}");
+    // k2 ran inside phase R: the transmit drops it reports are among that phase's.
+    let r = &tcp["R"].1;
+    assert!(common::num(&sum, "/inline/egress_dropped") as f64 <= kv(r, "ia_tx_dropped") + kv(r, "ib_tx_dropped"), "{sum:#}\n{r}");
 
     let tag = read(&out, "ns-tag");
     assert!(common::no_namespace_like(tag.trim()), "namespaces {tag} left");

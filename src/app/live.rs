@@ -538,7 +538,7 @@ fn json_summary(
             "peer": a.peer,
             "on_exit": match a.on_exit { OnExit::Bypass => "bypass", OnExit::Disconnect => "disconnect" },
             "received": a.received, "sent": a.sent, "given_up": a.given_up, "adds_up": a.adds_up,
-            "tx_failed": a.tx_failed, "tx_retries": a.tx_retries,
+            "tx_failed": a.tx_failed, "tx_retries": a.tx_retries, "egress_dropped": a.egress_dropped,
         })
     });
     json!({

@@ -28,7 +28,7 @@ use tracing::{debug, warn};
 use super::session::{pool_config, LiveConfig, ModeState, Started};
 use crate::datapath::error::{DatapathError, Result};
 use crate::datapath::pool::{FrameSource, Pool};
-use crate::datapath::sys::{ifindex_of, rx_queue_count, ModeLock};
+use crate::datapath::sys::{ifindex_of, netlink, rx_queue_count, ModeLock};
 use crate::datapath::xdp::{SteerMode, XdpSteer};
 use crate::datapath::xsk::XskStats;
 pub use crate::datapath::xsk::{pair_config, InlineCounts, InlinePair, InlineStats, TX_RETRIES};
@@ -69,6 +69,8 @@ pub struct InlineRun {
     pub stats: Vec<Arc<InlineStats>>,
     /// XSKMAP slots registered (both ports), for the stop.
     slots: Vec<u32>,
+    /// Each port's ifindex and its `tx_dropped` counter when the session started.
+    tx_dropped_at_start: [(u32, u64); 2],
     _locks: Vec<ModeLock>,
 }
 
@@ -87,6 +89,18 @@ impl InlineRun {
     /// Counter snapshots, one per pair.
     pub fn counts(&self) -> Vec<InlineCounts> {
         self.stats.iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// Frames the two ports dropped on transmit since the session started (their
+    /// `tx_dropped` counters, rtnetlink): what ackscope forwarded (XDP_REDIRECT in the kernel,
+    /// or its AF_XDP transmit) but a port could not send on — on a veth, the peer's 256-entry
+    /// ring full because the receiving end's NAPI had not run yet (docs/MODES.md). `None` when
+    /// a port cannot be read any more (gone).
+    pub fn egress_dropped(&self) -> Option<u64> {
+        self.tx_dropped_at_start.iter().try_fold(0u64, |sum, &(index, at_start)| {
+            let now = netlink::link_by_index(index).ok().flatten()?.tx_dropped;
+            Some(sum + now.saturating_sub(at_start))
+        })
     }
 }
 
@@ -127,6 +141,9 @@ pub(crate) fn start(cfg: &LiveConfig, peer: &str, on_exit: OnExit) -> Result<Sta
     scfg.xsk_map_size = Some(2 * base);
     scfg.forward = vec![(ia, ib), (ib, ia)];
     scfg.xsk_bases = vec![(ib, base)];
+    // Read before the program is attached: every drop of a frame it forwards is the session's.
+    let tx_dropped = |index: u32| netlink::link_by_index(index).ok().flatten().map_or(0, |l| l.tx_dropped);
+    let tx_dropped_at_start = [(ia, tx_dropped(ia)), (ib, tx_dropped(ib))];
     let mut steer = XdpSteer::attach(iface, &scfg)?;
     steer.add_interface(peer)?;
     let pcfg = pair_config(xsk_cfg);
@@ -146,6 +163,6 @@ pub(crate) fn start(cfg: &LiveConfig, peer: &str, on_exit: OnExit) -> Result<Sta
     let zerocopy = pairs.iter().all(|p| p.is_zerocopy());
     tracing::info!(a = %iface, b = %peer, queues = ?queues, mode = %steer.attached_mode(), zerocopy, on_exit = ?on_exit, "inline session started");
     let pool = Pool::spawn(pairs, pool_config(cfg, queues.len()));
-    let run = InlineRun { peer: peer.to_string(), on_exit, stats, slots, _locks: locks };
+    let run = InlineRun { peer: peer.to_string(), on_exit, stats, slots, tx_dropped_at_start, _locks: locks };
     Ok(Started { steer: Some(steer), pool, queues, zerocopy, state: ModeState::Inline(run) })
 }

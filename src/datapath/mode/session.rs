@@ -102,7 +102,12 @@ impl ModeState {
             ModeState::Host(h) => {
                 ModeReport::Host { iface: h.iface().to_string(), tc: h.counters().unwrap_or_default(), ring: h.ring() }
             }
-            ModeState::Inline(r) => ModeReport::Inline { peer: r.peer.clone(), on_exit: r.on_exit, pairs: r.counts() },
+            ModeState::Inline(r) => ModeReport::Inline {
+                peer: r.peer.clone(),
+                on_exit: r.on_exit,
+                pairs: r.counts(),
+                egress_dropped: r.egress_dropped(),
+            },
         }
     }
 }
@@ -174,6 +179,8 @@ pub enum ModeReport {
         on_exit: OnExit,
         /// Each pair's counters, in queue order.
         pairs: Vec<InlineCounts>,
+        /// Frames the ports dropped on transmit during the session (`None`: unreadable).
+        egress_dropped: Option<u64>,
     },
 }
 
@@ -252,6 +259,10 @@ pub struct InlineAccounting {
     pub tx_failed: u64,
     /// TX retries summed over the pairs.
     pub tx_retries: u64,
+    /// Frames sent on (in the kernel or by ackscope) that a port then dropped on transmit:
+    /// the ports' `tx_dropped` counters over the session; on a veth, a receiving end whose
+    /// ring was full. Outside the equation (ackscope had sent them on). `None`: unreadable.
+    pub egress_dropped: Option<u64>,
 }
 
 impl Session {
@@ -499,7 +510,7 @@ impl LiveReport {
 
     /// Inline mode's accounting, in inline mode.
     pub fn inline_accounting(&self) -> Option<InlineAccounting> {
-        let ModeReport::Inline { peer, on_exit, pairs } = &self.mode_report else { return None };
+        let ModeReport::Inline { peer, on_exit, pairs, egress_dropped } = &self.mode_report else { return None };
         let mut t = InlineCounts::default();
         for c in pairs {
             t.rx_a += c.rx_a;
@@ -519,6 +530,7 @@ impl LiveReport {
             adds_up: received == sent + t.tx_failed,
             tx_failed: t.tx_failed,
             tx_retries: t.tx_retries,
+            egress_dropped: *egress_dropped,
         })
     }
     /// Engine counters summed over the shards.
@@ -675,7 +687,7 @@ impl LiveReport {
                 self.bpf.steered()
             );
         }
-        if let ModeReport::Inline { peer, on_exit, pairs } = &self.mode_report {
+        if let ModeReport::Inline { peer, on_exit, pairs, egress_dropped } = &self.mode_report {
             let mut tot = InlineCounts::default();
             for (q, c) in self.queues.iter().zip(pairs) {
                 let _ = writeln!(
@@ -703,6 +715,20 @@ impl LiveReport {
                     OnExit::Disconnect => "disconnect (program detached)",
                 }
             );
+            match egress_dropped {
+                Some(0) => {}
+                Some(n) => {
+                    let _ = writeln!(
+                        s,
+                        "inline: the ports dropped {n} frame(s) on transmit after they were sent on (tx_dropped of {} and {peer}; \
+                         on a veth: the receiving end's ring full, its CPU busy, or the receiving end down — docs/MODES.md)",
+                        self.iface
+                    );
+                }
+                None => {
+                    let _ = writeln!(s, "inline: the ports' transmit drops could not be read (a port is gone)");
+                }
+            }
         }
     }
 }

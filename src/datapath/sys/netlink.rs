@@ -36,6 +36,9 @@ pub struct Link {
     pub alias: String,
     /// Administratively up (IFF_UP).
     pub up: bool,
+    /// The link's `tx_dropped` counter (`IFLA_STATS64`; 0 when the kernel sent none): on a
+    /// veth it includes the frames XDP_REDIRECT could not put into the peer's ring.
+    pub tx_dropped: u64,
 }
 
 impl Link {
@@ -45,11 +48,13 @@ impl Link {
             name: String::new(),
             alias: String::new(),
             up: m.header.flags.contains(LinkFlags::Up),
+            tx_dropped: 0,
         };
         for a in &m.attributes {
             match a {
                 LinkAttribute::IfName(n) => l.name.clone_from(n),
                 LinkAttribute::IfAlias(s) => l.alias.clone_from(s),
+                LinkAttribute::Stats64(s) => l.tx_dropped = s.tx_dropped,
                 _ => {}
             }
         }
