@@ -100,6 +100,13 @@ live_span_filter() {
     tc -n "$NS_S" filter add dev s0 "$1" u32 match u32 0 0 action mirred egress mirror dev "$2" index "$idx"
 }
 
+# live_span_del ingress|egress: remove s0's SPAN filter(s) of that direction; no SPAN
+# accounting for it unless live_span_filter adds one again.
+live_span_del() {
+    tc -n "$NS_S" filter del dev s0 "$1"
+    if [ "$1" = egress ]; then SPAN_IDX_OUT=""; else SPAN_IDX_IN=""; fi
+}
+
 # The SPAN's own accounting. A test that asserts exact detections needs a lossless feed, and
 # the software SPAN is not always one: in fresh-clone CI runs under load, tc mirred on s0 once
 # did not see a frame s0 received (the mirred action's packet count one below s0's rx_packets,

@@ -13,7 +13,7 @@ live_setup "tap2" 1 net.ipv4.tcp_timestamps=0
 ip -n "$NS_S" link add tapc type veth peer name tapd
 nss sysctl -qw net.ipv6.conf.tapc.disable_ipv6=1 net.ipv6.conf.tapd.disable_ipv6=1
 ip -n "$NS_S" link set tapc up; ip -n "$NS_S" link set tapd up
-tc -n "$NS_S" filter del dev s0 egress
+live_span_del egress
 live_span_filter egress tapc
 live_start_server
 # A 20 ms reorder window, not the 2 ms default: on a 2-core CI machine a worker can lose its

@@ -13,9 +13,8 @@ BIN="$1" OUT="$2" KIND="$3"
 mkdir -p "$OUT"
 live_setup "tun-$KIND" 1 net.ipv4.tcp_timestamps=0
 # No plain copy: the tunnel is the only path to tapb.
-tc -n "$NS_S" filter del dev s0 ingress
-tc -n "$NS_S" filter del dev s0 egress
-SPAN_IDX_IN="" SPAN_IDX_OUT=""  # no SPAN accounting unless live_span_filter adds one (lib.sh)
+live_span_del ingress
+live_span_del egress
 ip -n "$NS_S" link set tapa mtu 9000
 ip -n "$NS_S" link set tapb mtu 9000
 case "$KIND" in
