@@ -145,17 +145,17 @@ fn inline_under_load_killed_and_restarted_fail_open() {
         eprintln!("phase {phase}: {} | {}", frames.trim(), t.replace('\n', " | "));
         // Frames the receiving end host's veth ring refused (its rx_dropped): forwarded by
         // ackscope, lost on the way into a CPU-starved end host. The forwarding port counts
-        // each of them once more as its tx_dropped; every other veth drop counter stays 0.
+        // each of them once more as its tx_dropped.
         let overflow = kv(&frames, "overflow_c2s") + kv(&frames, "overflow_s2c");
-        assert_eq!(kv(&frames, "veth_drops"), 2.0 * overflow, "phase {phase}: a veth drop that is not a ring overflow: {frames}");
-        assert_eq!(kv(&frames, "ib_tx_dropped"), kv(&frames, "overflow_c2s"), "phase {phase}: {frames}");
-        assert_eq!(kv(&frames, "ia_tx_dropped"), kv(&frames, "overflow_s2c"), "phase {phase}: {frames}");
         let sent = kv(&frames, "c0_tx") + kv(&frames, "s0_tx");
         assert!(overflow <= 0.05 * sent, "phase {phase}: the end hosts' rings refused over 5 % of the frames: {frames}");
-        tcp.insert(phase, ((kv(c, "retrans") + kv(s, "retrans") - overflow).max(0.0), frames.clone(), overflow));
+        tcp.insert(phase, ((kv(c, "retrans") + kv(s, "retrans") - overflow).max(0.0), frames.clone()));
         if phase != "K" {
             // No frame lost by ackscope: what one end host sent, the other received or its
-            // ring refused.
+            // ring refused; every other veth drop counter stays 0.
+            assert_eq!(kv(&frames, "veth_drops"), 2.0 * overflow, "phase {phase}: a veth drop that is not a ring overflow: {frames}");
+            assert_eq!(kv(&frames, "ib_tx_dropped"), kv(&frames, "overflow_c2s"), "phase {phase}: {frames}");
+            assert_eq!(kv(&frames, "ia_tx_dropped"), kv(&frames, "overflow_s2c"), "phase {phase}: {frames}");
             assert_eq!(kv(&frames, "lost_c2s"), kv(&frames, "overflow_c2s"), "phase {phase}: {frames}");
             assert_eq!(kv(&frames, "lost_s2c"), kv(&frames, "overflow_s2c"), "phase {phase}: {frames}");
         }
@@ -169,10 +169,12 @@ fn inline_under_load_killed_and_restarted_fail_open() {
         }
     }
     // The kill loses at most what sat in the rings: rx + tx of both sockets of the one pair
-    // (veth: one queue), 2048 entries each by default (--ring-size); frames the end hosts'
-    // rings refused are counted apart.
-    let (k, overflow_k) = (&tcp["K"].1, tcp["K"].2);
-    let lost_k = kv(k, "lost_c2s") + kv(k, "lost_s2c") - overflow_k;
+    // (veth: one queue), 2048 entries each by default (--ring-size). Frames the end hosts'
+    // rings refused are counted apart; the other veth drops of the phase (a CI run: 20 of the
+    // client's transmits at the kill) count as lost.
+    let k = &tcp["K"].1;
+    let overflow_k = kv(k, "overflow_c2s") + kv(k, "overflow_s2c");
+    let lost_k = kv(k, "lost_c2s") + kv(k, "lost_s2c") - overflow_k + (kv(k, "veth_drops") - 2.0 * overflow_k);
     assert!(lost_k <= 4.0 * 2048.0, "kill lost more than the rings hold: {k}");
     // Retransmissions beyond one per refused frame.
     let (rb, rr) = (tcp["B"].0, tcp["R"].0);
